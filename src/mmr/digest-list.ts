@@ -1,0 +1,65 @@
+/**
+ * A compact, growable list of 32-byte digests stored back to back in fixed-size chunks, so that
+ * millions of nodes cost 32 bytes each instead of one heap object each. Supports dropping from
+ * the front (pruning) and the back (popping) without copying retained digests.
+ */
+import { DIGEST_BYTES } from "./sha256";
+
+const CHUNK_DIGESTS = 4096;
+const CHUNK_BYTES = CHUNK_DIGESTS * DIGEST_BYTES;
+
+/** Chunked storage of digests indexed from 0. */
+export class DigestList {
+  private chunks: Uint8Array[] = [];
+  // Index, within chunks[0], of element 0.
+  private head = 0;
+  private count = 0;
+
+  /** Number of digests held. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** A view of digest `i` (valid until the list is truncated past it). */
+  get(i: number): Uint8Array {
+    const slot = this.head + i;
+    const chunk = this.chunks[Math.floor(slot / CHUNK_DIGESTS)]!;
+    const off = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
+    return chunk.subarray(off, off + DIGEST_BYTES);
+  }
+
+  /** Appends a copy of `digest`. */
+  push(digest: Uint8Array): void {
+    const slot = this.head + this.count;
+    const c = Math.floor(slot / CHUNK_DIGESTS);
+    if (c === this.chunks.length) this.chunks.push(new Uint8Array(CHUNK_BYTES));
+    this.chunks[c]!.set(digest, (slot % CHUNK_DIGESTS) * DIGEST_BYTES);
+    this.count++;
+  }
+
+  /** Keeps only the first `n` digests. */
+  truncate(n: number): void {
+    if (n >= this.count) return;
+    this.count = n;
+    const needed = Math.ceil((this.head + n) / CHUNK_DIGESTS);
+    this.chunks.length = Math.max(needed, n === 0 ? 0 : 1);
+    if (n === 0) this.head = 0;
+  }
+
+  /** Drops the first `n` digests; later indices shift down by `n`. */
+  dropFront(n: number): void {
+    if (n >= this.count) {
+      this.chunks = [];
+      this.head = 0;
+      this.count = 0;
+      return;
+    }
+    this.head += n;
+    this.count -= n;
+    const whole = Math.floor(this.head / CHUNK_DIGESTS);
+    if (whole > 0) {
+      this.chunks.splice(0, whole);
+      this.head -= whole * CHUNK_DIGESTS;
+    }
+  }
+}

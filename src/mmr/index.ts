@@ -1,0 +1,8 @@
+/** The MMR layer: position arithmetic, hashing, in-memory MMR, range proofs and verification. */
+export * from "./errors";
+export * from "./position";
+export { DIGEST_BYTES, sha256 } from "./sha256";
+export { leafDigest, nodeDigest, rootDigest } from "./hasher";
+export { MemMmr, type MemMmrComponents } from "./mem";
+export { type NodeSource, type Proof, buildRangeProof, decodeProof, encodeProof, nodesRequiredForRangeProof, readProof } from "./proof";
+export { type VerifiedRange, extractPinnedNodes, reconstructRoot, verifyRangeAndCollect, verifyRangeInclusion } from "./verification";

@@ -1,0 +1,175 @@
+/**
+ * Range-proof verification. Rebuilds the peaks of every mountain that holds range leaves from the
+ * elements and the proof's sibling digests, then compares `H(be64(size) ‖ peaks)` with the root.
+ * Accepts and rejects exactly the proofs commonware 85d7d8f1fb does (including its two
+ * independent digest cursors). While verifying it keeps every node it rebuilt, so a client can
+ * adopt them instead of hashing the same operations again.
+ */
+import { MmrError } from "./errors";
+import { leafDigest, nodeDigest, rootDigest } from "./hasher";
+import { type Proof, nodesRequiredForRangeProof } from "./proof";
+import { type Location, type Position, isMmrSize, locationToPosition, MAX_LOCATION, mmrSize, nodesToPin, peaks } from "./position";
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** What a successful verification yields besides "valid". */
+export interface VerifiedRange {
+  /** Position of the first range leaf (`locationToPosition(startLoc)`). */
+  readonly startPos: Position;
+  /**
+   * Digests of every node at positions `[startPos, mmrSize(startLoc + n))`, in position order:
+   * exactly the nodes an MMR of `startPos` nodes gains by appending the n elements.
+   */
+  readonly nodes: Uint8Array[];
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function invalid(message: string): MmrError {
+  return new MmrError("InvalidProof", message);
+}
+
+/** Rebuilds the root a proof implies for `elements` at `startLoc`, and the nodes it recomputed. */
+function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Location): { root: Uint8Array; range: VerifiedRange } {
+  const { size, digests } = proof;
+  if (!isMmrSize(size)) throw invalid(`proof size ${size} is not a valid MMR size`);
+  const n = elements.length;
+  if (n === 0) {
+    if (startLoc !== 0n) throw invalid(`no elements at start location ${startLoc}`);
+    return { root: rootDigest(size, []), range: { startPos: 0n, nodes: [] } };
+  }
+  if (startLoc < 0n || startLoc + BigInt(n) - 1n > MAX_LOCATION) {
+    throw invalid(`range [${startLoc}, ${startLoc + BigInt(n)}) exceeds MAX_LOCATION`);
+  }
+  const s = locationToPosition(startLoc);
+  const e = n === 1 ? s : locationToPosition(startLoc + BigInt(n) - 1n);
+  if (e >= size) throw invalid(`range ends at position ${e}, beyond proof size ${size}`);
+  const sizeEnd = mmrSize(startLoc + BigInt(n));
+  const nodes = new Array<Uint8Array>(Number(sizeEnd - s));
+  // Positions inside fully covered subtrees are `s + rel`; keep them as numbers when they fit.
+  const sNum = sizeEnd <= MAX_SAFE ? Number(s) : -1;
+
+  let front = 0;
+  let back = digests.length - 1;
+  let usedFront = 0;
+  let nextElem = 0;
+
+  // Hashes a perfect subtree whose leaves all lie in the range, like appending its leaves to an
+  // MMR: its nodes are consecutive positions starting at `s + rel0`. Returns its root digest.
+  const hashCoveredSubtree = (rel0: number, height: number): Uint8Array => {
+    let rel = rel0;
+    const leaves = 2 ** height;
+    for (let k = 0; k < leaves; k++) {
+      nodes[rel] = leafDigest(sNum >= 0 ? sNum + rel : s + BigInt(rel), elements[nextElem++]!);
+      rel++;
+      // Leaf k closes one parent per trailing 1 bit of k.
+      for (let t = k, twoH = 2; (t & 1) === 1; t >>>= 1, twoH *= 2) {
+        const pos = sNum >= 0 ? sNum + rel : s + BigInt(rel);
+        nodes[rel] = nodeDigest(pos, nodes[rel - twoH]!, nodes[rel - 1]!);
+        rel++;
+      }
+    }
+    return nodes[rel - 1]!;
+  };
+
+  const takeBack = (): Uint8Array => {
+    if (back < 0) throw invalid("proof has too few sibling digests");
+    return digests[back--]!;
+  };
+
+  const rebuild = (pos: Position, height: number): Uint8Array => {
+    const twoH = 1n << BigInt(height);
+    const leftmost = pos + 2n - 2n * twoH;
+    if (leftmost >= s && pos - BigInt(height) <= e) return hashCoveredSubtree(Number(leftmost - s), height);
+    // A partially covered node (height ≥ 1): recurse into the covered side(s) first, then take
+    // the missing siblings from the back of the proof.
+    const left = pos - twoH;
+    const right = pos - 1n;
+    let l = left >= s ? rebuild(left, height - 1) : undefined;
+    let r = left < e ? rebuild(right, height - 1) : undefined;
+    l ??= takeBack();
+    r ??= takeBack();
+    const d = nodeDigest(pos, l, r);
+    if (pos < sizeEnd) nodes[Number(pos - s)] = d;
+    return d;
+  };
+
+  const peakDigests: Uint8Array[] = [];
+  for (const peak of peaks(size)) {
+    const leftmost = peak.pos + 2n - (2n << BigInt(peak.height));
+    if (peak.pos >= s && leftmost <= e) {
+      peakDigests.push(rebuild(peak.pos, peak.height));
+    } else {
+      if (front >= digests.length) throw invalid("proof has too few peak digests");
+      peakDigests.push(digests[front++]!);
+      usedFront++;
+    }
+  }
+  if (nextElem < n) throw invalid(`${n - nextElem} elements were not used`);
+  // Every digest must be consumed: the back cursor's next digest must be the last peak taken
+  // from the front (commonware compares values, not indices).
+  if (back >= 0 && (usedFront === 0 || !equalBytes(digests[back]!, digests[usedFront - 1]!))) {
+    throw invalid("proof has unused digests");
+  }
+  return { root: rootDigest(size, peakDigests), range: { startPos: s, nodes } };
+}
+
+/** The root implied by a proof for `elements` at `startLoc`. Throws `InvalidProof` if malformed. */
+export function reconstructRoot(proof: Proof, elements: readonly Uint8Array[], startLoc: Location): Uint8Array {
+  return reconstruct(proof, elements, startLoc).root;
+}
+
+/** Whether `proof` shows that `elements` sit at `[startLoc, startLoc + n)` under `root`. */
+export function verifyRangeInclusion(proof: Proof, elements: readonly Uint8Array[], startLoc: Location, root: Uint8Array): boolean {
+  try {
+    return equalBytes(reconstruct(proof, elements, startLoc).root, root);
+  } catch (err) {
+    if (err instanceof MmrError) return false;
+    throw err;
+  }
+}
+
+/**
+ * Verifies like `verifyRangeInclusion` and returns the nodes rebuilt on the way. Throws
+ * `InvalidProof` for a malformed proof and `RootMismatch` (with both roots) for a wrong one.
+ */
+export function verifyRangeAndCollect(proof: Proof, elements: readonly Uint8Array[], startLoc: Location, root: Uint8Array): VerifiedRange {
+  let result;
+  try {
+    result = reconstruct(proof, elements, startLoc);
+  } catch (err) {
+    if (err instanceof MmrError && err.kind !== "InvalidProof") throw new MmrError("InvalidProof", err.message, { cause: err });
+    throw err;
+  }
+  if (!equalBytes(result.root, root)) {
+    throw new MmrError("RootMismatch", `proof implies root ${hex(result.root)}, expected ${hex(root)}`);
+  }
+  return result.range;
+}
+
+/**
+ * The pinned nodes for pruning boundary `locationToPosition(start)` (the peaks left of the first
+ * range leaf), taken from a proof of `[start, end)`. Does not verify the proof: verify it first.
+ */
+export function extractPinnedNodes(proof: Proof, start: Location, end: Location): Uint8Array[] {
+  const pins = nodesToPin(locationToPosition(start));
+  const required = nodesRequiredForRangeProof(proof.size, start, end);
+  if (required.length !== proof.digests.length) {
+    throw new MmrError("InvalidProofLength", `proof has ${proof.digests.length} digests, expected ${required.length}`);
+  }
+  const index = new Map<Position, number>();
+  required.forEach((p, i) => index.set(p, i));
+  return pins.map((p) => {
+    const i = index.get(p);
+    if (i === undefined) throw new MmrError("MissingDigest", `proof lacks pinned node ${p}`);
+    return proof.digests[i]!;
+  });
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
