@@ -7,11 +7,12 @@ import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import hash from "./hash.bench";
+import storage from "./storage.bench";
 
 /** A benchmark suite: returns the body of its markdown section (tables, `###` subheadings; no `##` heading). */
 export type BenchSuite = () => Promise<string>;
 
-const SUITES: Record<string, BenchSuite> = { hash };
+const SUITES: Record<string, BenchSuite> = { hash, storage };
 
 const OUT = path.join(__dirname, "..", "..", "BENCHMARKS.md");
 

@@ -1,0 +1,37 @@
+/**
+ * Contiguous journal: an append-only log whose items are addressed by *position*, their 0-based
+ * insertion index, which pruning never changes (commonware's `Contiguous` traits, merged).
+ * Invariant: `pruningBoundary ≤ size`; positions in `[pruningBoundary, size)` are readable.
+ * Durability: `append` buffers; `commit`/`sync` make earlier appends survive a crash (`sync` also
+ * spares recovery work on the next open). Each implementation documents its own byte format.
+ */
+
+/** Called once per item by `replay`; `item` is only valid during the call. Return `false` to stop. */
+export type ReplayVisitor = (pos: number, item: Uint8Array) => boolean | void;
+
+export interface Contiguous {
+  /** Number of items ever appended (minus rewound ones); the next `append` gets this position. */
+  readonly size: number;
+  /** First readable position, or `undefined` when nothing is retained. */
+  readonly oldestRetainedPos: number | undefined;
+  /** Positions below this are pruned (equals `size` when nothing is retained). */
+  readonly pruningBoundary: number;
+  /** Append a copy of `item`, returning its position (buffered: not durable until `commit`/`sync`). */
+  append(item: Uint8Array): number;
+  /** The item at `pos` (a fresh copy); `ItemPruned` / `ItemOutOfRange` outside the readable range. */
+  read(pos: number): Uint8Array;
+  /** Visit items from `startPos` in order, reading in large chunks; do not mutate the journal meanwhile. */
+  replay(startPos: number, visit: ReplayVisitor): void;
+  /** Make all earlier appends durable (the cheapest way). */
+  commit(): Promise<void>;
+  /** Make all earlier appends durable, leaving nothing for recovery to repair. */
+  sync(): Promise<void>;
+  /** Drop items at positions `≥ size` (durable after the next `sync`). */
+  rewind(size: number): Promise<void>;
+  /** Remove whole blobs/sections below `minPos`; `true` if anything was removed. */
+  prune(minPos: number): Promise<boolean>;
+  /** Sync and release the handle. */
+  close(): Promise<void>;
+  /** Delete everything the journal stored (works on a poisoned handle too). */
+  destroy(): Promise<void>;
+}

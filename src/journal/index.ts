@@ -1,0 +1,12 @@
+/**
+ * Journal layer: crash-safe, bit-compatible ports of commonware-storage's on-disk structures, the only
+ * layer that touches `fs`. Fixed journal (`any` op log, MMR nodes), variable journal (`immutable` op
+ * log) and the two-blob metadata store (MMR pins). Positions are safe-integer `number`s; the layers
+ * above convert from their bigint locations at their boundary. Appends buffer; `sync` is durable.
+ */
+export type { Contiguous, ReplayVisitor } from './contiguous';
+export { JournalError, isJournalError, type JournalErrorKind, type JournalErrorOptions } from './errors';
+export { FixedJournal, type FixedConfig } from './fixed';
+export { Metadata, type MetadataConfig } from './metadata';
+export { DiskStorage, destroyPartition, type Blob, type Storage } from './storage';
+export { VariableJournal, type VariableConfig } from './variable';

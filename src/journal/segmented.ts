@@ -1,0 +1,361 @@
+/**
+ * Segmented journal: variable-length entries grouped into numbered sections, one blob per section
+ * (commonware `journal::segmented::variable`, without compression). Entry = `varint(len) ‖ data ‖
+ * crc32(varint ‖ data) as u32 BE`; each entry starts at a 16-byte-aligned offset, the gap before it
+ * zero-filled (never padding after the last entry). An entry's *offset* is its byte offset / 16 (a u32).
+ * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
+ */
+import { crc32 } from 'node:zlib';
+import { AppendBlob } from './append';
+import { JournalError } from './errors';
+import { Lifecycle } from './lifecycle';
+import { type Storage, checkPartitionName, indexName, nameIndex } from './storage';
+import { MAX_VARINT_BYTES, VARINT_TRUNCATED, readVarint, varintSize, writeVarint } from './varint';
+
+/** Entries start at multiples of this many bytes. */
+export const ITEM_ALIGNMENT = 16;
+const CRC_BYTES = 4;
+const MAX_U32 = 0xffff_ffff;
+/** Bytes read per syscall while scanning a section. */
+const READ_CHUNK_BYTES = 1 << 20;
+/** First read of a single `get`: enough for a whole small entry, so one syscall usually suffices. */
+const GET_HEAD_BYTES = 256;
+
+/** Called per entry by {@link SegmentedJournal.scan}: data is `buf[start, start + len)`; `false` stops. */
+export type EntryVisitor = (offset: number, buf: Uint8Array, start: number, len: number) => boolean;
+
+/** How a section scan ended. */
+export interface SectionScan {
+  /** Entries visited. */
+  readonly count: number;
+  /** Byte just past the last valid entry's CRC. */
+  readonly end: number;
+  /** Set when an invalid or incomplete entry stopped the scan (not when the visitor did). */
+  readonly failure?: JournalError;
+}
+
+export class SegmentedJournal {
+  private readonly sections: Map<number, AppendBlob>;
+  /** Sections below this were pruned during this run (not persisted: a lower bound, as in Rust). */
+  private oldestAllowed = 0;
+  private readonly life: Lifecycle;
+  private readonly head = new Uint8Array(GET_HEAD_BYTES);
+  private created: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly storage: Storage,
+    readonly partition: string,
+    private readonly flushBytes: number,
+    sections: Map<number, AppendBlob>,
+  ) {
+    this.sections = sections;
+    this.life = new Lifecycle(`segmented journal ${partition}`);
+  }
+
+  /** Open every section blob in `partition`; nothing is read or repaired. */
+  static async open(storage: Storage, partition: string, writeBufferBytes: number): Promise<SegmentedJournal> {
+    checkPartitionName(partition);
+    const sections = new Map<number, AppendBlob>();
+    try {
+      for (const name of await storage.scan(partition)) {
+        const section = nameIndex(name);
+        if (section === undefined) {
+          const file = storage.locate(partition, name);
+          throw new JournalError('InvalidBlobName', `${file} is not a section index`, { file });
+        }
+        const { blob, size } = await storage.open(partition, name);
+        sections.set(section, new AppendBlob(blob, size, blob.path, writeBufferBytes));
+      }
+    } catch (err) {
+      for (const blob of sections.values()) blob.close();
+      throw err;
+    }
+    return new SegmentedJournal(storage, partition, writeBufferBytes, sections);
+  }
+
+  /** Section numbers present, ascending. */
+  sectionList(): number[] {
+    return [...this.sections.keys()].sort((a, b) => a - b);
+  }
+
+  /** Byte size of `section` (0 if absent), buffered bytes included. */
+  size(section: number): number {
+    return this.sections.get(section)?.size ?? 0;
+  }
+
+  /** Append `data` to `section` (creating it), returning the entry's offset in 16-byte units. */
+  append(section: number, data: Uint8Array): number {
+    this.life.check();
+    if (section < this.oldestAllowed) {
+      throw new JournalError('ItemPruned', `section ${section} is below the pruned section ${this.oldestAllowed}`);
+    }
+    if (data.length > MAX_U32) throw new JournalError('InvalidArgument', `item of ${data.length} bytes is too large`);
+    const blob = this.sections.get(section) ?? this.create(section);
+    const aligned = Math.ceil(blob.size / ITEM_ALIGNMENT) * ITEM_ALIGNMENT;
+    const offset = aligned / ITEM_ALIGNMENT;
+    if (offset > MAX_U32) throw new JournalError('InvalidArgument', `section ${section} is full (offset overflow)`);
+    try {
+      const pad = aligned - blob.size;
+      const entry = varintSize(data.length) + data.length + CRC_BYTES;
+      const at = blob.reserve(pad + entry);
+      const buf = blob.buf;
+      buf.fill(0, at, at + pad);
+      const start = at + pad;
+      const body = writeVarint(buf, start, data.length) + data.length;
+      buf.set(data, start + body - data.length);
+      const crc = crc32(buf.subarray(start, start + body));
+      buf[start + body] = crc >>> 24;
+      buf[start + body + 1] = crc >>> 16;
+      buf[start + body + 2] = crc >>> 8;
+      buf[start + body + 3] = crc;
+      blob.commit(pad + entry);
+    } catch (err) {
+      throw this.life.fail(err);
+    }
+    return offset;
+  }
+
+  /** The data of the entry at `offset` (16-byte units) in `section`: a fresh copy, CRC verified. */
+  get(section: number, offset: number): Uint8Array {
+    this.life.check();
+    const blob = this.sections.get(section);
+    if (blob === undefined) {
+      throw new JournalError('Corruption', `section ${section} of ${this.partition} does not exist`);
+    }
+    const at = offset * ITEM_ALIGNMENT;
+    const avail = blob.size - at;
+    if (avail < MAX_VARINT_BYTES) throw entryError('Corruption', blob, at, `entry runs past the end (${blob.size} bytes)`);
+    const head = this.head.subarray(0, Math.min(GET_HEAD_BYTES, avail));
+    blob.readAt(head, at);
+    const v = readVarint(head, 0, head.length);
+    if (v < 0) throw entryError('Corruption', blob, at, 'invalid length prefix');
+    const len = Math.floor(v / 8);
+    const body = (v % 8) + len;
+    if (body + CRC_BYTES > avail) throw entryError('Corruption', blob, at, `length ${len} runs past the end (${blob.size} bytes)`);
+    let entry = head;
+    if (body + CRC_BYTES > head.length) {
+      entry = new Uint8Array(body + CRC_BYTES);
+      blob.readAt(entry, at);
+    }
+    checkEntryCrc(entry, 0, body, blob, at);
+    return entry.slice(body - len, body);
+  }
+
+  /**
+   * Visit the entries of `section` from byte `startByte` (aligned) in order, reading large chunks.
+   * Stops at the end of the section, when `visit` returns false, or at the first incomplete or invalid
+   * entry (reported in `failure`; the caller decides whether that is a torn tail or corruption).
+   */
+  scan(section: number, startByte: number, visit: EntryVisitor): SectionScan {
+    this.life.check();
+    const blob = this.sections.get(section);
+    if (blob === undefined) return { count: 0, end: startByte };
+    const size = blob.size;
+    let window = new Uint8Array(Math.max(0, Math.min(READ_CHUNK_BYTES, size - startByte)));
+    let winStart = startByte;
+    let winEnd = startByte;
+    // Make `[from, from + n)` (n ≤ size - from) readable in `window`.
+    const need = (from: number, n: number): number => {
+      if (from + n > winEnd) {
+        if (n > window.length) window = new Uint8Array(n);
+        const len = Math.min(window.length, size - from);
+        blob.readAt(len === window.length ? window : window.subarray(0, len), from);
+        winStart = from;
+        winEnd = from + len;
+      }
+      return from - winStart;
+    };
+    let count = 0;
+    let end = startByte;
+    let at = startByte;
+    while (at < size) {
+      const rel = need(at, Math.min(MAX_VARINT_BYTES, size - at));
+      const v = readVarint(window, rel, rel + Math.min(MAX_VARINT_BYTES, size - at));
+      if (v === VARINT_TRUNCATED || size - at < MAX_VARINT_BYTES) {
+        return { count, end, failure: entryError('Corruption', blob, at, 'incomplete entry at the end') };
+      }
+      if (v < 0) return { count, end, failure: entryError('Corruption', blob, at, 'invalid length prefix') };
+      const len = Math.floor(v / 8);
+      const body = (v % 8) + len;
+      if (body + CRC_BYTES > size - at) {
+        return { count, end, failure: entryError('Corruption', blob, at, `length ${len} runs past the end (${size} bytes)`) };
+      }
+      const r = need(at, body + CRC_BYTES);
+      try {
+        checkEntryCrc(window, r, body, blob, at);
+      } catch (err) {
+        return { count, end, failure: err as JournalError };
+      }
+      count++;
+      end = at + body + CRC_BYTES;
+      if (!visit(at / ITEM_ALIGNMENT, window, r + body - len, len)) break;
+      at = Math.ceil(end / ITEM_ALIGNMENT) * ITEM_ALIGNMENT;
+    }
+    return { count, end };
+  }
+
+  /**
+   * Count the entries of `section`, cutting it right after the last valid entry if an incomplete or
+   * invalid one follows (a torn write), and syncing the cut. Only for use right after `open`.
+   */
+  async repairTail(section: number): Promise<number> {
+    const result = this.scan(section, 0, () => true);
+    const blob = this.sections.get(section);
+    if (result.failure !== undefined && blob !== undefined) {
+      if (blob.resize(result.end)) blob.truncateFile();
+      await blob.sync();
+    }
+    return result.count;
+  }
+
+  /** fsync `section` (resolves after every earlier queued task, even if the section does not exist). */
+  sync(section: number): Promise<void> {
+    this.life.check();
+    const blob = this.sections.get(section);
+    return this.life.enqueue(async () => {
+      if (blob !== undefined) await blob.sync();
+    });
+  }
+
+  /** Remove every section after `section` and cut `section` to `byteSize` bytes (durable after `sync`). */
+  rewind(section: number, byteSize: number): Promise<void> {
+    this.life.check();
+    const removed = this.sectionList()
+      .filter((s) => s > section)
+      .reverse();
+    const blobs = removed.map((s) => this.sections.get(s)!);
+    for (const s of removed) this.sections.delete(s);
+    for (const b of blobs) b.dropped = true;
+    const blob = this.sections.get(section);
+    const truncate = blob !== undefined && byteSize < blob.size && blob.resize(byteSize);
+    const fence = truncate ? blob.hold() : 0;
+    // Newest sections first, then the cut, so a crash midway leaves a prefix of the journal.
+    return this.life.enqueue(async () => {
+      for (let i = 0; i < removed.length; i++) {
+        blobs[i].close();
+        await this.storage.remove(this.partition, indexName(removed[i]));
+      }
+      if (truncate) {
+        blob.truncateFile();
+        blob.release(fence);
+      }
+    });
+  }
+
+  /** Keep bytes appended to `section` from now on out of its file, and later disk tasks waiting, until
+   * `gate` settles (see {@link FixedJournal.barrier}). */
+  barrier(section: number, gate: Promise<unknown>): void {
+    this.life.check();
+    const blob = this.sections.get(section);
+    const fence = blob?.hold() ?? 0;
+    this.life.background(async () => {
+      try {
+        await gate;
+      } finally {
+        blob?.release(fence);
+      }
+    });
+  }
+
+  /** True if some section below `min` exists (what {@link prune} would remove). */
+  hasSectionsBelow(min: number): boolean {
+    for (const s of this.sections.keys()) if (s < min) return true;
+    return false;
+  }
+
+  /** Remove every section below `min`; resolves to whether any was removed. */
+  prune(min: number): Promise<boolean> {
+    return this.pruneAfter(min, undefined);
+  }
+
+  /** {@link prune}, with the file removals waiting for `after` (the sections leave memory at once). */
+  pruneAfter(min: number, after: Promise<unknown> | undefined): Promise<boolean> {
+    this.life.check();
+    const removed = this.sectionList().filter((s) => s < min);
+    if (removed.length === 0) return Promise.resolve(false);
+    const blobs = removed.map((s) => this.sections.get(s)!);
+    for (const s of removed) this.sections.delete(s);
+    this.oldestAllowed = Math.max(this.oldestAllowed, min);
+    return this.life.enqueue(async () => {
+      await after;
+      for (let i = 0; i < removed.length; i++) {
+        blobs[i].close();
+        await this.storage.remove(this.partition, indexName(removed[i]));
+      }
+      return true;
+    });
+  }
+
+  /** Sync every changed section and release the files. */
+  async close(): Promise<void> {
+    try {
+      this.life.close();
+    } catch (err) {
+      await this.life.idle();
+      this.releaseFiles();
+      throw err;
+    }
+    try {
+      await this.life.enqueue(async () => {
+        for (const blob of this.sections.values()) if (blob.dirty) await blob.sync();
+      });
+    } finally {
+      await this.life.idle();
+      this.releaseFiles();
+    }
+  }
+
+  /** Delete every section and the partition (allowed on a poisoned handle). */
+  async destroy(): Promise<void> {
+    this.life.shutdown();
+    await this.life.idle();
+    this.releaseFiles();
+    await this.storage.remove(this.partition);
+  }
+
+  /**
+   * Resolves once the file of the section most recently started by `append` exists on disk (the
+   * variable journal holds its offsets back until then).
+   */
+  lastCreation(): Promise<void> {
+    return this.created;
+  }
+
+  /** A section whose file is created by a queued task; appends buffer until then. */
+  private create(section: number): AppendBlob {
+    const name = indexName(section);
+    const blob = new AppendBlob(undefined, 0, this.storage.locate(this.partition, name), this.flushBytes);
+    this.sections.set(section, blob);
+    this.created = this.life.enqueue(async () => {
+      // Rewound away before its file existed: creating it now would put, if only until the rewind's
+      // removals run, a section on disk after one that is not full.
+      if (blob.dropped) return;
+      const { blob: file, size } = await this.storage.open(this.partition, name);
+      blob.attach(file);
+      if (size !== 0) {
+        throw new JournalError('Corruption', `new section ${file.path} already holds ${size} bytes`, { file: file.path });
+      }
+      blob.flush();
+    });
+    this.created.catch(() => undefined); // the failure poisons the journal; the next call reports it
+    return blob;
+  }
+
+  private releaseFiles(): void {
+    for (const blob of this.sections.values()) blob.close();
+  }
+}
+
+function checkEntryCrc(buf: Uint8Array, at: number, body: number, blob: AppendBlob, offset: number): void {
+  const c = at + body;
+  const stored = ((buf[c] << 24) | (buf[c + 1] << 16) | (buf[c + 2] << 8) | buf[c + 3]) >>> 0;
+  const computed = crc32(buf.subarray(at, c));
+  if (stored !== computed) {
+    const hex = (v: number) => v.toString(16).padStart(8, '0');
+    throw entryError('ChecksumMismatch', blob, offset, `stored crc ${hex(stored)}, computed ${hex(computed)}`);
+  }
+}
+
+function entryError(kind: 'Corruption' | 'ChecksumMismatch', blob: AppendBlob, offset: number, what: string): JournalError {
+  return new JournalError(kind, `entry in ${blob.path} at offset ${offset}: ${what}`, { file: blob.path, offset });
+}

@@ -1,0 +1,254 @@
+/**
+ * Storage: partitions (directories `<root>/<partition>`) of blobs (raw files named by the lowercase hex
+ * of their name bytes, no header), behind a small interface so tests can inject faults. This is the only
+ * module that touches `fs`. Reads, writes and truncation are synchronous (page cache); `sync` is an async
+ * fsync off the event loop. Creating or removing a blob fsyncs its directory before the promise resolves,
+ * so a created blob, once `open` resolves, survives a crash (its contents only after `Blob.sync`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JournalError } from './errors';
+
+/** One open blob. Offsets and sizes are byte counts below 2^53. */
+export interface Blob {
+  /** Human-readable location (the file path), used in error messages. */
+  readonly path: string;
+  /** Fill `out` from `offset`; throws `Io` if the blob ends first. */
+  readAt(out: Uint8Array, offset: number): void;
+  /** Write all of `data` at `offset` (not durable until {@link Blob.sync}). */
+  writeAt(data: Uint8Array, offset: number): void;
+  /** Truncate or zero-extend to `size` bytes (not durable until {@link Blob.sync}). */
+  resize(size: number): void;
+  /** Make every earlier write and resize durable. */
+  sync(): Promise<void>;
+  /** Release the handle; pending writes are not synced. */
+  close(): void;
+}
+
+/** A set of partitions holding named blobs. */
+export interface Storage {
+  /** Where a blob lives, for messages (it need not exist). */
+  locate(partition: string, name: Uint8Array): string;
+  /** Names of the blobs in `partition`; empty when the partition does not exist. */
+  scan(partition: string): Promise<Uint8Array[]>;
+  /** Open a blob, creating it (and its partition) durably if missing; returns its current size. */
+  open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }>;
+  /** Remove one blob (durably; a missing blob is not an error), or the whole partition when `name` is omitted. */
+  remove(partition: string, name?: Uint8Array): Promise<void>;
+}
+
+const PARTITION_NAME = /^[A-Za-z0-9_-]+$/;
+const HEX_NAME = /^(?:[0-9a-f]{2})+$/;
+
+/** Throws `InvalidConfig` unless `partition` matches `[A-Za-z0-9_-]+` (the Rust runtime's rule). */
+export function checkPartitionName(partition: string): void {
+  if (!PARTITION_NAME.test(partition)) {
+    throw new JournalError('InvalidConfig', `invalid partition name ${JSON.stringify(partition)}`);
+  }
+}
+
+/** Lowercase hex of the name bytes: the blob's file name. */
+export function blobFileName(name: Uint8Array): string {
+  return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('hex');
+}
+
+/** The journal blob name for index `index`: u64 big-endian (file `0000000000000001` for 1). */
+export function indexName(index: number): Uint8Array {
+  const name = new Uint8Array(8);
+  const view = new DataView(name.buffer);
+  view.setUint32(0, Math.floor(index / 2 ** 32));
+  view.setUint32(4, index >>> 0);
+  return name;
+}
+
+/** Decodes a journal blob name (u64 BE) to a safe integer; `undefined` for any other shape. */
+export function nameIndex(name: Uint8Array): number | undefined {
+  if (name.length !== 8) return undefined;
+  const view = new DataView(name.buffer, name.byteOffset, 8);
+  const index = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+  return Number.isSafeInteger(index) ? index : undefined;
+}
+
+/** `fs`-backed {@link Storage} rooted at a directory. */
+export class DiskStorage implements Storage {
+  constructor(readonly root: string) {}
+
+  locate(partition: string, name: Uint8Array): string {
+    return path.join(this.root, partition, blobFileName(name));
+  }
+
+  async scan(partition: string): Promise<Uint8Array[]> {
+    checkPartitionName(partition);
+    const dir = path.join(this.root, partition);
+    let entries: string[];
+    try {
+      entries = await fs.promises.readdir(dir);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return [];
+      throw ioError('scan', dir, err);
+    }
+    return entries.sort().map((entry) => {
+      if (!HEX_NAME.test(entry)) {
+        throw new JournalError('InvalidBlobName', `unexpected file ${path.join(dir, entry)}`, {
+          file: path.join(dir, entry),
+        });
+      }
+      return new Uint8Array(Buffer.from(entry, 'hex'));
+    });
+  }
+
+  async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
+    checkPartitionName(partition);
+    const dir = path.join(this.root, partition);
+    const file = path.join(dir, blobFileName(name));
+    let createdDir = false;
+    let fd: number;
+    let created = false;
+    try {
+      if (!fs.existsSync(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        createdDir = true;
+      }
+      try {
+        fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+        created = true;
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw err;
+        fd = fs.openSync(file, fs.constants.O_RDWR);
+      }
+    } catch (err) {
+      throw ioError('open', file, err);
+    }
+    let size: number;
+    try {
+      size = fs.fstatSync(fd).size;
+      // The new directory entries must be durable before anyone relies on the blob existing.
+      if (createdDir) await fsyncDir(this.root);
+      if (created) await fsyncDir(dir);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err instanceof JournalError ? err : ioError('open', file, err);
+    }
+    return { blob: new DiskBlob(fd, file), size };
+  }
+
+  async remove(partition: string, name?: Uint8Array): Promise<void> {
+    checkPartitionName(partition);
+    const dir = path.join(this.root, partition);
+    if (name === undefined) {
+      try {
+        await fs.promises.rm(dir, { recursive: true, force: true });
+      } catch (err) {
+        throw ioError('remove', dir, err);
+      }
+      if (fs.existsSync(this.root)) await fsyncDir(this.root);
+      return;
+    }
+    const file = path.join(dir, blobFileName(name));
+    try {
+      await fs.promises.unlink(file);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return;
+      throw ioError('remove', file, err);
+    }
+    await fsyncDir(dir);
+  }
+}
+
+/** Remove `<root>/<partition>` and everything in it (durably). Missing partitions are fine. */
+export async function destroyPartition(root: string | Storage, partition: string): Promise<void> {
+  await toStorage(root).remove(partition);
+}
+
+/** Accepts either a root directory or a ready {@link Storage}. */
+export function toStorage(root: string | Storage): Storage {
+  return typeof root === 'string' ? new DiskStorage(root) : root;
+}
+
+class DiskBlob implements Blob {
+  private fd: number;
+
+  constructor(
+    fd: number,
+    readonly path: string,
+  ) {
+    this.fd = fd;
+  }
+
+  readAt(out: Uint8Array, offset: number): void {
+    let done = 0;
+    try {
+      while (done < out.length) {
+        const n = fs.readSync(this.fd, out, done, out.length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (err) {
+      throw ioError('read', this.path, err, offset);
+    }
+    if (done < out.length) {
+      throw new JournalError('Io', `short read of ${this.path}: ${out.length} bytes at offset ${offset}, got ${done}`, {
+        file: this.path,
+        offset,
+      });
+    }
+  }
+
+  writeAt(data: Uint8Array, offset: number): void {
+    let done = 0;
+    try {
+      while (done < data.length) {
+        done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+      }
+    } catch (err) {
+      throw ioError('write', this.path, err, offset);
+    }
+  }
+
+  resize(size: number): void {
+    try {
+      fs.ftruncateSync(this.fd, size);
+    } catch (err) {
+      throw ioError('resize', this.path, err, size);
+    }
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fsync(this.fd, (err) => (err ? reject(ioError('sync', this.path, err)) : resolve()));
+    });
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      throw ioError('close', this.path, err);
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    throw ioError('sync directory', dir, err);
+  } finally {
+    await handle?.close();
+  }
+}
+
+function errno(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+}
+
+function ioError(op: string, file: string, cause: unknown, offset?: number): JournalError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const at = offset === undefined ? '' : ` at offset ${offset}`;
+  return new JournalError('Io', `${op} ${file}${at}: ${detail}`, { cause, file, offset });
+}

@@ -1,0 +1,414 @@
+/**
+ * Variable journal: a contiguous log of variable-length items (commonware `journal::contiguous::variable`).
+ * Item p is an entry of the segmented journal `<partition>_data`, section ⌊p / itemsPerSection⌋; its
+ * entry offset (u32, 16-byte units) is item p of the fixed journal `<partition>_offsets`, whose blobs
+ * match the sections. Every section but the last is full and was fsynced when it filled. `commit` fsyncs
+ * the current data section; `sync` also the offsets. Data is the source of truth: `open` repairs offsets.
+ */
+import type { Contiguous, ReplayVisitor } from './contiguous';
+import { JournalError, requireIndex } from './errors';
+import { FixedJournal } from './fixed';
+import { Lifecycle, settle } from './lifecycle';
+import { ITEM_ALIGNMENT, SegmentedJournal } from './segmented';
+import { type Storage, checkPartitionName, toStorage } from './storage';
+
+export interface VariableConfig {
+  /** Items per data section (and per offsets blob): 512 for the `immutable` log. Never change it. */
+  readonly itemsPerSection: number;
+  /** Bytes buffered per blob before they reach the file (default 64 KiB; no format effect). */
+  readonly writeBufferBytes?: number;
+}
+
+const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
+const OFFSET_BYTES = 4;
+
+export class VariableJournal implements Contiguous {
+  readonly itemsPerSection: number;
+  private _size: number;
+  /** First retained position; always a multiple of `itemsPerSection` (or equal to the size). */
+  private oldest: number;
+  private readonly life: Lifecycle;
+  private readonly offsetScratch = new Uint8Array(OFFSET_BYTES);
+
+  private constructor(
+    readonly partition: string,
+    private readonly data: SegmentedJournal,
+    private readonly offsets: FixedJournal,
+    itemsPerSection: number,
+    size: number,
+    oldest: number,
+  ) {
+    this.itemsPerSection = itemsPerSection;
+    this._size = size;
+    this.oldest = oldest;
+    this.life = new Lifecycle(`variable journal ${partition}`);
+  }
+
+  /** Open (or create) the journal, repairing a torn last section and realigning the offsets to the data. */
+  static async open(root: string | Storage, partition: string, cfg: VariableConfig): Promise<VariableJournal> {
+    const { storage, ips, writeBufferBytes } = prepare(root, partition, cfg);
+    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes);
+    let offsets: FixedJournal | undefined;
+    try {
+      offsets = await FixedJournal.open(storage, `${partition}_offsets`, {
+        itemSize: OFFSET_BYTES,
+        itemsPerBlob: ips,
+        writeBufferBytes,
+      });
+      const [oldest, size] = await align(data, offsets, ips);
+      return new VariableJournal(partition, data, offsets, ips, size, oldest);
+    } catch (err) {
+      await Promise.allSettled([data.close(), offsets?.close()]);
+      throw err;
+    }
+  }
+
+  /**
+   * Create an empty journal whose next position is `size` (for state sync), as Rust's `init_at_size`:
+   * no data section exists until the first append; the offsets journal starts at `size`. Both
+   * partitions must be empty. Unlike Rust, `size` must be a multiple of `itemsPerSection`: the data
+   * format cannot record where inside a section a journal starts, so Rust's journal started mid-section
+   * reopens with the wrong size. (The `immutable` db only ever starts at a pruning boundary, which is
+   * section-aligned.)
+   */
+  static async initAtSize(root: string | Storage, partition: string, cfg: VariableConfig, size: number): Promise<VariableJournal> {
+    const { storage, ips, writeBufferBytes } = prepare(root, partition, cfg);
+    requireIndex(size, 'size');
+    if (size % ips !== 0) {
+      throw new JournalError('InvalidConfig', `initAtSize(${size}) must be a multiple of itemsPerSection (${ips})`);
+    }
+    if ((await storage.scan(`${partition}_data`)).length > 0) {
+      throw new JournalError('InvalidConfig', `initAtSize needs an empty partition, ${partition}_data has blobs`);
+    }
+    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes);
+    try {
+      const offsets = await FixedJournal.initAtSize(
+        storage,
+        `${partition}_offsets`,
+        { itemSize: OFFSET_BYTES, itemsPerBlob: ips, writeBufferBytes },
+        size,
+      );
+      return new VariableJournal(partition, data, offsets, ips, size, size);
+    } catch (err) {
+      await data.close();
+      throw err;
+    }
+  }
+
+  get size(): number {
+    return this._size;
+  }
+
+  get oldestRetainedPos(): number | undefined {
+    return this.oldest === this._size ? undefined : this.oldest;
+  }
+
+  get pruningBoundary(): number {
+    return this.oldest;
+  }
+
+  append(item: Uint8Array): number {
+    this.life.check();
+    const section = Math.floor(this._size / this.itemsPerSection);
+    const newSection = this.data.size(section) === 0;
+    try {
+      const offset = this.data.append(section, item);
+      // Offsets must not reach the disk before the section they index exists there: with no data
+      // section at all, recovery could not tell unwritten items from a pruned journal.
+      if (newSection) this.offsets.barrier(this.data.lastCreation());
+      const scratch = this.offsetScratch;
+      scratch[0] = offset >>> 24;
+      scratch[1] = offset >>> 16;
+      scratch[2] = offset >>> 8;
+      scratch[3] = offset;
+      this.offsets.append(scratch);
+      this._size++;
+      if (this._size % this.itemsPerSection === 0) {
+        // The full section is fsynced before the next section's file is created (the data journal
+        // queues that creation behind this sync); its offsets are synced alongside.
+        this.life.track(Promise.all([this.data.sync(section), this.offsets.sync()])).catch(() => undefined);
+      }
+    } catch (err) {
+      if (err instanceof JournalError && err.kind === 'InvalidArgument') throw err;
+      throw this.life.fail(err);
+    }
+    return this._size - 1;
+  }
+
+  read(pos: number): Uint8Array {
+    this.life.check();
+    this.checkReadable(pos);
+    return this.data.get(Math.floor(pos / this.itemsPerSection), this.offsetOf(pos));
+  }
+
+  /** Items `[start, start + count)`, each a fresh copy. */
+  readRange(start: number, count: number): Uint8Array[] {
+    this.life.check();
+    requireIndex(count, 'count');
+    requireIndex(start, 'start');
+    if (start + count > this._size) {
+      throw new JournalError('ItemOutOfRange', `position ${start + count - 1} is not below size ${this._size}`, {
+        position: start + count - 1,
+      });
+    }
+    const items: Uint8Array[] = [];
+    if (count === 0) return items;
+    this.replay(start, (_pos, item) => {
+      items.push(item.slice());
+      return items.length < count;
+    });
+    return items;
+  }
+
+  replay(startPos: number, visit: ReplayVisitor): void {
+    this.life.check();
+    requireIndex(startPos, 'startPos');
+    if (startPos < this.oldest) throw pruned(startPos, this.oldest);
+    if (startPos > this._size) throw outOfRange(startPos, this._size);
+    if (startPos === this._size) return;
+    const end = this._size;
+    let pos = startPos;
+    let stopped = false;
+    for (let section = Math.floor(startPos / this.itemsPerSection); pos < end && !stopped; section++) {
+      const limit = Math.min(end, (section + 1) * this.itemsPerSection);
+      const startByte = pos === startPos ? this.offsetOf(startPos) * ITEM_ALIGNMENT : 0;
+      const scan = this.data.scan(section, startByte, (_offset, buf, start, len) => {
+        if (visit(pos++, buf.subarray(start, start + len)) === false) stopped = true;
+        return !stopped && pos < limit;
+      });
+      if (!stopped && pos < limit) {
+        throw scan.failure ?? sectionTooShort(this.data.partition, section, pos);
+      }
+    }
+  }
+
+  /** fsync the current data section: every earlier append is durable (offsets are rebuilt on open if needed). */
+  commit(): Promise<void> {
+    return settle(() => {
+      this.life.check();
+      return this.life.track(this.data.sync(this.currentSection()));
+    });
+  }
+
+  /** fsync the current data section and the offsets, so the next open has nothing to rebuild. */
+  sync(): Promise<void> {
+    return settle(() => {
+      this.life.check();
+      const both = Promise.all([this.data.sync(this.currentSection()), this.offsets.sync()]);
+      return this.life.track(both.then(() => undefined));
+    });
+  }
+
+  rewind(size: number): Promise<void> {
+    return settle(() => {
+      this.life.check();
+      requireIndex(size, 'size');
+      if (size > this._size) {
+        throw new JournalError('InvalidRewind', `cannot rewind to ${size}, size is ${this._size}`, { position: size });
+      }
+      if (size === this._size) return Promise.resolve();
+      if (size < this.oldest) throw pruned(size, this.oldest);
+      const discard = this.offsetOf(size);
+      const section = Math.floor(size / this.itemsPerSection);
+      try {
+        const done = Promise.all([this.data.rewind(section, discard * ITEM_ALIGNMENT), this.offsets.rewind(size)]);
+        // Until both truncations are on disk, neither journal may write items of the new timeline:
+        // a crash could leave new data beside stale offsets (or the reverse), which recovery cannot tell.
+        this.data.barrier(section, done);
+        this.offsets.barrier(done);
+        this._size = size;
+        return this.life.track(done.then(() => undefined));
+      } catch (err) {
+        throw this.life.fail(err);
+      }
+    });
+  }
+
+  /** Remove whole sections below `minPos` (capped at the size); `true` if any was removed. */
+  prune(minPos: number): Promise<boolean> {
+    return settle(() => {
+      this.life.check();
+      requireIndex(minPos, 'minPos');
+      if (minPos <= this.oldest) return Promise.resolve(false);
+      const minSection = Math.floor(Math.min(minPos, this._size) / this.itemsPerSection);
+      if (!this.data.hasSectionsBelow(minSection)) return Promise.resolve(false);
+      try {
+        // Disk order, as Rust's awaits give it: the offsets of every item so far are written, then the
+        // data sections go, then the offsets blobs. Recovery can repair offsets that lag behind the
+        // data, but neither offsets pruned further than the data nor offsets missing below it.
+        const offsetsWritten = this.offsets.sync();
+        const dataDone = this.data.pruneAfter(minSection, offsetsWritten);
+        this.oldest = minSection * this.itemsPerSection;
+        const offsetsDone = this.offsets.pruneAfter(this.oldest, dataDone);
+        return this.life.track(Promise.all([offsetsWritten, dataDone, offsetsDone]).then(() => true));
+      } catch (err) {
+        throw this.life.fail(err);
+      }
+    });
+  }
+
+  /** Sync both journals and release their files. */
+  async close(): Promise<void> {
+    try {
+      this.life.close();
+    } catch (err) {
+      await Promise.allSettled([this.data.close(), this.offsets.close()]);
+      throw err;
+    }
+    try {
+      await this.life.track(Promise.all([this.data.sync(this.currentSection()), this.offsets.sync()]));
+    } finally {
+      const results = await Promise.allSettled([this.data.close(), this.offsets.close()]);
+      for (const r of results) if (r.status === 'rejected' && !this.life.isPoisoned) throw r.reason;
+    }
+  }
+
+  /** Delete both partitions (allowed on a poisoned handle). */
+  async destroy(): Promise<void> {
+    this.life.shutdown();
+    await this.data.destroy();
+    await this.offsets.destroy();
+  }
+
+  private currentSection(): number {
+    return Math.floor(this._size / this.itemsPerSection);
+  }
+
+  private checkReadable(pos: number): void {
+    requireIndex(pos, 'position');
+    if (pos >= this._size) throw outOfRange(pos, this._size);
+    if (pos < this.oldest) throw pruned(pos, this.oldest);
+  }
+
+  private offsetOf(pos: number): number {
+    return readU32(this.offsets.read(pos), 0);
+  }
+}
+
+/**
+ * Bring the offsets in line with the data after a crash (data is the source of truth); returns
+ * `[oldest, size]`. Mirrors Rust's `align_journals`, plus a check that data sections have no gap.
+ */
+async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number): Promise<[number, number]> {
+  const sections = data.sectionList();
+  for (let i = 1; i < sections.length; i++) {
+    if (sections[i] !== sections[i - 1] + 1) {
+      throw new JournalError('MissingBlob', `section ${sections[i - 1] + 1} of ${data.partition} is missing`);
+    }
+  }
+  const last = sections[sections.length - 1];
+  const lastCount = last === undefined ? 0 : await data.repairTail(last);
+  if (lastCount > ips) {
+    throw new JournalError('Corruption', `section ${last} of ${data.partition} holds ${lastCount} items, more than ${ips}`);
+  }
+
+  if (sections.length === 0 || (sections.length === 1 && lastCount === 0)) {
+    if (sections.length === 1) {
+      // An empty first section: a rewind, or the first append of a section, was cut short.
+      const target = sections[0] * ips;
+      if (offsets.size !== target) await offsets.rewind(target);
+      if (offsets.pruningBoundary < target) await offsets.prune(target);
+      await offsets.sync();
+      return [target, target];
+    }
+    // No data at all: fully pruned (maybe with the offsets' pruning cut short) or never written.
+    const size = offsets.size;
+    if (offsets.oldestRetainedPos !== undefined) await offsets.prune(size);
+    await offsets.sync();
+    return [size, size];
+  }
+
+  const dataOldest = sections[0] * ips;
+  const dataSize = last * ips + lastCount;
+  const offsetsOldest = offsets.oldestRetainedPos;
+  if (offsetsOldest !== undefined) {
+    if (offsetsOldest < dataOldest) {
+      await offsets.prune(dataOldest);
+    } else if (offsetsOldest > dataOldest) {
+      throw new JournalError('Corruption', `offsets pruned to ${offsetsOldest}, beyond the data's ${dataOldest}`);
+    }
+  } else if (dataOldest > 0 && offsets.size !== dataOldest) {
+    throw new JournalError('Corruption', `offsets are empty at ${offsets.size}, but the data starts at ${dataOldest}`);
+  }
+
+  if (offsets.size > dataSize) {
+    await offsets.rewind(dataSize);
+  } else if (offsets.size < dataSize) {
+    rebuildOffsets(data, offsets, ips, dataSize);
+  }
+  if (offsets.size !== dataSize || offsets.pruningBoundary !== dataOldest) {
+    throw new JournalError(
+      'Corruption',
+      `offsets [${offsets.pruningBoundary}, ${offsets.size}) do not match the data [${dataOldest}, ${dataSize})`,
+    );
+  }
+  await offsets.sync();
+  return [dataOldest, dataSize];
+}
+
+/** Append the offsets of data items `[offsets.size, dataSize)` by scanning the data sections. */
+function rebuildOffsets(data: SegmentedJournal, offsets: FixedJournal, ips: number, dataSize: number): void {
+  let pos = offsets.size;
+  if (pos < (data.sectionList()[0] ?? 0) * ips) {
+    throw new JournalError('Corruption', `offsets end at ${pos}, before the data's first section`);
+  }
+  let section = Math.floor(pos / ips);
+  // Resume after the last indexed entry of this section (or at its start).
+  let skip = pos % ips !== 0;
+  let startByte = skip ? readU32(offsets.read(pos - 1), 0) * ITEM_ALIGNMENT : 0;
+  const entry = new Uint8Array(OFFSET_BYTES);
+  for (; pos < dataSize; section++) {
+    const limit = Math.min(dataSize, (section + 1) * ips);
+    const scan = data.scan(section, startByte, (offset) => {
+      if (skip) {
+        skip = false;
+        return true;
+      }
+      entry[0] = offset >>> 24;
+      entry[1] = offset >>> 16;
+      entry[2] = offset >>> 8;
+      entry[3] = offset;
+      offsets.append(entry);
+      pos++;
+      return pos < limit;
+    });
+    if (pos < limit) {
+      throw scan.failure ?? sectionTooShort(data.partition, section, pos);
+    }
+    startByte = 0;
+    skip = false;
+  }
+}
+
+function prepare(
+  root: string | Storage,
+  partition: string,
+  cfg: VariableConfig,
+): { storage: Storage; ips: number; writeBufferBytes: number } {
+  checkPartitionName(partition);
+  const ips = cfg.itemsPerSection;
+  const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
+  if (!Number.isSafeInteger(ips) || ips < 1) {
+    throw new JournalError('InvalidConfig', `itemsPerSection must be a positive safe integer, got ${ips}`);
+  }
+  if (!Number.isSafeInteger(writeBufferBytes) || writeBufferBytes < 1) {
+    throw new JournalError('InvalidConfig', `writeBufferBytes must be a positive safe integer, got ${writeBufferBytes}`);
+  }
+  return { storage: toStorage(root), ips, writeBufferBytes };
+}
+
+function sectionTooShort(dataPartition: string, section: number, pos: number): JournalError {
+  return new JournalError('Corruption', `section ${section} of ${dataPartition} ends before position ${pos}`, { position: pos });
+}
+
+function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
+function outOfRange(pos: number, size: number): JournalError {
+  return new JournalError('ItemOutOfRange', `position ${pos} is not below size ${size}`, { position: pos });
+}
+
+function pruned(pos: number, boundary: number): JournalError {
+  return new JournalError('ItemPruned', `position ${pos} is below the pruning boundary ${boundary}`, { position: pos });
+}

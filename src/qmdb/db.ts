@@ -1,0 +1,96 @@
+/**
+ * What the `any` and `immutable` databases share: an authenticated log, a compact key index
+ * rebuilt by replaying the log on open, proofs, pruning and lifecycle. Subclasses add their
+ * mutations and decide how replay updates the index.
+ */
+import type { Location } from "../mmr";
+import { QmdbError } from "./errors";
+import { KeyIndex } from "./key-index";
+import type { AuthenticatedLog, ProvenOperations } from "./log";
+
+/** Offset of the key inside every keyed operation encoding (after the 1-byte tag). */
+const KEY_OFFSET = 1;
+const KEY_END = 33;
+
+/** The common part of both databases. */
+export abstract class Db<Op> {
+  protected readonly index = new KeyIndex();
+  protected closed = false;
+  // Reads the key of the keyed operation at `loc` (only ever called for indexed locations).
+  protected readonly keyAt = (loc: number): Uint8Array => this.log.readEncoded(loc).subarray(KEY_OFFSET, KEY_END);
+
+  protected constructor(protected readonly log: AuthenticatedLog<Op>) {}
+
+  /** Number of operations ever appended, pruned and uncommitted ones included. */
+  get opCount(): bigint {
+    return BigInt(this.log.size);
+  }
+
+  /** First operation still held (everything before it is pruned). */
+  get oldestRetainedLoc(): bigint {
+    return BigInt(this.log.pruningBoundary);
+  }
+
+  /** Number of keys with a value. */
+  get activeKeys(): number {
+    return this.index.size;
+  }
+
+  /** The MMR root over every operation: what a client verifies against. */
+  root(): Uint8Array {
+    return this.log.root();
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: Uint8Array): Uint8Array | undefined {
+    this.checkOpen();
+    const loc = this.index.get(key, this.keyAt);
+    return loc < 0 ? undefined : this.log.readEncoded(loc).slice(KEY_END, KEY_END + 32);
+  }
+
+  /** The operation at `loc`. */
+  operation(loc: Location): Op {
+    this.checkOpen();
+    if (loc < BigInt(this.log.pruningBoundary) || loc >= BigInt(this.log.size)) {
+      throw new QmdbError("RangeOutOfBounds", `location ${loc} is outside the retained range [${this.log.pruningBoundary}, ${this.log.size})`);
+    }
+    return this.log.read(Number(loc));
+  }
+
+  /**
+   * Operations `[startLoc, min(opCount, startLoc + maxOps))` and a proof against the root the
+   * database had when it held `opCount` operations (see `AuthenticatedLog.historicalProof`).
+   */
+  historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
+    this.checkOpen();
+    return this.log.historicalProof(opCount, startLoc, maxOps);
+  }
+
+  /** Operations from `startLoc` with a proof against the current root. */
+  proof(startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
+    return this.historicalProof(this.opCount, startLoc, maxOps);
+  }
+
+  /** Makes everything durable, including MMR nodes (so the next open has nothing to redo). */
+  async sync(): Promise<void> {
+    this.checkOpen();
+    await this.log.sync();
+  }
+
+  /** Syncs and closes. Uncommitted operations are discarded by the next open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.log.close();
+  }
+
+  /** Deletes everything the database stored. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    await this.log.destroy();
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw new QmdbError("Closed", "the database is closed");
+  }
+}

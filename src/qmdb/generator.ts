@@ -1,0 +1,51 @@
+/**
+ * commonware's deterministic test-operation generator (`create_test_operations`), used by the
+ * server for its initial load and periodic batches:
+ *   key_i = SHA256(be64(i) ‖ be64(seed)), value_i = SHA256(key_i ‖ "value"),
+ * with a commit after every 10th operation and a final commit (`any`: CommitFloor(None, count);
+ * `immutable`: Commit(32 × 0x01)).
+ */
+import { sha256 } from "../mmr";
+import type { AnyOperation, ImmutableOperation } from "./operation";
+
+const VALUE_SUFFIX = new TextEncoder().encode("value");
+
+function keyValue(i: number, seed: bigint): { key: Uint8Array; value: Uint8Array } {
+  const input = new Uint8Array(16);
+  const view = new DataView(input.buffer);
+  view.setBigUint64(0, BigInt(i));
+  view.setBigUint64(8, BigInt.asUintN(64, seed));
+  const key = sha256(input);
+  const valueInput = new Uint8Array(key.length + VALUE_SUFFIX.length);
+  valueInput.set(key);
+  valueInput.set(VALUE_SUFFIX, key.length);
+  return { key, value: sha256(valueInput) };
+}
+
+function checkCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`operation count ${count} must be a non-negative integer`);
+}
+
+/** `count` updates with a CommitFloor after every 10th and at the end (count + ⌊count/10⌋ + 1 ops). */
+export function createAnyTestOperations(count: number, seed: bigint): AnyOperation[] {
+  checkCount(count);
+  const ops: AnyOperation[] = [];
+  for (let i = 0; i < count; i++) {
+    ops.push({ type: "update", ...keyValue(i, seed) });
+    if ((i + 1) % 10 === 0) ops.push({ type: "commitFloor", metadata: undefined, floorLoc: BigInt(i + 1) });
+  }
+  ops.push({ type: "commitFloor", metadata: undefined, floorLoc: BigInt(count) });
+  return ops;
+}
+
+/** `count` sets with a Commit after every 10th and a final Commit carrying 32 × 0x01. */
+export function createImmutableTestOperations(count: number, seed: bigint): ImmutableOperation[] {
+  checkCount(count);
+  const ops: ImmutableOperation[] = [];
+  for (let i = 0; i < count; i++) {
+    ops.push({ type: "set", ...keyValue(i, seed) });
+    if ((i + 1) % 10 === 0) ops.push({ type: "commit", metadata: undefined });
+  }
+  ops.push({ type: "commit", metadata: new Uint8Array(32).fill(1) });
+  return ops;
+}

@@ -1,0 +1,101 @@
+/**
+ * QMDB `immutable`: a key-value store whose keys are set once. Its log is a variable-size journal
+ * of Set and Commit operations; a commit just appends Commit(metadata) and makes the log durable
+ * (no floor, no moved operations). The oldest retained location plays the floor's role for sync.
+ */
+import { VariableJournal, type Storage } from "../journal";
+import { Db } from "./db";
+import { QmdbError } from "./errors";
+import { JournaledMmr } from "./journaled-mmr";
+import { AuthenticatedLog, type OperationCodec } from "./log";
+import { type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation } from "./operation";
+import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
+
+const TAG_SET = 0x00;
+const TAG_COMMIT = 0x01;
+/** Operations per log section (commonware's example uses 512). */
+export const IMMUTABLE_ITEMS_PER_SECTION = 512;
+
+const logConfig = (options: DbOptions) => ({ itemsPerSection: options.logItemsPerBlob ?? IMMUTABLE_ITEMS_PER_SECTION });
+
+const immutableCodec: OperationCodec<ImmutableOperation> = {
+  encode: encodeImmutableOperation,
+  decode: decodeImmutableOperation,
+  isCommit: (bytes) => bytes[0] === TAG_COMMIT,
+};
+
+/** The `immutable` authenticated key-value database. */
+export class ImmutableDb extends Db<ImmutableOperation> {
+  private lastCommit: number;
+
+  private constructor(log: AuthenticatedLog<ImmutableOperation>) {
+    super(log);
+    this.lastCommit = log.size - 1;
+    this.rebuildIndex();
+  }
+
+  /** Opens (or creates) the database in `root`; a new database holds one commit. */
+  static async open(root: string | Storage, options: DbOptions = {}): Promise<ImmutableDb> {
+    const journal = await IMMUTABLE_KIND.openJournal(root, options);
+    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+    const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
+    return new ImmutableDb(log);
+  }
+
+  /** The metadata of the last commit. */
+  get metadata(): Uint8Array | undefined {
+    const op = this.log.read(this.lastCommit);
+    return op.type === "commit" ? op.metadata : undefined;
+  }
+
+  /** Sets `key` to `value`. Throws `KeyExists` if the key already has a value. */
+  set(key: Uint8Array, value: Uint8Array): void {
+    this.checkOpen();
+    const bytes = encodeImmutableOperation({ type: "set", key, value });
+    if (this.index.get(key, this.keyAt) >= 0) throw new QmdbError("KeyExists", `key ${Buffer.from(key).toString("hex")} is already set`);
+    this.index.insertNew(key, this.log.appendEncoded(bytes));
+  }
+
+  /** Appends `Commit(metadata)` and makes the log durable. Returns the commit's location. */
+  async commit(metadata?: Uint8Array): Promise<bigint> {
+    this.checkOpen();
+    const loc = this.log.append({ type: "commit", metadata });
+    this.lastCommit = loc;
+    await this.log.commit();
+    return BigInt(loc);
+  }
+
+  /** Applies one operation as the example server does. */
+  async apply(op: ImmutableOperation): Promise<void> {
+    if (op.type === "set") this.set(op.key, op.value);
+    else await this.commit(op.metadata);
+  }
+
+  /** Prunes operations below `loc` (whole sections only); `loc` may not exceed the last commit. */
+  async prune(loc: bigint): Promise<void> {
+    this.checkOpen();
+    if (loc > BigInt(this.lastCommit)) throw new QmdbError("PruneBeyondMinRequired", `prune location ${loc} is beyond the last commit ${this.lastCommit}`);
+    await this.log.prune(loc);
+    // Keys set below the new boundary can no longer be read back: forget them.
+    this.index.retainFrom(this.log.pruningBoundary);
+  }
+
+  private rebuildIndex(): void {
+    this.index.clear();
+    this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => {
+      if (bytes[0] === TAG_SET) this.index.set(bytes.subarray(1, 33), loc, this.keyAt);
+    });
+  }
+}
+
+/** The `immutable` kind: a variable journal `log` (`log_data` + `log_offsets`), 512 ops a section. */
+export const IMMUTABLE_KIND: DbKind<ImmutableOperation, ImmutableDb> = {
+  name: "immutable",
+  codec: immutableCodec,
+  logPartitions: ["log_data", "log_offsets"],
+  alignment: (options) => logConfig(options).itemsPerSection,
+  openJournal: (root, options) => VariableJournal.open(root, "log", logConfig(options)),
+  initJournalAt: (root, options, size) => VariableJournal.initAtSize(root, "log", logConfig(options), size),
+  mmrConfig: mmrPartitions,
+  open: (root, options) => ImmutableDb.open(root, options),
+};

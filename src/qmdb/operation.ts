@@ -1,0 +1,147 @@
+/**
+ * The operations both databases log, and their exact commonware encodings (these bytes are the
+ * MMR leaf elements, so they decide every root).
+ * `any` (fixed 65 bytes, zero padded): Update `D2‖key‖value`, Delete `D1‖key‖0×32`,
+ * CommitFloor `D3‖has-metadata‖metadata-or-zeros(32)‖floor u64 BE‖0×23`.
+ * `immutable` (variable): Set `00‖key‖value`, Commit `01‖00` or `01‖01‖metadata`.
+ */
+import { CodecError } from "../codec";
+import { MAX_LOCATION } from "../mmr";
+
+/** Size of keys, values and metadata: 32-byte digests. */
+export const KEY_BYTES = 32;
+/** Size of every encoded `any` operation. */
+export const ANY_OPERATION_BYTES = 65;
+
+const ANY_DELETE = 0xd1;
+const ANY_UPDATE = 0xd2;
+const ANY_COMMIT_FLOOR = 0xd3;
+const IMMUTABLE_SET = 0x00;
+const IMMUTABLE_COMMIT = 0x01;
+
+/** An operation of the `any` database. */
+export type AnyOperation =
+  | { readonly type: "update"; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: "delete"; readonly key: Uint8Array }
+  | { readonly type: "commitFloor"; readonly metadata: Uint8Array | undefined; readonly floorLoc: bigint };
+
+/** An operation of the `immutable` database. */
+export type ImmutableOperation =
+  | { readonly type: "set"; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: "commit"; readonly metadata: Uint8Array | undefined };
+
+/** Either kind of operation. */
+export type Operation = AnyOperation | ImmutableOperation;
+
+function checkDigest(bytes: Uint8Array, what: string): void {
+  if (bytes.length !== KEY_BYTES) throw new CodecError("InvalidLength", `${what} must be ${KEY_BYTES} bytes, got ${bytes.length}`);
+}
+
+/** Encodes an `any` operation into its 65-byte form. */
+export function encodeAnyOperation(op: AnyOperation): Uint8Array {
+  const out = new Uint8Array(ANY_OPERATION_BYTES);
+  switch (op.type) {
+    case "update":
+      checkDigest(op.key, "key");
+      checkDigest(op.value, "value");
+      out[0] = ANY_UPDATE;
+      out.set(op.key, 1);
+      out.set(op.value, 1 + KEY_BYTES);
+      break;
+    case "delete":
+      checkDigest(op.key, "key");
+      out[0] = ANY_DELETE;
+      out.set(op.key, 1);
+      break;
+    case "commitFloor":
+      if (op.floorLoc < 0n || op.floorLoc > MAX_LOCATION) throw new CodecError("Invalid", `commit floor location ${op.floorLoc} overflows`);
+      out[0] = ANY_COMMIT_FLOOR;
+      if (op.metadata !== undefined) {
+        checkDigest(op.metadata, "metadata");
+        out[1] = 1;
+        out.set(op.metadata, 2);
+      }
+      new DataView(out.buffer).setBigUint64(2 + KEY_BYTES, op.floorLoc);
+      break;
+  }
+  return out;
+}
+
+function allZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Decodes a 65-byte `any` operation strictly: unknown tags, non-zero padding, a bad option byte
+ * and floors above MAX_LOCATION are `CodecError`s. The returned key/value are copies.
+ */
+export function decodeAnyOperation(bytes: Uint8Array): AnyOperation {
+  if (bytes.length !== ANY_OPERATION_BYTES) {
+    throw new CodecError(bytes.length < ANY_OPERATION_BYTES ? "EndOfBuffer" : "ExtraData", `any operation must be ${ANY_OPERATION_BYTES} bytes, got ${bytes.length}`);
+  }
+  switch (bytes[0]) {
+    case ANY_UPDATE:
+      return { type: "update", key: bytes.slice(1, 33), value: bytes.slice(33, 65) };
+    case ANY_DELETE:
+      if (!allZero(bytes, 33, 65)) throw new CodecError("Invalid", "delete operation has non-zero padding");
+      return { type: "delete", key: bytes.slice(1, 33) };
+    case ANY_COMMIT_FLOOR: {
+      const has = bytes[1];
+      if (has !== 0 && has !== 1) throw new CodecError("InvalidBool", `commit metadata flag ${has} is not 0 or 1`);
+      if (has === 0 && !allZero(bytes, 2, 34)) throw new CodecError("Invalid", "commit without metadata has non-zero metadata bytes");
+      if (!allZero(bytes, 42, 65)) throw new CodecError("Invalid", "commit operation has non-zero padding");
+      const floorLoc = new DataView(bytes.buffer, bytes.byteOffset + 34, 8).getBigUint64(0);
+      if (floorLoc > MAX_LOCATION) throw new CodecError("Invalid", `commit floor location ${floorLoc} overflows`);
+      return { type: "commitFloor", metadata: has === 1 ? bytes.slice(2, 34) : undefined, floorLoc };
+    }
+    default:
+      throw new CodecError("InvalidEnum", `unknown any operation tag 0x${bytes[0]!.toString(16).padStart(2, "0")}`);
+  }
+}
+
+/** Encodes an `immutable` operation (65, 2 or 34 bytes). */
+export function encodeImmutableOperation(op: ImmutableOperation): Uint8Array {
+  if (op.type === "set") {
+    checkDigest(op.key, "key");
+    checkDigest(op.value, "value");
+    const out = new Uint8Array(1 + 2 * KEY_BYTES);
+    out[0] = IMMUTABLE_SET;
+    out.set(op.key, 1);
+    out.set(op.value, 1 + KEY_BYTES);
+    return out;
+  }
+  if (op.metadata === undefined) return Uint8Array.of(IMMUTABLE_COMMIT, 0);
+  checkDigest(op.metadata, "metadata");
+  const out = new Uint8Array(2 + KEY_BYTES);
+  out[0] = IMMUTABLE_COMMIT;
+  out[1] = 1;
+  out.set(op.metadata, 2);
+  return out;
+}
+
+/** Decodes an `immutable` operation strictly (exact length, known tag, 0/1 option byte). */
+export function decodeImmutableOperation(bytes: Uint8Array): ImmutableOperation {
+  const tag = bytes[0];
+  if (tag === undefined) throw new CodecError("EndOfBuffer", "empty immutable operation");
+  let expected: number;
+  if (tag === IMMUTABLE_SET) expected = 1 + 2 * KEY_BYTES;
+  else if (tag === IMMUTABLE_COMMIT) {
+    const has = bytes[1];
+    if (has === undefined) throw new CodecError("EndOfBuffer", "commit operation is missing its metadata flag");
+    if (has !== 0 && has !== 1) throw new CodecError("InvalidBool", `commit metadata flag ${has} is not 0 or 1`);
+    expected = has === 1 ? 2 + KEY_BYTES : 2;
+  } else {
+    throw new CodecError("InvalidEnum", `unknown immutable operation tag 0x${tag.toString(16).padStart(2, "0")}`);
+  }
+  if (bytes.length !== expected) {
+    throw new CodecError(bytes.length < expected ? "EndOfBuffer" : "ExtraData", `immutable operation must be ${expected} bytes, got ${bytes.length}`);
+  }
+  if (tag === IMMUTABLE_SET) return { type: "set", key: bytes.slice(1, 33), value: bytes.slice(33, 65) };
+  return { type: "commit", metadata: expected === 2 ? undefined : bytes.slice(2, 34) };
+}
+
+/** Whether an operation is a commit (the only kind a durable log may end with). */
+export function isCommit(op: Operation): boolean {
+  return op.type === "commitFloor" || op.type === "commit";
+}

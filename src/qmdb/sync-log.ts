@@ -1,0 +1,181 @@
+/**
+ * The local side of state sync: an operation log filled with verified operations `[start, upper)`
+ * of a target, where `start` is the target's lower bound (rounded down to the journal's alignment
+ * for `immutable`). It reuses an existing local log when it can (keeping what it already holds),
+ * starts empty at `start` when it cannot, follows target updates, and finally opens the result as
+ * a normal database. Verification happens before `appendVerified`; this layer trusts its caller.
+ */
+import { type Contiguous, destroyPartition, isJournalError, type Storage } from "../journal";
+import { type Location, MmrError } from "../mmr";
+import { QmdbError } from "./errors";
+import { JournaledMmr } from "./journaled-mmr";
+import type { DbKind, DbOptions } from "./kind";
+import { AuthenticatedLog } from "./log";
+
+/** What `SyncLog.open` found locally. */
+export type SyncLogOrigin = "empty" | "reused" | "replaced";
+
+/** A log being filled by state sync. */
+export class SyncLog<Op, D> {
+  private constructor(
+    private readonly kind: DbKind<Op, D>,
+    private readonly root: string | Storage,
+    private readonly options: DbOptions,
+    // Undefined while the MMR still waits for the pinned nodes of `start`.
+    private log: AuthenticatedLog<Op> | undefined,
+    private journal: Contiguous,
+    private startLoc: number,
+    private upperLoc: number,
+    /** Whether local operations were kept, or there were none, or they were discarded. */
+    readonly origin: SyncLogOrigin,
+  ) {}
+
+  /**
+   * Opens the local log for target range `[lower, upper)`: a log longer than `upper` is rewound to
+   * it; one that ends at or before the start, or was pruned past it, is replaced by an empty one;
+   * otherwise it is pruned to the start and kept. A log that cannot be recovered is replaced too.
+   */
+  static async open<Op, D>(kind: DbKind<Op, D>, root: string | Storage, lower: Location, upper: Location, options: DbOptions = {}): Promise<SyncLog<Op, D>> {
+    if (lower >= upper) throw new QmdbError("InvalidSyncState", `lower bound ${lower} must be below upper bound ${upper}`);
+    const alignment = kind.alignment(options);
+    const start = Number(lower) - (Number(lower) % alignment);
+    const end = Number(upper);
+    let origin: SyncLogOrigin = "empty";
+    let journal: Contiguous | undefined;
+    let mmr: JournaledMmr | undefined;
+    try {
+      journal = await kind.openJournal(root, options);
+      if (journal.size > 0) origin = "replaced";
+      if (journal.size > start && journal.pruningBoundary <= start) {
+        if (journal.size > end) await journal.rewind(end);
+        mmr = await JournaledMmr.open(root, kind.mmrConfig(options));
+        const log = await AuthenticatedLog.recover(journal, mmr, kind.codec, false);
+        if (log.pruningBoundary <= start) {
+          await journal.prune(start);
+          await mmr.retainFrom(BigInt(start));
+          return new SyncLog(kind, root, options, log, journal, start, end, "reused");
+        }
+      }
+    } catch (err) {
+      // Local state that cannot be recovered is discarded and fetched again (`origin` says so).
+      if (!(err instanceof QmdbError || err instanceof MmrError || isJournalError(err))) throw err;
+      origin = "replaced";
+    }
+    await Promise.allSettled([journal?.close(), mmr?.close()]);
+    await wipe(kind, root, options);
+    const fresh = new SyncLog(kind, root, options, undefined, await kind.initJournalAt(root, options, start), start, end, origin);
+    if (start === 0) await fresh.createLog([]);
+    return fresh;
+  }
+
+  /** First location this log holds (where the boundary request must start). */
+  get start(): bigint {
+    return BigInt(this.startLoc);
+  }
+
+  /** The target's upper bound. */
+  get upper(): bigint {
+    return BigInt(this.upperLoc);
+  }
+
+  /** Next location to fill. */
+  get size(): bigint {
+    return BigInt(this.log?.size ?? this.startLoc);
+  }
+
+  /** Whether the next append must bring the pinned nodes of `start`. */
+  get needsPins(): boolean {
+    return this.log === undefined;
+  }
+
+  /**
+   * Appends verified operations that start at `startLoc ≤ size` (those below `size` are skipped).
+   * `nodes`, when given, are the MMR nodes the verifier rebuilt for exactly these operations
+   * (used only when nothing is skipped); `pins` are required while `needsPins`.
+   */
+  async appendVerified(startLoc: bigint, encoded: readonly Uint8Array[], nodes?: readonly Uint8Array[], pins?: readonly Uint8Array[]): Promise<void> {
+    if (this.log === undefined) {
+      if (pins === undefined || startLoc !== BigInt(this.startLoc)) {
+        throw new QmdbError("InvalidSyncState", `the first operations must start at ${this.startLoc} and bring pinned nodes`);
+      }
+      await this.createLog(pins);
+    }
+    const log = this.log!;
+    const skip = Number(BigInt(log.size) - startLoc);
+    if (skip < 0) throw new QmdbError("InvalidSyncState", `operations at ${startLoc} would leave a gap after ${log.size}`);
+    if (log.size + encoded.length - skip > this.upperLoc) {
+      throw new QmdbError("InvalidSyncState", `operations up to ${Number(startLoc) + encoded.length} exceed the upper bound ${this.upperLoc}`);
+    }
+    if (skip === 0 && nodes !== undefined) {
+      log.appendVerified(encoded, nodes);
+    } else {
+      for (let i = Math.max(skip, 0); i < encoded.length; i++) log.appendEncoded(encoded[i]!);
+    }
+  }
+
+  /** Makes the appended operations durable, so a restart resumes after them. */
+  async commit(): Promise<void> {
+    await this.log?.commit();
+  }
+
+  /**
+   * Moves to a new target range (`lower`/`upper` must not decrease). Operations at or above the new
+   * start are kept; if none are, the log restarts empty at the new start (and needs pins again).
+   */
+  async retarget(lower: Location, upper: Location): Promise<void> {
+    const alignment = this.kind.alignment(this.options);
+    const start = Number(lower) - (Number(lower) % alignment);
+    if (start < this.startLoc || Number(upper) < this.upperLoc) {
+      throw new QmdbError("InvalidSyncState", `target range [${lower}, ${upper}) moves backwards from [${this.startLoc}, ${this.upperLoc})`);
+    }
+    this.upperLoc = Number(upper);
+    if (start === this.startLoc) return;
+    const size = this.log?.size ?? this.startLoc;
+    if (size <= start || this.log === undefined) {
+      await this.destroy();
+      this.journal = await this.kind.initJournalAt(this.root, this.options, start);
+      this.log = undefined;
+    } else {
+      await this.journal.prune(start);
+      await this.log.mmr.retainFrom(BigInt(start));
+    }
+    this.startLoc = start;
+  }
+
+  /**
+   * Closes the filled log and opens it as a database. Throws `InvalidSyncState` unless the log
+   * holds exactly `[start, upper)`.
+   */
+  async finish(): Promise<D> {
+    const size = this.log?.size ?? this.startLoc;
+    if (this.log === undefined || size !== this.upperLoc) {
+      throw new QmdbError("InvalidSyncState", `log holds operations up to ${size}, expected ${this.upperLoc}`);
+    }
+    await this.log.close();
+    return this.kind.open(this.root, this.options);
+  }
+
+  /** Releases the files, keeping what was synced (a later `open` resumes from it). */
+  async close(): Promise<void> {
+    if (this.log !== undefined) await this.log.close();
+    else await this.journal.close();
+  }
+
+  /** Deletes the local log and MMR. */
+  async destroy(): Promise<void> {
+    await Promise.allSettled([this.log?.close() ?? this.journal.close()]);
+    this.log = undefined;
+    await wipe(this.kind, this.root, this.options);
+  }
+
+  private async createLog(pins: readonly Uint8Array[]): Promise<void> {
+    const mmr = await JournaledMmr.createAt(this.root, this.kind.mmrConfig(this.options), BigInt(this.startLoc), pins);
+    this.log = await AuthenticatedLog.recover(this.journal, mmr, this.kind.codec, false);
+  }
+}
+
+/** Deletes every partition of the kind's log and MMR, whatever state they are in. */
+async function wipe<Op, D>(kind: DbKind<Op, D>, root: string | Storage, options: DbOptions): Promise<void> {
+  const mmr = kind.mmrConfig(options);
+  for (const partition of [...kind.logPartitions, mmr.journalPartition, mmr.metadataPartition]) await destroyPartition(root, partition);
+}
