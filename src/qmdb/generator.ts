@@ -49,3 +49,14 @@ export function createImmutableTestOperations(count: number, seed: bigint): Immu
   ops.push({ type: "commit", metadata: new Uint8Array(32).fill(1) });
   return ops;
 }
+
+/**
+ * The generator for either kind: `count` keyed operations from `seed`, a commit after every 10th
+ * and a final commit (count + ⌊count/10⌋ + 1 operations).
+ */
+export function createTestOperations(kind: "any", count: number, seed: bigint): AnyOperation[];
+export function createTestOperations(kind: "immutable", count: number, seed: bigint): ImmutableOperation[];
+export function createTestOperations(kind: "any" | "immutable", count: number, seed: bigint): AnyOperation[] | ImmutableOperation[];
+export function createTestOperations(kind: "any" | "immutable", count: number, seed: bigint): AnyOperation[] | ImmutableOperation[] {
+  return kind === "any" ? createAnyTestOperations(count, seed) : createImmutableTestOperations(count, seed);
+}

@@ -1,0 +1,89 @@
+/**
+ * `sync-server`: owns a database, keeps adding operations, and serves sync targets and proven
+ * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
+ * bad command line, 1 on any other failure.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { DEFAULT_LIMITS, SyncServer } from "../server";
+import { createLogger } from "../telemetry";
+import { UsageError, integer, oneOf, parseDuration, parseFlags, port, text, u64, usage } from "./args";
+
+const FLAGS = {
+  db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
+  port: { short: "p", help: "gRPC port (0 picks a free one)", default: "8080", parse: port },
+  host: { help: "address to listen on (0.0.0.0 for all interfaces)", default: "127.0.0.1", parse: text },
+  "initial-ops": { short: "i", help: "operations in the initial load of a new database", default: "100", parse: integer(0, 10_000_000) },
+  "storage-dir": { short: "d", help: "database directory (default: /tmp/commonware-sync/server-<random>)", parse: text },
+  "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9090", parse: port },
+  "op-interval": { short: "t", help: "interval between added batches (ms, s, m, h)", default: "100ms", parse: parseDuration },
+  "ops-per-interval": { short: "o", help: "operations per added batch", default: "5", parse: integer(0, 1_000_000) },
+  seed: { help: "make the run reproducible: initial load uses seed N, the k-th batch N+k", parse: u64 },
+  "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
+  "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
+  "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: "5s", parse: parseDuration },
+  "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
+  "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
+  help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+} as const;
+
+/** Runs the server CLI with `argv` (without node and script). */
+export async function main(argv: readonly string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseFlags(argv, FLAGS);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sync-server: ${err.message}\n(run sync-server --help for usage)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  if (flags.help) {
+    process.stdout.write(`${usage("sync-server", "serves a QMDB database and proofs to sync clients over gRPC", FLAGS)}\n`);
+    return;
+  }
+  const logger = createLogger("sync-server", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
+  const storageDir = flags["storage-dir"] ?? path.join("/tmp/commonware-sync", `server-${randomBytes(8).readBigUInt64BE(0)}`);
+  let server: SyncServer;
+  try {
+    mkdirSync(storageDir, { recursive: true });
+    server = await SyncServer.start({
+      kind: flags.db!,
+      storageDir,
+      host: flags.host!,
+      port: flags.port!,
+      metricsHost: flags.host!,
+      metricsPort: flags["metrics-port"]!,
+      workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
+      limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
+      shutdownGraceMs: flags["shutdown-grace"]!,
+      logger,
+    });
+  } catch (err) {
+    logger.fatal({ err }, "failed to start");
+    process.stderr.write(`sync-server: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting immediately");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "received signal");
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}

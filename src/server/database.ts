@@ -1,0 +1,88 @@
+/**
+ * The server's database: an `any` or `immutable` QMDB plus the target of its last commit. Only
+ * committed state is ever served (the writer may be half-way through a batch at any await), so
+ * the target is captured each time a commit returns.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import {
+  type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb,
+} from "../qmdb";
+import type { Target } from "../wire";
+
+/** Partitions that only one kind has: used to refuse opening a directory as the wrong kind. */
+const KIND_MARKERS: Record<DbKindName, string> = { any: "log_journal", immutable: "log_data" };
+
+/** A directory holds a database of the other kind. */
+export class KindMismatchError extends Error {
+  override name = "KindMismatchError";
+}
+
+function hasData(dir: string, partition: string): boolean {
+  const p = path.join(dir, partition);
+  return existsSync(p) && readdirSync(p).length > 0;
+}
+
+/** The database a server owns. */
+export class ServedDatabase {
+  private committed: Target;
+
+  private constructor(
+    readonly kind: DbKindName,
+    private readonly db: AnyDb | ImmutableDb,
+  ) {
+    this.committed = this.currentTarget();
+  }
+
+  /** Opens (or creates) the database of `kind` in `dir`; refuses a directory of the other kind. */
+  static async open(kind: DbKindName, dir: string): Promise<ServedDatabase> {
+    const other: DbKindName = kind === "any" ? "immutable" : "any";
+    if (hasData(dir, KIND_MARKERS[other])) {
+      throw new KindMismatchError(`${dir} holds an ${other} database, not ${kind === "any" ? "an any" : "an immutable"} one`);
+    }
+    const db = kind === "any" ? await AnyDb.open(dir) : await ImmutableDb.open(dir);
+    return new ServedDatabase(kind, db);
+  }
+
+  /** The target of the last commit: what clients sync to. */
+  get target(): Target {
+    return this.committed;
+  }
+
+  /** Number of operations, uncommitted ones included. */
+  get opCount(): bigint {
+    return this.db.opCount;
+  }
+
+  /** First operation still held. */
+  get oldestRetainedLoc(): bigint {
+    return this.db.oldestRetainedLoc;
+  }
+
+  /** The current root (of uncommitted state too). */
+  root(): Uint8Array {
+    return this.db.root();
+  }
+
+  /** Applies one operation; a commit updates the served target once it is durable. */
+  async apply(op: Operation): Promise<void> {
+    if (this.db instanceof AnyDb) await this.db.apply(op as AnyOperation);
+    else await this.db.apply(op as ImmutableOperation);
+    if (op.type === "commitFloor" || op.type === "commit") this.committed = this.currentTarget();
+  }
+
+  /** Operations with a proof against the root at `opCount` (see `Db.historicalProof`). */
+  historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Operation> {
+    return (this.db as AnyDb).historicalProof(opCount, startLoc, maxOps) as ProvenOperations<Operation>;
+  }
+
+  /** Syncs and closes. */
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  private currentTarget(): Target {
+    const lowerBound = this.db instanceof AnyDb ? this.db.inactivityFloorLoc : this.db.oldestRetainedLoc;
+    return { root: this.db.root(), lowerBound, upperBound: this.db.opCount };
+  }
+}

@@ -1,0 +1,6 @@
+/** The sync server: gRPC adapter, request logic, workload, metrics. */
+export { SyncServer, SYNC_SERVICE_NAME, type ServerOptions } from "./server";
+export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest } from "./service";
+export { ServiceError, type ServiceErrorKind } from "./errors";
+export { ServedDatabase, KindMismatchError } from "./database";
+export type { WorkloadOptions } from "./workload";

@@ -1,0 +1,108 @@
+/**
+ * The sync service's request logic, free of gRPC: answers target requests and turns an operations
+ * request into a sequence of batches, each with its own range proof against the root at the
+ * requested op count (so a client can verify and store each batch as it arrives). Requests are
+ * validated up front; every bound is documented in `ServiceLimits`.
+ */
+import { MmrError, type Proof } from "../mmr";
+import { type DbKindName, type Operation, QmdbError } from "../qmdb";
+import type { Target } from "../wire";
+import type { ServedDatabase } from "./database";
+import { ServiceError } from "./errors";
+
+/** Bounds on what one request may ask for. */
+export interface ServiceLimits {
+  /** Operations per streamed message when the request asks for 0 (default 100). */
+  readonly defaultBatchSize: number;
+  /** Largest number of operations per streamed message; larger requests are clamped (default 10 000). */
+  readonly maxBatchSize: number;
+  /** Largest number of operations one stream carries; larger `max_ops` are clamped (default 1 000 000). */
+  readonly maxOpsPerStream: number;
+}
+
+/** The defaults of `ServiceLimits`: a 10 000-operation message stays under 1 MiB on the wire. */
+export const DEFAULT_LIMITS: ServiceLimits = { defaultBatchSize: 100, maxBatchSize: 10_000, maxOpsPerStream: 1_000_000 };
+
+/** An operations request, as received. */
+export interface OperationsRequest {
+  readonly opCount: bigint;
+  readonly startLoc: bigint;
+  readonly maxOps: bigint;
+  readonly batchSize: number;
+}
+
+/** One batch of consecutive operations with its proof. */
+export interface OperationsBatch {
+  readonly startLoc: bigint;
+  readonly proof: Proof;
+  readonly operations: Operation[];
+}
+
+/** Serves targets and proven operations from a database. */
+export class SyncService {
+  constructor(
+    private readonly db: ServedDatabase,
+    readonly limits: ServiceLimits = DEFAULT_LIMITS,
+  ) {}
+
+  /** The kind of database served. */
+  get kind(): DbKindName {
+    return this.db.kind;
+  }
+
+  /** The target of the last commit. */
+  target(): Target {
+    return this.db.target;
+  }
+
+  /**
+   * Checks a request against the committed state and the limits; returns the clamped plan. Throws
+   * `InvalidArgument` for `max_ops` 0 or `start_loc ≥ op_count`, `OutOfRange` for an `op_count`
+   * beyond the committed size or a `start_loc` below the pruned boundary.
+   */
+  plan(req: OperationsRequest): { opCount: bigint; startLoc: bigint; endLoc: bigint; batchSize: number } {
+    if (req.maxOps === 0n) throw new ServiceError("InvalidArgument", "max_ops must be at least 1");
+    if (req.opCount === 0n) throw new ServiceError("InvalidArgument", "op_count must be at least 1");
+    if (req.startLoc >= req.opCount) {
+      throw new ServiceError("InvalidArgument", `start_loc ${req.startLoc} must be below op_count ${req.opCount}`);
+    }
+    const size = this.db.target.upperBound;
+    if (req.opCount > size) {
+      throw new ServiceError("OutOfRange", `op_count ${req.opCount} exceeds the database's committed op count ${size}`);
+    }
+    const oldest = this.db.oldestRetainedLoc;
+    if (req.startLoc < oldest) {
+      throw new ServiceError("OutOfRange", `start_loc ${req.startLoc} is below the oldest retained location ${oldest}`);
+    }
+    const maxOps = req.maxOps < BigInt(this.limits.maxOpsPerStream) ? req.maxOps : BigInt(this.limits.maxOpsPerStream);
+    const end = req.startLoc + maxOps;
+    const batchSize = req.batchSize === 0 ? this.limits.defaultBatchSize : Math.min(req.batchSize, this.limits.maxBatchSize);
+    return { opCount: req.opCount, startLoc: req.startLoc, endLoc: end < req.opCount ? end : req.opCount, batchSize };
+  }
+
+  /**
+   * The batches answering `req`, produced lazily (each is computed when the consumer asks for it,
+   * so a slow reader holds back the work). Stops early when `signal` aborts.
+   */
+  *batches(req: OperationsRequest, signal?: AbortSignal): Generator<OperationsBatch> {
+    const { opCount, startLoc, endLoc, batchSize } = this.plan(req);
+    for (let loc = startLoc; loc < endLoc && signal?.aborted !== true; ) {
+      const n = endLoc - loc < BigInt(batchSize) ? endLoc - loc : BigInt(batchSize);
+      const { proof, operations } = this.prove(opCount, loc, n);
+      yield { startLoc: loc, proof, operations };
+      loc += BigInt(operations.length);
+    }
+  }
+
+  private prove(opCount: bigint, startLoc: bigint, n: bigint): { proof: Proof; operations: Operation[] } {
+    try {
+      return this.db.historicalProof(opCount, startLoc, n);
+    } catch (err) {
+      if (err instanceof QmdbError && (err.kind === "OperationPruned" || err.kind === "RangeOutOfBounds")) {
+        throw new ServiceError("OutOfRange", err.message, { cause: err });
+      }
+      if (err instanceof QmdbError || err instanceof MmrError) throw new ServiceError("Internal", "failed to build a proof", { cause: err });
+      throw err;
+    }
+  }
+}

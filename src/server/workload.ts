@@ -1,0 +1,184 @@
+/**
+ * The server's synthetic workload, as in the seed: an initial load (the test-operation generator
+ * with `initialOps` keys, then one extra commit), then every interval a batch of `opsPerInterval`
+ * keys. With a seed N the run is reproducible: the initial load uses seed N and the k-th batch
+ * N + k (mod 2^64). Progress is recorded after every commit in `server-progress.json` (written
+ * atomically), so a server restarted on its directory finishes an interrupted batch exactly where
+ * its last durable commit left it and carries on with the same sequence.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, existsSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Operation, createTestOperations } from "../qmdb";
+import { type Logger, hex } from "../telemetry";
+import type { ServedDatabase } from "./database";
+import type { ServerMetrics } from "./metrics";
+
+const PROGRESS_FILE = "server-progress.json";
+const U64 = 1n << 64n;
+
+/** Workload settings. */
+export interface WorkloadOptions {
+  readonly initialOps: number;
+  readonly opsPerInterval: number;
+  readonly intervalMs: number;
+  /** Base seed of a reproducible run; random seeds when undefined. */
+  readonly seed?: bigint;
+}
+
+/** Where the workload stands: batch `batch` (0 = initial load) has applied `applied` list ops. */
+interface Progress {
+  readonly kind: string;
+  readonly batch: number;
+  readonly batchSeed: string;
+  readonly applied: number;
+  readonly opCount: string;
+}
+
+function randomSeed(): bigint {
+  return randomBytes(8).readBigUInt64BE(0);
+}
+
+/** Runs the initial load (if needed) and the periodic batches until stopped. */
+export class Workload {
+  private readonly stopController = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: ServedDatabase,
+    private readonly dir: string,
+    private readonly options: WorkloadOptions,
+    private readonly log: Logger,
+    private readonly metrics: ServerMetrics,
+  ) {}
+
+  /**
+   * Brings the database to a consistent point of the workload: finishes an interrupted batch, or
+   * applies the initial load to a new database. Resolves when the database is ready to serve.
+   */
+  async prepare(): Promise<number> {
+    const progress = this.readProgress();
+    if (progress !== undefined) {
+      await this.resume(progress);
+      return progress.batch + 1;
+    }
+    if (this.db.opCount > 1n) {
+      this.log.info({ op_count: this.db.opCount.toString() }, "continuing an existing database without progress record");
+      return 1;
+    }
+    const seed = this.options.seed ?? randomSeed();
+    const ops = this.batchOps(0, seed);
+    this.log.info({ operations_len: ops.length, seed: seed.toString() }, "creating initial operations");
+    await this.runBatch(0, seed, ops, 0);
+    return 1;
+  }
+
+  /** Starts adding a batch every interval, beginning with batch `first`. */
+  start(first: number): void {
+    const signal = this.stopController.signal;
+    this.loop = (async () => {
+      for (let k = first; !signal.aborted; k++) {
+        try {
+          await sleep(this.options.intervalMs, undefined, { signal });
+        } catch {
+          return; // stopped while waiting
+        }
+        const seed = this.options.seed === undefined ? randomSeed() : (this.options.seed + BigInt(k)) % U64;
+        const ops = this.batchOps(k, seed);
+        try {
+          await this.runBatch(k, seed, ops, 0);
+        } catch (err) {
+          this.log.error({ err, batch: k }, "failed to add operations");
+          return;
+        }
+        this.metrics.opsAdded.inc(ops.length);
+        this.log.info({ operations_added: ops.length, op_count: this.db.opCount.toString(), root: hex(this.db.root()) }, "added operations");
+      }
+    })();
+  }
+
+  /** Stops after the batch in progress (if any) is complete. */
+  async stop(): Promise<void> {
+    this.stopController.abort();
+    await this.loop;
+  }
+
+  private batchOps(k: number, seed: bigint): Operation[] {
+    if (k === 0) {
+      const ops: Operation[] = createTestOperations(this.db.kind, this.options.initialOps, seed);
+      ops.push(this.db.kind === "any" ? { type: "commitFloor", metadata: undefined, floorLoc: 0n } : { type: "commit", metadata: undefined });
+      return ops;
+    }
+    return createTestOperations(this.db.kind, this.options.opsPerInterval, seed);
+  }
+
+  // Applies `ops[from..]`, recording progress before the batch and after each commit. A batch always ends with a
+  // commit, so once it returns the whole batch is durable.
+  private async runBatch(k: number, seed: bigint, ops: Operation[], from: number): Promise<void> {
+    // Record the batch (and its seed, which may be random) before any of it can become durable.
+    if (from === 0) this.writeProgress({ kind: this.db.kind, batch: k, batchSeed: seed.toString(), applied: 0, opCount: this.db.opCount.toString() });
+    for (let i = from; i < ops.length; i++) {
+      const op = ops[i]!;
+      await this.db.apply(op);
+      if (op.type === "commitFloor" || op.type === "commit") {
+        this.writeProgress({ kind: this.db.kind, batch: k, batchSeed: seed.toString(), applied: i + 1, opCount: this.db.opCount.toString() });
+        this.metrics.opCount.set(Number(this.db.target.upperBound));
+      }
+    }
+  }
+
+  private async resume(p: Progress): Promise<void> {
+    if (p.kind !== this.db.kind) throw new Error(`${path.join(this.dir, PROGRESS_FILE)} belongs to an ${p.kind} database`);
+    const seed = BigInt(p.batchSeed);
+    const ops = this.batchOps(p.batch, seed);
+    let applied = p.applied;
+    const recorded = BigInt(p.opCount);
+    if (this.db.opCount < recorded) {
+      throw new Error(`database holds ${this.db.opCount} operations but its progress record says ${recorded}: the directory was modified`);
+    }
+    if (this.db.opCount > recorded) {
+      // The process died between a commit and its progress record: exactly the next commit of
+      // the batch landed, so resume after it.
+      if (applied >= ops.length) throw new Error(`database holds ${this.db.opCount} operations, more than its complete batch ${p.batch} left (${recorded})`);
+      let next = applied;
+      while (next < ops.length && !isCommitOp(ops[next]!)) next++;
+      applied = next + 1;
+    }
+    if (applied < ops.length) {
+      this.log.info({ batch: p.batch, applied, total: ops.length }, "finishing an interrupted batch");
+      await this.runBatch(p.batch, seed, ops, applied);
+    }
+    this.metrics.opCount.set(Number(this.db.target.upperBound));
+  }
+
+  private readProgress(): Progress | undefined {
+    const file = path.join(this.dir, PROGRESS_FILE);
+    if (!existsSync(file)) return undefined;
+    return JSON.parse(readFileSync(file, "utf8")) as Progress;
+  }
+
+  // Write to a temporary file, fsync it, rename it over the record, fsync the directory.
+  private writeProgress(p: Progress): void {
+    const file = path.join(this.dir, PROGRESS_FILE);
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(p));
+    const fd = openSync(tmp, "r+");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    const dirFd = openSync(this.dir, "r");
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+}
+
+function isCommitOp(op: Operation): boolean {
+  return op.type === "commitFloor" || op.type === "commit";
+}
