@@ -28,12 +28,14 @@ export class SyncLog<Op, D> {
     private upperLoc: number,
     /** Whether local operations were kept, or there were none, or they were discarded. */
     readonly origin: SyncLogOrigin,
+    /** Why, in words (for logs). */
+    readonly reason: string,
   ) {}
 
   /**
-   * Opens the local log for target range `[lower, upper)`: a log longer than `upper` is rewound to
-   * it; one that ends at or before the start, or was pruned past it, is replaced by an empty one;
-   * otherwise it is pruned to the start and kept. A log that cannot be recovered is replaced too.
+   * Opens the local log for target range `[lower, upper)`. A log that ends inside the range (and
+   * still holds the start) is pruned to the start and kept; one that is longer than `upper`, ends
+   * at or before the start, was pruned past it, or cannot be recovered is replaced by an empty one.
    */
   static async open<Op, D>(kind: DbKind<Op, D>, root: string | Storage, lower: Location, upper: Location, options: DbOptions = {}): Promise<SyncLog<Op, D>> {
     if (lower >= upper) throw new QmdbError("InvalidSyncState", `lower bound ${lower} must be below upper bound ${upper}`);
@@ -41,29 +43,39 @@ export class SyncLog<Op, D> {
     const start = Number(lower) - (Number(lower) % alignment);
     const end = Number(upper);
     let origin: SyncLogOrigin = "empty";
+    let reason = "no local operations";
     let journal: Contiguous | undefined;
     let mmr: JournaledMmr | undefined;
     try {
       journal = await kind.openJournal(root, options);
-      if (journal.size > 0) origin = "replaced";
-      if (journal.size > start && journal.pruningBoundary <= start) {
-        if (journal.size > end) await journal.rewind(end);
+      if (journal.size > 0) {
+        origin = "replaced";
+        reason =
+          journal.size > end
+            ? `local log holds ${journal.size} operations, more than the target's ${end}`
+            : journal.size <= start
+              ? `local log ends at ${journal.size}, at or before the start ${start}`
+              : `local log was pruned past the start ${start}`;
+      }
+      if (journal.size > start && journal.size <= end && journal.pruningBoundary <= start) {
         mmr = await JournaledMmr.open(root, kind.mmrConfig(options));
         const log = await AuthenticatedLog.recover(journal, mmr, kind.codec, false);
         if (log.pruningBoundary <= start) {
           await journal.prune(start);
           await mmr.retainFrom(BigInt(start));
-          return new SyncLog(kind, root, options, log, journal, start, end, "reused");
+          return new SyncLog(kind, root, options, log, journal, start, end, "reused", `kept ${log.size - start} local operations`);
         }
+        reason = `local log was pruned past the start ${start}`;
       }
     } catch (err) {
       // Local state that cannot be recovered is discarded and fetched again (`origin` says so).
       if (!(err instanceof QmdbError || err instanceof MmrError || isJournalError(err))) throw err;
       origin = "replaced";
+      reason = `local log could not be recovered: ${(err as Error).message}`;
     }
     await Promise.allSettled([journal?.close(), mmr?.close()]);
     await wipe(kind, root, options);
-    const fresh = new SyncLog(kind, root, options, undefined, await kind.initJournalAt(root, options, start), start, end, origin);
+    const fresh = new SyncLog(kind, root, options, undefined, await kind.initJournalAt(root, options, start), start, end, origin, reason);
     if (start === 0) await fresh.createLog([]);
     return fresh;
   }
@@ -113,6 +125,12 @@ export class SyncLog<Op, D> {
     }
   }
 
+  /** The encoded operation at `size − 1`, or undefined if nothing was appended yet. */
+  lastOperation(): Uint8Array | undefined {
+    const log = this.log;
+    return log === undefined || log.size <= this.startLoc ? undefined : log.readEncoded(log.size - 1);
+  }
+
   /** Makes the appended operations durable, so a restart resumes after them. */
   async commit(): Promise<void> {
     await this.log?.commit();
@@ -159,6 +177,11 @@ export class SyncLog<Op, D> {
   async close(): Promise<void> {
     if (this.log !== undefined) await this.log.close();
     else await this.journal.close();
+  }
+
+  /** Deletes the partitions of a log of `kind` in `root`, whatever state they are in. */
+  static async wipe<Op, D>(kind: DbKind<Op, D>, root: string | Storage, options: DbOptions = {}): Promise<void> {
+    await wipe(kind, root, options);
   }
 
   /** Deletes the local log and MMR. */

@@ -1,0 +1,524 @@
+/**
+ * The sync engine: fills a local database with operations `[lower, upper)` of a target, fetched
+ * from an untrusted resolver. Every batch is checked against the request the engine made (start,
+ * count, proof size) and its range proof is verified against the root of that request's target
+ * before any byte is kept; the MMR nodes rebuilt while verifying are adopted as they are. It
+ * follows forward-moving targets, resumes from local state, retries transport failures with
+ * backoff, and gives up on a peer that keeps sending invalid data.
+ */
+import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, verifyRangeAndCollect } from "../mmr";
+import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
+import type { Storage } from "../journal";
+import { InvalidResponseError, ResolverError, SyncError } from "./errors";
+import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
+
+/** A sync target: the root over `upperBound` operations and the first location needed. */
+export interface SyncTarget {
+  readonly root: Uint8Array;
+  readonly lowerBound: bigint;
+  readonly upperBound: bigint;
+}
+
+/** The subset of a pino logger the engine uses. */
+export interface SyncLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Hooks for metrics and progress displays. All optional. */
+export interface SyncObserver {
+  /** A batch passed every check and its proof verified. */
+  verified?(operations: number): void;
+  /** Operations were appended; `size` is the new local op count. */
+  applied?(operations: number, size: bigint, target: SyncTarget): void;
+  /** A peer's batch was rejected. */
+  rejected?(reason: string): void;
+  /** A request is retried after `delayMs`. */
+  retrying?(reason: string, delayMs: number): void;
+  /** The engine moved to a new target. */
+  targetChanged?(target: SyncTarget): void;
+}
+
+/** How transient failures are retried. */
+export interface RetryPolicy {
+  /** Consecutive failed requests before giving up (default 8). */
+  readonly maxAttempts: number;
+  /** First backoff delay (default 100 ms); doubles per consecutive failure. */
+  readonly baseDelayMs: number;
+  /** Largest backoff delay (default 5 s). */
+  readonly maxDelayMs: number;
+  /** A request that delivers nothing for this long is cancelled and retried (default 30 s). */
+  readonly requestTimeoutMs: number;
+}
+
+/** Defaults of `RetryPolicy`. */
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000 };
+
+/** Everything a sync needs. */
+export interface SyncOptions<Op, D> {
+  readonly kind: DbKind<Op, D>;
+  /** Directory of the local database (reused if it holds a log of the same kind). */
+  readonly directory: string | Storage;
+  readonly target: SyncTarget;
+  readonly resolver: Resolver;
+  /** Operations per batch (default 50). */
+  readonly fetchBatchSize?: number;
+  /** Operations per request/stream (default 64 batches). */
+  readonly requestOps?: number;
+  /** Concurrent requests (default 1). */
+  readonly maxOutstandingRequests?: number;
+  /** New targets to follow; non-advancing ones are ignored. */
+  readonly targetUpdates?: AsyncIterable<SyncTarget>;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5). */
+  readonly maxInvalidResponses?: number;
+  /** Make appended operations durable every this many (default 10 000). */
+  readonly commitEveryOps?: number;
+  readonly signal?: AbortSignal;
+  readonly logger?: SyncLogger;
+  readonly observer?: SyncObserver;
+  readonly dbOptions?: DbOptions;
+}
+
+/** What a finished sync reports. */
+export interface SyncResult<D> {
+  readonly database: D;
+  /** The target reached (the last one followed). */
+  readonly target: SyncTarget;
+  /** Operations fetched and applied in this sync (0 for an exact-match resume). */
+  readonly operationsFetched: bigint;
+  /** Operations already held locally when the sync started. */
+  readonly operationsReused: bigint;
+  /** Whether a root mismatch forced a wipe and a second attempt. */
+  readonly retriedFromScratch: boolean;
+}
+
+/** Most digests a range proof can need: 62 peaks plus two paths of at most 62 siblings. */
+export const MAX_PROOF_DIGESTS = 256;
+
+const NOOP_LOGGER: SyncLogger = { debug: () => {}, info: () => {}, warn: () => {} };
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+
+/** Checks a target's shape; throws `InvalidTarget`. */
+export function checkTarget(t: SyncTarget): void {
+  if (t.root.length !== 32) throw new SyncError("InvalidTarget", `root must be 32 bytes, got ${t.root.length}`);
+  if (t.lowerBound >= t.upperBound) throw new SyncError("InvalidTarget", `lower bound ${t.lowerBound} must be below upper bound ${t.upperBound}`);
+  if (t.upperBound > MAX_LOCATION + 1n) throw new SyncError("InvalidTarget", `upper bound ${t.upperBound} exceeds 2^62`);
+}
+
+/**
+ * Syncs the database in `options.directory` to `options.target` (and later targets) and returns
+ * it open. A final root mismatch wipes the local copy and retries once from scratch; a second
+ * mismatch is an error.
+ */
+export async function syncDatabase<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(options: SyncOptions<Op, D>): Promise<SyncResult<D>> {
+  checkTarget(options.target);
+  const logger = options.logger ?? NOOP_LOGGER;
+  try {
+    return await new Attempt(options, false).run();
+  } catch (err) {
+    if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
+    logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
+    await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
+    return await new Attempt(options, true).run();
+  }
+}
+
+interface Request {
+  readonly id: number;
+  readonly opCount: bigint;
+  readonly root: Uint8Array;
+  readonly end: bigint;
+  readonly batchSize: number;
+  /** Next location the stream must deliver. */
+  next: bigint;
+  readonly ac: AbortController;
+  timedOut: boolean;
+}
+
+interface Verified {
+  readonly start: bigint;
+  readonly operations: readonly Uint8Array[];
+  readonly nodes: Uint8Array[];
+  readonly proof: Proof;
+}
+
+/** One attempt at a sync. */
+class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
+  private readonly logger: SyncLogger;
+  private readonly retry: RetryPolicy;
+  private readonly batchSize: number;
+  private readonly requestOps: bigint;
+  private readonly maxOutstanding: number;
+  private readonly requests = new Map<number, Request>();
+  private readonly fetched = new Map<bigint, Verified>();
+  private log!: SyncLog<Op, D>;
+  private target: SyncTarget;
+  private nextId = 1;
+  private invalid = 0;
+  private failures = 0;
+  private retryAt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private sinceCommit = 0;
+  private fetchedOps = 0n;
+  private queue: Promise<void> = Promise.resolve();
+  private finished = false;
+  private settle!: { resolve: () => void; reject: (err: unknown) => void };
+
+  constructor(
+    private readonly options: SyncOptions<Op, D>,
+    private readonly retried: boolean,
+  ) {
+    this.logger = options.logger ?? NOOP_LOGGER;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.batchSize = options.fetchBatchSize ?? 50;
+    this.requestOps = BigInt(options.requestOps ?? this.batchSize * 64);
+    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? 1);
+    this.target = options.target;
+    if (this.batchSize < 1 || this.requestOps < 1n) throw new SyncError("InvalidState", "batch and request sizes must be at least 1");
+  }
+
+  async run(): Promise<SyncResult<D>> {
+    const { kind, directory, dbOptions } = this.options;
+    this.log = await SyncLog.open(kind, directory, this.target.lowerBound, this.target.upperBound, dbOptions);
+    const reused = this.log.size - this.log.start;
+    this.logger.info({ origin: this.log.origin, reason: this.log.reason, local_ops: this.log.size.toString(), start: this.log.start.toString() }, "opened local log");
+    const done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    const onAbort = (): void => this.fail(new SyncError("Aborted", "sync was aborted"));
+    this.options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (this.options.signal?.aborted) onAbort();
+    const ended = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    void this.followUpdates(ended);
+    try {
+      this.serialize(async () => {
+        if (!this.checkComplete()) this.schedule();
+      });
+      await done;
+      await this.log.commit();
+      const database = await this.finish();
+      return { database, target: this.target, operationsFetched: this.fetchedOps, operationsReused: reused, retriedFromScratch: this.retried };
+    } catch (err) {
+      this.stopAll();
+      await this.queue.catch(() => undefined);
+      await this.log.close().catch(() => undefined);
+      throw err;
+    } finally {
+      this.finished = true;
+      this.stopAll();
+      this.options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  // Runs `f` after everything queued before it: mutations of the log and of the engine's state
+  // never interleave across awaits.
+  private serialize(f: () => Promise<void> | void): Promise<void> {
+    const next = this.queue.then(async () => {
+      if (!this.finished) await f();
+    });
+    this.queue = next.catch((err: unknown) => this.fail(err));
+    return this.queue;
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stopAll();
+    this.settle.reject(err);
+  }
+
+  private stopAll(): void {
+    for (const r of this.requests.values()) r.ac.abort();
+    this.requests.clear();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+  }
+
+  private checkComplete(): boolean {
+    if (this.log.size < this.target.upperBound || this.log.needsPins) return false;
+    this.finished = true;
+    this.stopAll();
+    this.settle.resolve();
+    return true;
+  }
+
+  private async finish(): Promise<D> {
+    const last = this.log.lastOperation();
+    const { kind } = this.options;
+    if (last === undefined || !kind.codec.isCommit(last)) {
+      await this.log.close();
+      throw new SyncError("InvalidTarget", `the operation at upper bound − 1 (${this.target.upperBound - 1n}) is not a commit`);
+    }
+    const lastOp = kind.codec.decode(last) as { type: string; floorLoc?: bigint };
+    if (lastOp.type === "commitFloor" && lastOp.floorLoc! < this.target.lowerBound) {
+      await this.log.close();
+      throw new SyncError(
+        "HiddenLiveKeys",
+        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${lastOp.floorLoc} recorded in the last commit: operations in between may be live`,
+      );
+    }
+    const database = await this.log.finish();
+    const actual = database.root();
+    if (hex(actual) !== hex(this.target.root)) {
+      await database.close();
+      throw new SyncError("RootMismatch", `synced root ${hex(actual)} differs from target root ${hex(this.target.root)}`, {
+        details: { expected: hex(this.target.root), actual: hex(actual) },
+      });
+    }
+    return database;
+  }
+
+  // ---- scheduling -------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.finished) return;
+    const wait = this.retryAt - Date.now();
+    if (wait > 0) {
+      if (this.retryTimer === undefined) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          void this.serialize(() => this.schedule());
+        }, wait);
+      }
+      return;
+    }
+    while (this.requests.size < this.maxOutstanding) {
+      const gap = this.findGap();
+      if (gap === undefined) break;
+      this.issue(gap.start, gap.end);
+    }
+  }
+
+  // The first range at or after the local tip that no in-flight request or buffered batch covers.
+  private findGap(): { start: bigint; end: bigint } | undefined {
+    const upper = this.target.upperBound;
+    const covered: Array<[bigint, bigint]> = [];
+    for (const r of this.requests.values()) covered.push([r.next, r.end]);
+    for (const v of this.fetched.values()) covered.push([v.start, v.start + BigInt(v.operations.length)]);
+    covered.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    let cursor = this.log.size;
+    for (const [s, e] of covered) {
+      if (cursor >= upper) return undefined;
+      if (cursor < s) return { start: cursor, end: min(s, cursor + this.requestOps, upper) };
+      if (e > cursor) cursor = e;
+    }
+    return cursor < upper ? { start: cursor, end: min(cursor + this.requestOps, upper) } : undefined;
+  }
+
+  private issue(start: bigint, end: bigint): void {
+    const request: Request = {
+      id: this.nextId++,
+      opCount: this.target.upperBound,
+      root: this.target.root,
+      end,
+      batchSize: this.batchSize,
+      next: start,
+      ac: new AbortController(),
+      timedOut: false,
+    };
+    this.requests.set(request.id, request);
+    this.logger.debug({ id: request.id, start: start.toString(), end: end.toString(), op_count: request.opCount.toString() }, "requesting operations");
+    void this.stream(request);
+  }
+
+  // ---- one request ------------------------------------------------------------------------
+
+  private async stream(req: Request): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        req.timedOut = true;
+        req.ac.abort();
+      }, this.retry.requestTimeoutMs);
+    };
+    try {
+      arm();
+      const fetchRequest: FetchRequest = { opCount: req.opCount, startLoc: req.next, maxOps: req.end - req.next, batchSize: req.batchSize };
+      for await (const batch of this.options.resolver.fetch(fetchRequest, req.ac.signal)) {
+        if (!this.requests.has(req.id)) return;
+        const verified = this.check(req, batch);
+        req.next += BigInt(verified.operations.length);
+        this.failures = 0;
+        arm();
+        await this.serialize(() => this.deliver(verified));
+        if (req.next >= req.end || !this.requests.has(req.id)) break;
+      }
+      clearTimeout(timer);
+      await this.serialize(() => {
+        if (!this.requests.delete(req.id)) return;
+        this.failures = 0;
+        this.schedule();
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      if (!this.requests.has(req.id) || (req.ac.signal.aborted && !req.timedOut)) return; // cancelled by us
+      await this.serialize(() => this.onRequestError(req, err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // Everything a peer says is checked against what we asked for; only then is the proof verified.
+  private check(req: Request, batch: FetchedBatch): Verified {
+    const n = batch.operations.length;
+    if (batch.startLoc !== req.next) throw new InvalidResponseError("wrong start", `batch starts at ${batch.startLoc}, expected ${req.next}`);
+    if (n === 0) throw new InvalidResponseError("wrong count", `empty batch at ${req.next}`);
+    if (n > req.batchSize || BigInt(n) > req.end - req.next) {
+      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${min(BigInt(req.batchSize), req.end - req.next)}`);
+    }
+    if (batch.proof.digests.length > MAX_PROOF_DIGESTS) {
+      throw new InvalidResponseError("oversize", `proof has ${batch.proof.digests.length} digests, more than ${MAX_PROOF_DIGESTS}`);
+    }
+    const expectedSize = mmrSize(req.opCount);
+    if (batch.proof.size !== expectedSize) {
+      throw new InvalidResponseError("wrong size", `proof is for MMR size ${batch.proof.size}, requested op count ${req.opCount} (size ${expectedSize})`);
+    }
+    try {
+      const { nodes } = verifyRangeAndCollect(batch.proof, batch.operations, req.next, req.root);
+      this.options.observer?.verified?.(n);
+      return { start: req.next, operations: batch.operations, nodes, proof: batch.proof };
+    } catch (err) {
+      if (err instanceof MmrError) throw new InvalidResponseError("bad proof", `operations [${req.next}, ${req.next + BigInt(n)}): ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async onRequestError(req: Request, err: unknown): Promise<void> {
+    this.requests.delete(req.id);
+    if (err instanceof InvalidResponseError) {
+      this.invalid++;
+      this.options.observer?.rejected?.(err.reason);
+      const max = this.options.maxInvalidResponses ?? 5;
+      this.logger.warn({ reason: err.reason, err: err.message, invalid_responses: this.invalid, max }, "rejected invalid data from peer");
+      if (this.invalid > max) {
+        throw new SyncError("InvalidResponse", `peer sent invalid data ${this.invalid} times; last: ${err.message}`, { cause: err });
+      }
+      this.backoff(err.message);
+    } else if (req.timedOut || (err instanceof ResolverError && err.retryable)) {
+      this.failures++;
+      const reason = req.timedOut ? `no data for ${this.retry.requestTimeoutMs} ms` : (err as Error).message;
+      if (this.failures >= this.retry.maxAttempts) {
+        throw new SyncError("ResolverFailed", `${this.failures} consecutive requests failed; last: ${reason}`, { cause: err });
+      }
+      this.backoff(reason, err instanceof ResolverError ? err.retryAfterMs : undefined);
+    } else if (err instanceof ResolverError) {
+      throw new SyncError("ResolverFailed", err.message, { cause: err });
+    } else {
+      throw err;
+    }
+    this.schedule();
+  }
+
+  private backoff(reason: string, retryAfterMs?: number): void {
+    const attempt = Math.max(this.failures, this.invalid);
+    const exponential = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+    const delay = Math.max(retryAfterMs ?? 0, exponential * (0.5 + Math.random() / 2));
+    this.retryAt = Math.max(this.retryAt, Date.now() + delay);
+    this.options.observer?.retrying?.(reason, delay);
+    this.logger.info({ reason, delay_ms: Math.round(delay) }, "retrying");
+  }
+
+  // ---- applying ---------------------------------------------------------------------------
+
+  private async deliver(v: Verified): Promise<void> {
+    const end = v.start + BigInt(v.operations.length);
+    if (end <= this.log.size) return; // already held
+    if (v.start > this.log.size) {
+      this.fetched.set(v.start, v);
+      return;
+    }
+    await this.apply(v);
+    // Drain buffered batches that now connect to the tip.
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const [start, b] of this.fetched) {
+        const bEnd = start + BigInt(b.operations.length);
+        if (bEnd <= this.log.size) {
+          this.fetched.delete(start);
+        } else if (start <= this.log.size) {
+          this.fetched.delete(start);
+          await this.apply(b);
+          progress = true;
+        }
+      }
+    }
+    if (this.sinceCommit >= (this.options.commitEveryOps ?? 10_000)) {
+      this.sinceCommit = 0;
+      await this.log.commit();
+    }
+    if (!this.checkComplete()) this.schedule();
+  }
+
+  private async apply(v: Verified): Promise<void> {
+    const before = this.log.size;
+    if (this.log.needsPins) {
+      if (v.start !== this.log.start) return; // pins come only from a batch starting at the boundary
+      const pins = extractPinnedNodes(v.proof, v.start, v.start + BigInt(v.operations.length));
+      await this.log.appendVerified(v.start, v.operations, v.nodes, pins);
+    } else {
+      await this.log.appendVerified(v.start, v.operations, v.start === before ? v.nodes : undefined);
+    }
+    const added = this.log.size - before;
+    this.fetchedOps += added;
+    this.sinceCommit += Number(added);
+    this.options.observer?.applied?.(Number(added), this.log.size, this.target);
+  }
+
+  // ---- target updates ---------------------------------------------------------------------
+
+  // Consumes target updates until the attempt ends. The iterator is raced against the end of the
+  // attempt (an update source may wait indefinitely) and closed without waiting for it.
+  private async followUpdates(ended: Promise<void>): Promise<void> {
+    const updates = this.options.targetUpdates;
+    if (updates === undefined) return;
+    const it = updates[Symbol.asyncIterator]();
+    try {
+      while (!this.finished) {
+        const next = await Promise.race([it.next(), ended.then(() => undefined)]);
+        if (next === undefined || next.done === true || this.finished) break;
+        await this.serialize(() => this.onTarget(next.value));
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "target updates stopped; syncing to the current target");
+    } finally {
+      void it.return?.()?.catch(() => undefined);
+    }
+  }
+
+  private async onTarget(t: SyncTarget): Promise<void> {
+    checkTarget(t);
+    const old = this.target;
+    if (!(t.upperBound > old.upperBound && t.lowerBound >= old.lowerBound)) {
+      this.logger.info(
+        { old_lower: old.lowerBound.toString(), old_upper: old.upperBound.toString(), lower: t.lowerBound.toString(), upper: t.upperBound.toString() },
+        "ignoring a target update that does not move forward",
+      );
+      return;
+    }
+    if (hex(t.root) === hex(old.root)) {
+      throw new SyncError("TargetRootUnchanged", `target moved from [${old.lowerBound}, ${old.upperBound}) to [${t.lowerBound}, ${t.upperBound}) with the same root`);
+    }
+    await this.log.retarget(t.lowerBound, t.upperBound);
+    this.target = t;
+    const start = this.log.start;
+    // Requests and buffered batches below the new start can no longer be used.
+    for (const [id, r] of this.requests) {
+      if (r.next < start) {
+        r.ac.abort();
+        this.requests.delete(id);
+      }
+    }
+    for (const [s] of this.fetched) if (s < start) this.fetched.delete(s);
+    this.options.observer?.targetChanged?.(t);
+    this.logger.info({ root: hex(t.root), lower: t.lowerBound.toString(), upper: t.upperBound.toString(), local_ops: this.log.size.toString() }, "following new target");
+    if (!this.checkComplete()) this.schedule();
+  }
+}
+
+function min(...xs: bigint[]): bigint {
+  return xs.reduce((a, b) => (b < a ? b : a));
+}
+

@@ -1,0 +1,10 @@
+/**
+ * The sync engine: transport-agnostic, verified, resumable, moving-target sync of a QMDB
+ * database from an untrusted resolver.
+ */
+export {
+  syncDatabase, checkTarget, DEFAULT_RETRY, MAX_PROOF_DIGESTS,
+  type RetryPolicy, type SyncLogger, type SyncObserver, type SyncOptions, type SyncResult, type SyncTarget,
+} from "./engine";
+export { InvalidResponseError, ResolverError, SyncError, type SyncErrorKind } from "./errors";
+export type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
