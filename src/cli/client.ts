@@ -1,0 +1,98 @@
+/**
+ * `sync-client`: keeps a local database continuously in sync with a sync server, verifying
+ * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
+ * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { ClientMetrics, KindMismatchError, ProgressBar, SyncClient } from "../client";
+import { createLogger, serveMetrics } from "../telemetry";
+import { UsageError, integer, oneOf, parseDuration, parseFlags, port, text, usage } from "./args";
+
+const FLAGS = {
+  db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
+  server: { short: "s", help: "server address host:port", default: "127.0.0.1:8080", parse: text },
+  "batch-size": { short: "b", help: "operations per fetched batch", default: "50", parse: integer(1, 100_000) },
+  "storage-dir": { short: "d", help: "local database directory (default: /tmp/commonware-sync/client-<random>)", parse: text },
+  "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
+  "metrics-host": { help: "address the metrics endpoint listens on", default: "127.0.0.1", parse: text },
+  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: "1s", parse: parseDuration },
+  "sync-interval": { short: "i", help: "pause between sync iterations", default: "10s", parse: parseDuration },
+  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: "1", parse: integer(1, 64) },
+  "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
+  "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
+  help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+} as const;
+
+/** Runs the client CLI with `argv` (without node and script). */
+export async function main(argv: readonly string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseFlags(argv, FLAGS);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sync-client: ${err.message}\n(run sync-client --help for usage)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  if (flags.help) {
+    process.stdout.write(`${usage("sync-client", "keeps a local QMDB database in sync with a sync server, verifying every proof", FLAGS)}\n`);
+    return;
+  }
+  const logger = createLogger("sync-client", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
+  const directory = flags["storage-dir"] ?? path.join("/tmp/commonware-sync", `client-${randomBytes(8).readBigUInt64BE(0)}`);
+  const metrics = new ClientMetrics();
+  let metricsServer;
+  try {
+    mkdirSync(directory, { recursive: true });
+    metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
+  } catch (err) {
+    logger.fatal({ err }, "failed to start");
+    process.stderr.write(`sync-client: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  logger.info({ storage_dir: directory, metrics_addr: `${flags["metrics-host"]}:${metricsServer.port}` }, "client ready");
+  const client = new SyncClient({
+    server: flags.server!,
+    kind: flags.db!,
+    directory,
+    fetchBatchSize: flags["batch-size"]!,
+    maxOutstandingRequests: flags["max-outstanding-requests"]!,
+    targetUpdateIntervalMs: flags["target-update-interval"]!,
+    syncIntervalMs: flags["sync-interval"]!,
+    logger,
+    metrics,
+  });
+  if (process.stderr.isTTY) {
+    let bar: ProgressBar | undefined;
+    client.on("start", () => (bar = new ProgressBar()));
+    client.on("progress", ({ size, target }) => bar?.update(size, target.upperBound));
+    const end = (): void => {
+      bar?.done();
+      bar = undefined;
+    };
+    client.on("synced", end);
+    client.on("failed", end);
+  }
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) process.exit(1);
+    logger.info({ signal }, "received signal; stopping");
+    stop.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    await client.run(stop.signal);
+  } catch (err) {
+    logger.fatal({ err }, err instanceof KindMismatchError ? "wrong database kind" : "sync client stopped");
+    process.stderr.write(`sync-client: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await metricsServer.close();
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * `SyncClient`: the long-running client of the seed, usable as a library. Each iteration opens
+ * (or reopens) the local database, asks the server for a target, syncs to it while polling for
+ * newer targets, reports success, closes the database, waits, and repeats until aborted.
+ */
+import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb } from "../qmdb";
+import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, syncDatabase } from "../sync";
+import { GrpcResolver } from "./resolver";
+import type { ClientMetrics } from "./metrics";
+
+/** Settings of a `SyncClient`. */
+export interface SyncClientOptions {
+  /** `host:port` of the sync server. */
+  readonly server: string;
+  /** The database kind; must match the server's. */
+  readonly kind: DbKindName;
+  /** Local database directory (reused across iterations and restarts). */
+  readonly directory: string;
+  /** Operations per streamed batch (default 50). */
+  readonly fetchBatchSize?: number;
+  /** Concurrent GetOperations streams (default 1). */
+  readonly maxOutstandingRequests?: number;
+  /** How often to poll for a newer target during a sync (default 1 s). */
+  readonly targetUpdateIntervalMs?: number;
+  /** Pause between iterations (default 10 s). */
+  readonly syncIntervalMs?: number;
+  readonly credentials?: ChannelCredentials;
+  readonly retry?: Partial<RetryPolicy>;
+  readonly logger?: SyncLogger & { error(obj: object, msg: string): void };
+  readonly metrics?: ClientMetrics;
+}
+
+/** The client's events. */
+export interface SyncClientEvents {
+  /** An iteration starts syncing to `target`. */
+  start: [{ iteration: number; target: SyncTarget }];
+  /** Operations were applied: `size` local operations of `target.upperBound`. */
+  progress: [{ iteration: number; size: bigint; target: SyncTarget }];
+  /** An iteration finished: the local database has `opCount` operations and root `root`. */
+  synced: [{ iteration: number; opCount: bigint; root: Uint8Array; target: SyncTarget; operationsFetched: bigint; durationMs: number }];
+  /** An iteration failed (the client keeps going unless the failure is permanent). */
+  failed: [{ iteration: number; error: Error }];
+}
+
+/** The server holds a different kind of database than the client was told to sync. */
+export class KindMismatchError extends Error {
+  override name = "KindMismatchError";
+}
+
+const NOOP = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+
+/** Keeps a local database continuously in sync with a server. */
+export class SyncClient extends EventEmitter<SyncClientEvents> {
+  private readonly log: NonNullable<SyncClientOptions["logger"]>;
+  private lastServerOpCount = 0n;
+
+  constructor(readonly options: SyncClientOptions) {
+    super();
+    this.log = options.logger ?? NOOP;
+  }
+
+  /**
+   * Runs iterations until `signal` aborts (resolves) or a permanent error occurs (rejects, e.g.
+   * `KindMismatchError`). Transient failures are reported as `failed` events and retried.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    this.log.info({ server: this.options.server, db: this.options.kind }, "starting continuous sync process");
+    for (let iteration = 1; !signal.aborted; iteration++) {
+      try {
+        await this.syncOnce(iteration, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof KindMismatchError) throw err;
+        this.options.metrics?.syncs.inc({ result: "error" });
+        this.log.error({ err, sync_iteration: iteration }, "sync failed");
+        this.emit("failed", { iteration, error: err as Error });
+      }
+      try {
+        await sleep(this.options.syncIntervalMs ?? 10_000, undefined, { signal });
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
+  async syncOnce(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
+    const metrics = this.options.metrics;
+    const resolver = new GrpcResolver(this.options.server, this.options.kind, {
+      credentials: this.options.credentials,
+      onBytes: metrics && ((n) => metrics.bytesReceived.inc(n)),
+    });
+    const polling = new AbortController();
+    const stopPolling = (): void => polling.abort();
+    signal?.addEventListener("abort", stopPolling, { once: true });
+    const started = Date.now();
+    try {
+      const initial = await resolver.getSyncTarget(signal);
+      if (initial.kind !== this.options.kind) {
+        throw new KindMismatchError(`server ${this.options.server} holds an ${initial.kind} database; this client syncs ${this.options.kind} (use --db ${initial.kind})`);
+      }
+      this.noteServerOpCount(initial.target.upperBound);
+      this.log.info(
+        {
+          sync_iteration: iteration,
+          target: { root: hex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
+          server: this.options.server,
+          batch_size: this.options.fetchBatchSize ?? 50,
+          target_update_interval: `${this.options.targetUpdateIntervalMs ?? 1000}ms`,
+        },
+        "starting sync",
+      );
+      this.emit("start", { iteration, target: initial.target });
+      const common = {
+        directory: this.options.directory,
+        target: initial.target,
+        resolver,
+        fetchBatchSize: this.options.fetchBatchSize ?? 50,
+        maxOutstandingRequests: this.options.maxOutstandingRequests ?? 1,
+        targetUpdates: this.pollTargets(resolver, initial.target, polling.signal),
+        retry: this.options.retry,
+        signal,
+        logger: this.log,
+        observer: {
+          verified: (n: number) => metrics?.operationsVerified.inc(n),
+          applied: (n: number, size: bigint, target: SyncTarget) => {
+            metrics?.operationsApplied.inc(n);
+            metrics?.opCount.set(Number(size));
+            metrics?.targetLag.set(Number(this.lastServerOpCount - size));
+            this.emit("progress", { iteration, size, target });
+          },
+          rejected: (reason: string) => metrics?.proofFailures.inc({ reason }),
+          retrying: () => metrics?.retries.inc(),
+        },
+      };
+      if (metrics !== undefined) {
+        resolver.onOperations = (n) => metrics.operationsFetched.inc(n);
+      }
+      const result =
+        this.options.kind === "any"
+          ? await syncDatabase({ ...common, kind: ANY_KIND })
+          : await syncDatabase({ ...common, kind: IMMUTABLE_KIND });
+      const opCount = result.database.opCount;
+      const root = result.database.root();
+      await result.database.close();
+      const durationMs = Date.now() - started;
+      metrics?.syncDuration.observe(durationMs / 1000);
+      metrics?.syncs.inc({ result: "success" });
+      metrics?.opCount.set(Number(opCount));
+      metrics?.targetLag.set(Number(this.lastServerOpCount - opCount));
+      this.log.info(
+        { sync_iteration: iteration, op_count: opCount.toString(), database_ops: opCount.toString(), root: hex(root), sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`, duration_ms: durationMs },
+        "✅ sync completed successfully",
+      );
+      this.emit("synced", { iteration, opCount, root, target: result.target, operationsFetched: result.operationsFetched, durationMs });
+      return result;
+    } finally {
+      polling.abort();
+      signal?.removeEventListener("abort", stopPolling);
+      resolver.close();
+    }
+  }
+
+  private noteServerOpCount(n: bigint): void {
+    if (n > this.lastServerOpCount) this.lastServerOpCount = n;
+  }
+
+  // Polls GetSyncTarget every interval and yields targets that differ from the last one.
+  private async *pollTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
+    let last = first;
+    const interval = this.options.targetUpdateIntervalMs ?? 1000;
+    while (!signal.aborted) {
+      try {
+        await sleep(interval, undefined, { signal });
+      } catch {
+        return;
+      }
+      try {
+        const { kind, target } = await resolver.getSyncTarget(signal);
+        if (kind !== this.options.kind) continue;
+        this.noteServerOpCount(target.upperBound);
+        if (hex(target.root) !== hex(last.root) || target.upperBound !== last.upperBound || target.lowerBound !== last.lowerBound) {
+          last = target;
+          yield target;
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.warn({ err: (err as Error).message }, "failed to fetch a target update");
+      }
+    }
+  }
+}

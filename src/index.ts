@@ -1,0 +1,13 @@
+/**
+ * commonware-sync for TypeScript: the library surface. Embed the sync engine (`syncDatabase`)
+ * with any transport, or the gRPC `SyncClient`; open and serve QMDB databases; verify proofs.
+ */
+export { syncDatabase, SyncError, ResolverError, InvalidResponseError, DEFAULT_RETRY } from "./sync";
+export type { SyncOptions, SyncResult, SyncTarget, SyncObserver, SyncLogger, RetryPolicy, Resolver, FetchRequest, FetchedBatch } from "./sync";
+export { SyncClient, GrpcResolver, ClientMetrics, KindMismatchError } from "./client";
+export type { SyncClientOptions, SyncClientEvents, ConnectOptions, ServerTarget } from "./client";
+export { SyncServer, SyncService, DEFAULT_LIMITS } from "./server";
+export type { ServerOptions, ServiceLimits } from "./server";
+export { AnyDb, ImmutableDb, ANY_KIND, IMMUTABLE_KIND, createTestOperations } from "./qmdb";
+export type { AnyOperation, ImmutableOperation, Operation, DbKind, DbKindName, DbOptions } from "./qmdb";
+export { verifyRangeInclusion, type Proof } from "./mmr";
