@@ -8,11 +8,12 @@ import { cpus } from "node:os";
 import path from "node:path";
 import hash from "./hash.bench";
 import storage from "./storage.bench";
+import sync from "./sync.bench";
 
 /** A benchmark suite: returns the body of its markdown section (tables, `###` subheadings; no `##` heading). */
 export type BenchSuite = () => Promise<string>;
 
-const SUITES: Record<string, BenchSuite> = { hash, storage };
+const SUITES: Record<string, BenchSuite> = { hash, storage, sync };
 
 const OUT = path.join(__dirname, "..", "..", "BENCHMARKS.md");
 
