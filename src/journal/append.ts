@@ -18,6 +18,11 @@ export class AppendBlob {
   dirty = false;
   /** Rewound away: queued tasks must not create, flush or sync it any more. */
   dropped = false;
+  /** Links in the journal's handle cache (`handles.ts`), toward its newer and older entries. */
+  newer: AppendBlob | null = null;
+  older: AppendBlob | null = null;
+  /** Linked into a handle cache (the links above are then meaningful). */
+  cached = false;
 
   constructor(
     private file: Blob | undefined,
@@ -139,6 +144,16 @@ export class AppendBlob {
   /** Drop the buffer's memory (for blobs that will not be appended to again). */
   releaseBuffer(): void {
     if (this.buffered === 0) this.buf = new Uint8Array(0);
+  }
+
+  /**
+   * Let the file's OS handle go if nothing waits to reach the file or to be synced (it reopens on its
+   * next use). `false` while it must keep its handle, or has no file yet (creation queued); `true`
+   * once it holds none, or when its storage cannot release handles.
+   */
+  releaseHandle(): boolean {
+    if (this.dirty || this.buffered > 0 || this.fences.length > 0 || this.file === undefined) return false;
+    return this.file.release?.() ?? true;
   }
 
   close(): void {

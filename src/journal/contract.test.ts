@@ -1,7 +1,8 @@
 /**
  * One behavioural contract for every contiguous journal (commonware's `run_contiguous_tests`), run
- * against the fixed and the variable journal, both with 10 items per blob/section. Ends with a
- * model-based property: random appends, syncs, rewinds, prunes and reopens agree with an array.
+ * against the fixed and the variable journal, both with 10 items per blob/section, and again with a
+ * single cached handle (every read of an older blob may reopen it). Ends with a model-based property:
+ * random appends, syncs, rewinds, prunes and reopens agree with an array.
  */
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -413,6 +414,9 @@ function u64be(i: number): Uint8Array {
   return out;
 }
 
+// Lengths 0..40 cross the 16-byte alignment in every way.
+const variableItem = (i: number): Uint8Array => Uint8Array.from({ length: i % 41 }, (_, k) => (i * 31 + k) & 0xff);
+
 // Tiny write buffers make every path that moves buffered bytes to files (flush, roll, rewind) run often.
 const fixedConfig = { itemSize: 8, itemsPerBlob: PER_BLOB, writeBufferBytes: 30 };
 const variableConfig = { itemsPerSection: PER_BLOB, writeBufferBytes: 40 };
@@ -426,6 +430,21 @@ describeJournalContract('fixed', {
 describeJournalContract('variable', {
   open: (root, partition) => VariableJournal.open(root, partition, variableConfig),
   initAtSize: (root, partition, size) => VariableJournal.initAtSize(root, partition, variableConfig, size),
-  // Lengths 0..40 cross the 16-byte alignment in every way.
-  item: (i) => Uint8Array.from({ length: i % 41 }, (_, k) => (i * 31 + k) & 0xff),
+  item: variableItem,
+});
+
+// A single cached handle: reads, rewinds and prunes keep evicting and reopening older blobs.
+const fixedOneHandle = { ...fixedConfig, maxOpenBlobs: 1 };
+const variableOneHandle = { ...variableConfig, maxOpenBlobs: 1 };
+
+describeJournalContract('fixed (maxOpenBlobs 1)', {
+  open: (root, partition) => FixedJournal.open(root, partition, fixedOneHandle),
+  initAtSize: (root, partition, size) => FixedJournal.initAtSize(root, partition, fixedOneHandle, size),
+  item: u64be,
+});
+
+describeJournalContract('variable (maxOpenBlobs 1)', {
+  open: (root, partition) => VariableJournal.open(root, partition, variableOneHandle),
+  initAtSize: (root, partition, size) => VariableJournal.initAtSize(root, partition, variableOneHandle, size),
+  item: variableItem,
 });

@@ -4,11 +4,13 @@
  * (p mod itemsPerBlob) × (itemSize + 4), stored as `item ‖ crc32(item) as u32 BE`; blob names are the
  * u64 BE blob index. Every blob but the newest (the tail) is exactly full; a filled blob is fsynced
  * before the next one is created. `append` buffers; `sync` fsyncs the tail. `open` drops a torn tail.
+ * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
 import { crc32 } from 'node:zlib';
 import { AppendBlob } from './append';
 import type { Contiguous, ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
+import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from './storage';
 
@@ -19,6 +21,11 @@ export interface FixedConfig {
   readonly itemsPerBlob: number;
   /** Bytes buffered per blob before they are written to the file (default 64 KiB; no format effect). */
   readonly writeBufferBytes?: number;
+  /**
+   * Full blobs whose file stays open for reads, least recently used closed first (default 32; no
+   * format effect). The tail is always open besides, so the journal holds at most this + 1 files.
+   */
+  readonly maxOpenBlobs?: number;
 }
 
 /**
@@ -35,8 +42,12 @@ export class FixedJournal implements Contiguous {
   private readonly chunkSize: number;
   private readonly blobBytes: number;
   private readonly flushBytes: number;
-  /** Full blobs below the tail, by index; indices are consecutive. */
+  /** Full blobs below the tail, by index; indices are consecutive. Open only while in `handles`. */
   private readonly blobs: Map<number, AppendBlob>;
+  /** LRU of the full blobs that may hold an open file (the tail is never in it). */
+  private readonly handles: HandleCache;
+  /** Blobs pruned or rewound away whose queued removal has not closed them yet (closed on close). */
+  private readonly leaving = new Set<AppendBlob>();
   /** The newest blob: always has room for one more item. */
   private tail: AppendBlob;
   private tailIndex: number;
@@ -64,6 +75,7 @@ export class FixedJournal implements Contiguous {
     this.blobBytes = cfg.itemsPerBlob * this.chunkSize;
     this.flushBytes = cfg.writeBufferBytes;
     this.blobs = blobs;
+    this.handles = new HandleCache(cfg.maxOpenBlobs);
     this.tail = tail;
     this.tailIndex = tailIndex;
     this._size = size;
@@ -98,7 +110,13 @@ export class FixedJournal implements Contiguous {
 
     const opened: { index: number; blob: Blob; size: number }[] = [];
     try {
-      for (const index of indices) opened.push({ index, ...(await storage.open(partition, indexName(index))) });
+      const newest = indices[indices.length - 1];
+      for (const index of indices) {
+        const { blob, size } = await storage.open(partition, indexName(index));
+        opened.push({ index, blob, size });
+        // Only the tail stays open: reads reopen the others on demand, through the handle cache.
+        if (index !== newest) blob.release?.();
+      }
       for (let k = opened.length - 1; k > 0; k--) {
         const { index, blob, size } = opened[k - 1];
         if (index !== opened[k].index - 1) {
@@ -130,6 +148,7 @@ export class FixedJournal implements Contiguous {
         opened.push({ index: tailIndex, ...next });
         if (next.size !== 0) throw unexpectedData(next.blob.path, next.size);
         blobs.set(tailIndex, new AppendBlob(next.blob, 0, next.blob.path, config.writeBufferBytes));
+        last.blob.release?.();
       }
       const tail = blobs.get(tailIndex)!;
       blobs.delete(tailIndex);
@@ -286,18 +305,24 @@ export class FixedJournal implements Contiguous {
       const removed: { index: number; blob: AppendBlob }[] = [];
       while (this.tailIndex > target) {
         this.tail.dropped = true;
+        this.handles.remove(this.tail);
+        this.leaving.add(this.tail);
         removed.push({ index: this.tailIndex, blob: this.tail });
         this.tailIndex--;
         this.tail = this.blobs.get(this.tailIndex)!;
         this.blobs.delete(this.tailIndex);
       }
+      // The tail is written again: out of the cache, so it stays open (its file reopens writable on
+      // the first write if it had been released).
       const tail = this.tail;
+      this.handles.remove(tail);
       const truncate = tail.resize((size % this.itemsPerBlob) * this.chunkSize);
       const fence = truncate ? tail.hold() : 0;
       this._size = size;
       // Newest blobs go first, and the tail is cut last, so a crash midway leaves no short non-tail blob.
       return this.life.enqueue(async () => {
         for (const { index, blob } of removed) {
+          this.leaving.delete(blob);
           blob.close();
           await this.storage.remove(this.partition, indexName(index));
         }
@@ -327,14 +352,21 @@ export class FixedJournal implements Contiguous {
       if (newOldest <= oldest) return Promise.resolve(false);
       const removed: { index: number; blob: AppendBlob }[] = [];
       for (let index = oldest; index < newOldest; index++) {
-        removed.push({ index, blob: this.blobs.get(index)! });
+        const blob = this.blobs.get(index)!;
+        removed.push({ index, blob });
         this.blobs.delete(index);
+        // Nothing reads below the boundary any more: drop the handle now if the blob is sealed
+        // (otherwise its queued seal still needs it; the removal below closes it after that).
+        this.handles.remove(blob);
+        blob.releaseHandle();
+        this.leaving.add(blob);
       }
       this._pruningBoundary = newOldest * this.itemsPerBlob;
       // Oldest first, so a crash midway leaves no gap.
       return this.life.enqueue(async () => {
         await after;
         for (const { index, blob } of removed) {
+          this.leaving.delete(blob);
           blob.close();
           await this.storage.remove(this.partition, indexName(index));
         }
@@ -404,6 +436,8 @@ export class FixedJournal implements Contiguous {
       // Sync before creating the next blob so a crash never leaves a short non-tail blob.
       await full.sync();
       full.releaseBuffer();
+      // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
+      if (this.blobs.get(index - 1) === full) this.handles.touch(full);
       if (next.dropped) return;
       const { blob, size } = await this.storage.open(this.partition, indexName(index));
       next.attach(blob);
@@ -414,7 +448,10 @@ export class FixedJournal implements Contiguous {
 
   private blobOf(pos: number): AppendBlob {
     const index = Math.floor(pos / this.itemsPerBlob);
-    return index === this.tailIndex ? this.tail : this.blobs.get(index)!;
+    if (index === this.tailIndex) return this.tail;
+    const blob = this.blobs.get(index)!;
+    this.handles.touch(blob);
+    return blob;
   }
 
   private checkReadable(start: number, count: number): void {
@@ -464,7 +501,10 @@ export class FixedJournal implements Contiguous {
   }
 
   private releaseFiles(): void {
+    this.handles.clear();
     for (const blob of this.blobs.values()) blob.close();
+    for (const blob of this.leaving) blob.close();
+    this.leaving.clear();
     this.tail.close();
   }
 }
@@ -492,10 +532,12 @@ async function trimTail(blob: Blob, size: number, chunkSize: number, itemSize: n
 function checkConfig(cfg: FixedConfig): Required<FixedConfig> {
   const { itemSize, itemsPerBlob } = cfg;
   const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
+  const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
   for (const [name, value] of [
     ['itemSize', itemSize],
     ['itemsPerBlob', itemsPerBlob],
     ['writeBufferBytes', writeBufferBytes],
+    ['maxOpenBlobs', maxOpenBlobs],
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new JournalError('InvalidConfig', `${name} must be a positive safe integer, got ${value}`);
@@ -504,7 +546,7 @@ function checkConfig(cfg: FixedConfig): Required<FixedConfig> {
   if (!Number.isSafeInteger(itemsPerBlob * (itemSize + CRC_BYTES))) {
     throw new JournalError('InvalidConfig', `blobs of ${itemsPerBlob} items of ${itemSize} bytes are too large`);
   }
-  return { itemSize, itemsPerBlob, writeBufferBytes };
+  return { itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs };
 }
 
 function outOfRange(pos: number, size: number): JournalError {

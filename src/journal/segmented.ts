@@ -4,10 +4,12 @@
  * crc32(varint ‖ data) as u32 BE`; each entry starts at a 16-byte-aligned offset, the gap before it
  * zero-filled (never padding after the last entry). An entry's *offset* is its byte offset / 16 (a u32).
  * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
+ * Only the newest section stays open; older ones are opened on demand, `maxOpenBlobs` at most (LRU).
  */
 import { crc32 } from 'node:zlib';
 import { AppendBlob } from './append';
 import { JournalError } from './errors';
+import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle } from './lifecycle';
 import { type Storage, checkPartitionName, indexName, nameIndex } from './storage';
 import { MAX_VARINT_BYTES, VARINT_TRUNCATED, readVarint, varintSize, writeVarint } from './varint';
@@ -35,7 +37,14 @@ export interface SectionScan {
 }
 
 export class SegmentedJournal {
+  /** Sections by number; all but the newest hold an open file only while in `handles`. */
   private readonly sections: Map<number, AppendBlob>;
+  /** The newest section (appended to, so always open), or -1 when there is none. */
+  private newest: number;
+  /** LRU of the sections other than the newest that may hold an open file. */
+  private readonly handles: HandleCache;
+  /** Sections pruned or rewound away whose queued removal has not closed them yet. */
+  private readonly leaving = new Set<AppendBlob>();
   /** Sections below this were pruned during this run (not persisted: a lower bound, as in Rust). */
   private oldestAllowed = 0;
   private readonly life: Lifecycle;
@@ -47,30 +56,52 @@ export class SegmentedJournal {
     readonly partition: string,
     private readonly flushBytes: number,
     sections: Map<number, AppendBlob>,
+    newest: number,
+    maxOpenBlobs: number,
   ) {
     this.sections = sections;
+    this.newest = newest;
+    this.handles = new HandleCache(maxOpenBlobs);
     this.life = new Lifecycle(`segmented journal ${partition}`);
   }
 
-  /** Open every section blob in `partition`; nothing is read or repaired. */
-  static async open(storage: Storage, partition: string, writeBufferBytes: number): Promise<SegmentedJournal> {
+  /**
+   * Find every section blob in `partition` (nothing is read or repaired). Only the newest stays open;
+   * `maxOpenBlobs` older ones at most are kept open for reads (default 32).
+   */
+  static async open(
+    storage: Storage,
+    partition: string,
+    writeBufferBytes: number,
+    maxOpenBlobs: number = DEFAULT_MAX_OPEN_BLOBS,
+  ): Promise<SegmentedJournal> {
     checkPartitionName(partition);
+    if (!Number.isSafeInteger(maxOpenBlobs) || maxOpenBlobs < 1) {
+      throw new JournalError('InvalidConfig', `maxOpenBlobs must be a positive safe integer, got ${maxOpenBlobs}`);
+    }
+    const names = await storage.scan(partition);
+    const numbers = names.map((name) => {
+      const section = nameIndex(name);
+      if (section === undefined) {
+        const file = storage.locate(partition, name);
+        throw new JournalError('InvalidBlobName', `${file} is not a section index`, { file });
+      }
+      return section;
+    });
+    let newest = -1;
+    for (const n of numbers) if (n > newest) newest = n;
     const sections = new Map<number, AppendBlob>();
     try {
-      for (const name of await storage.scan(partition)) {
-        const section = nameIndex(name);
-        if (section === undefined) {
-          const file = storage.locate(partition, name);
-          throw new JournalError('InvalidBlobName', `${file} is not a section index`, { file });
-        }
+      for (const [k, name] of names.entries()) {
         const { blob, size } = await storage.open(partition, name);
-        sections.set(section, new AppendBlob(blob, size, blob.path, writeBufferBytes));
+        sections.set(numbers[k], new AppendBlob(blob, size, blob.path, writeBufferBytes));
+        if (numbers[k] !== newest) blob.release?.();
       }
     } catch (err) {
       for (const blob of sections.values()) blob.close();
       throw err;
     }
-    return new SegmentedJournal(storage, partition, writeBufferBytes, sections);
+    return new SegmentedJournal(storage, partition, writeBufferBytes, sections, newest, maxOpenBlobs);
   }
 
   /** Section numbers present, ascending. */
@@ -122,6 +153,7 @@ export class SegmentedJournal {
     if (blob === undefined) {
       throw new JournalError('Corruption', `section ${section} of ${this.partition} does not exist`);
     }
+    if (section !== this.newest) this.handles.touch(blob);
     const at = offset * ITEM_ALIGNMENT;
     const avail = blob.size - at;
     if (avail < MAX_VARINT_BYTES) throw entryError('Corruption', blob, at, `entry runs past the end (${blob.size} bytes)`);
@@ -150,6 +182,7 @@ export class SegmentedJournal {
     this.life.check();
     const blob = this.sections.get(section);
     if (blob === undefined) return { count: 0, end: startByte };
+    const cached = section !== this.newest;
     const size = blob.size;
     let window = new Uint8Array(Math.max(0, Math.min(READ_CHUNK_BYTES, size - startByte)));
     let winStart = startByte;
@@ -159,6 +192,8 @@ export class SegmentedJournal {
       if (from + n > winEnd) {
         if (n > window.length) window = new Uint8Array(n);
         const len = Math.min(window.length, size - from);
+        // Touched before every read: the visitor may have read other sections in between.
+        if (cached) this.handles.touch(blob);
         blob.readAt(len === window.length ? window : window.subarray(0, len), from);
         winStart = from;
         winEnd = from + len;
@@ -213,7 +248,10 @@ export class SegmentedJournal {
     this.life.check();
     const blob = this.sections.get(section);
     return this.life.enqueue(async () => {
-      if (blob !== undefined) await blob.sync();
+      if (blob === undefined) return;
+      await blob.sync();
+      // A synced older section (sealed, in the variable journal) is the cache's to keep or close.
+      if (section !== this.newest && this.sections.get(section) === blob) this.handles.touch(blob);
     });
   }
 
@@ -225,13 +263,22 @@ export class SegmentedJournal {
       .reverse();
     const blobs = removed.map((s) => this.sections.get(s)!);
     for (const s of removed) this.sections.delete(s);
-    for (const b of blobs) b.dropped = true;
+    for (const b of blobs) {
+      b.dropped = true;
+      this.handles.remove(b);
+      this.leaving.add(b);
+    }
+    this.newest = this.newestSection();
+    // The newest section is appended to again: out of the cache, so it stays open.
     const blob = this.sections.get(section);
+    const newest = this.sections.get(this.newest);
+    if (newest !== undefined) this.handles.remove(newest);
     const truncate = blob !== undefined && byteSize < blob.size && blob.resize(byteSize);
     const fence = truncate ? blob.hold() : 0;
     // Newest sections first, then the cut, so a crash midway leaves a prefix of the journal.
     return this.life.enqueue(async () => {
       for (let i = 0; i < removed.length; i++) {
+        this.leaving.delete(blobs[i]);
         blobs[i].close();
         await this.storage.remove(this.partition, indexName(removed[i]));
       }
@@ -275,10 +322,18 @@ export class SegmentedJournal {
     if (removed.length === 0) return Promise.resolve(false);
     const blobs = removed.map((s) => this.sections.get(s)!);
     for (const s of removed) this.sections.delete(s);
+    for (const b of blobs) {
+      // Unreadable from now on: drop the handle at once unless a queued sync still needs it.
+      this.handles.remove(b);
+      b.releaseHandle();
+      this.leaving.add(b);
+    }
+    this.newest = this.newestSection();
     this.oldestAllowed = Math.max(this.oldestAllowed, min);
     return this.life.enqueue(async () => {
       await after;
       for (let i = 0; i < removed.length; i++) {
+        this.leaving.delete(blobs[i]);
         blobs[i].close();
         await this.storage.remove(this.partition, indexName(removed[i]));
       }
@@ -326,6 +381,13 @@ export class SegmentedJournal {
     const name = indexName(section);
     const blob = new AppendBlob(undefined, 0, this.storage.locate(this.partition, name), this.flushBytes);
     this.sections.set(section, blob);
+    if (section > this.newest) {
+      // The previous newest section is only read from now on; it joins the cache (if still unsynced,
+      // it leaves again on eviction and rejoins when `sync` seals it).
+      const previous = this.sections.get(this.newest);
+      this.newest = section;
+      if (previous !== undefined) this.handles.touch(previous);
+    }
     this.created = this.life.enqueue(async () => {
       // Rewound away before its file existed: creating it now would put, if only until the rewind's
       // removals run, a section on disk after one that is not full.
@@ -341,8 +403,18 @@ export class SegmentedJournal {
     return blob;
   }
 
+  /** The highest section number present, or -1. */
+  private newestSection(): number {
+    let newest = -1;
+    for (const s of this.sections.keys()) if (s > newest) newest = s;
+    return newest;
+  }
+
   private releaseFiles(): void {
+    this.handles.clear();
     for (const blob of this.sections.values()) blob.close();
+    for (const blob of this.leaving) blob.close();
+    this.leaving.clear();
   }
 }
 

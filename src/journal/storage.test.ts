@@ -1,8 +1,13 @@
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex } from './storage';
+
+// The same core module object `storage.ts` calls into, so spies on it see the blob's syscalls.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeFs = require('node:fs') as typeof import('node:fs');
+const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 let root: string;
 beforeEach(() => {
@@ -65,4 +70,85 @@ test('destroyPartition removes the directory and tolerates a missing one', async
   await destroyPartition(root, 'part');
   expect(existsSync(path.join(root, 'part'))).toBe(false);
   await destroyPartition(root, 'part');
+});
+
+describe('released disk blobs', () => {
+  test('release waits for an fsync of every write, then frees the descriptor', async () => {
+    const storage = new DiskStorage(root);
+    const baseline = openFds();
+    const { blob } = await storage.open('part', indexName(0));
+    expect(openFds()).toBe(baseline + 1);
+    blob.writeAt(Uint8Array.of(1, 2, 3), 0);
+    expect(blob.release!()).toBe(false);
+    const syncing = blob.sync();
+    expect(blob.release!()).toBe(false); // an fsync is in flight on the descriptor
+    await syncing;
+    expect(blob.release!()).toBe(true);
+    expect(openFds()).toBe(baseline);
+    expect(blob.release!()).toBe(true);
+    await blob.sync(); // nothing left to sync: no descriptor needed
+    expect(openFds()).toBe(baseline);
+    blob.close();
+  });
+
+  test('a released blob reopens read-only to read and writable to write', async () => {
+    const storage = new DiskStorage(root);
+    const baseline = openFds();
+    const { blob } = await storage.open('part', indexName(0));
+    blob.writeAt(Uint8Array.of(1, 2, 3, 4), 0);
+    await blob.sync();
+    expect(blob.release!()).toBe(true);
+    const opens = jest.spyOn(nodeFs, 'openSync');
+    try {
+      const out = new Uint8Array(4);
+      blob.readAt(out, 0);
+      blob.readAt(out, 0);
+      expect(out).toEqual(Uint8Array.of(1, 2, 3, 4));
+      expect(opens.mock.calls.map(([, flags]) => flags)).toEqual([nodeFs.constants.O_RDONLY]);
+      blob.writeAt(Uint8Array.of(9), 4);
+      blob.resize(6);
+      expect(opens.mock.calls.map(([, flags]) => flags)).toEqual([nodeFs.constants.O_RDONLY, nodeFs.constants.O_RDWR]);
+    } finally {
+      opens.mockRestore();
+    }
+    expect(openFds()).toBe(baseline + 1); // the read-only descriptor was closed on the upgrade
+    await blob.sync();
+    blob.close();
+    expect(openFds()).toBe(baseline);
+    expect(readFileSync(blob.path)).toEqual(Buffer.from([1, 2, 3, 4, 9, 0]));
+  });
+
+  test('upgrading to writable while an fsync is in flight closes the old descriptor after it', async () => {
+    const storage = new DiskStorage(root);
+    const baseline = openFds();
+    const { blob } = await storage.open('part', indexName(0));
+    blob.writeAt(Uint8Array.of(1), 0);
+    await blob.sync();
+    blob.release!();
+    blob.readAt(new Uint8Array(1), 0); // read-only descriptor
+    const syncing = blob.sync(); // in flight on the read-only descriptor
+    blob.writeAt(Uint8Array.of(2), 1); // needs a writable one
+    expect(openFds()).toBe(baseline + 2);
+    await syncing;
+    expect(openFds()).toBe(baseline + 1);
+    expect(blob.release!()).toBe(false); // the write after that fsync began is not durable yet
+    await blob.sync();
+    expect(blob.release!()).toBe(true);
+    expect(openFds()).toBe(baseline);
+    blob.close();
+    expect(readFileSync(blob.path)).toEqual(Buffer.from([1, 2]));
+  });
+
+  test('a released blob never recreates a vanished file, and a closed one stays closed', async () => {
+    const storage = new DiskStorage(root);
+    const { blob } = await storage.open('part', indexName(0));
+    blob.release!();
+    unlinkSync(blob.path);
+    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: 'Io', file: blob.path }));
+    expect(() => blob.writeAt(Uint8Array.of(1), 0)).toThrow(expect.objectContaining({ kind: 'Io' }));
+    expect(existsSync(blob.path)).toBe(false);
+    blob.close();
+    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: 'Io' }));
+    await expect(blob.sync()).rejects.toMatchObject({ kind: 'Io' });
+  });
 });

@@ -4,6 +4,8 @@
  * module that touches `fs`. Reads, writes and truncation are synchronous (page cache); `sync` is an async
  * fsync off the event loop. Creating or removing a blob fsyncs its directory before the promise resolves,
  * so a created blob, once `open` resolves, survives a crash (its contents only after `Blob.sync`).
+ * A disk blob can let its file descriptor go (`release`) once its writes are synced and reopens the
+ * file by itself on its next use: journals keep only a few handles open however many blobs they have.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,6 +25,12 @@ export interface Blob {
   sync(): Promise<void>;
   /** Release the handle; pending writes are not synced. */
   close(): void;
+  /**
+   * Optional: give the OS handle back while keeping the blob usable; its next call reopens the file
+   * (read-only for a read, writable for a write or resize). Refuses, returning `false`, while a write
+   * awaits its fsync or a sync is in flight, so a release never costs durability.
+   */
+  release?(): boolean;
 }
 
 /** A set of partitions holding named blobs. */
@@ -166,7 +174,18 @@ export function toStorage(root: string | Storage): Storage {
 }
 
 class DiskBlob implements Blob {
+  /** The open descriptor, or -1 while released (reopened on demand) or closed. */
   private fd: number;
+  /** Whether `fd` was opened for writing (a released blob reopens read-only until it is written). */
+  private writable = true;
+  private closed = false;
+  /** Writes and resizes issued, and how many of them a completed fsync covers. */
+  private writes = 0;
+  private syncedWrites = 0;
+  /** fsyncs in flight: the descriptor they use must not be closed (its number could be reused). */
+  private syncing = 0;
+  /** Read-only descriptors replaced by a writable one while an fsync was in flight; closed after it. */
+  private retired: number[] = [];
 
   constructor(
     fd: number,
@@ -176,10 +195,12 @@ class DiskBlob implements Blob {
   }
 
   readAt(out: Uint8Array, offset: number): void {
+    // Hot path: an open blob costs one comparison before the pread.
+    const fd = this.fd >= 0 ? this.fd : this.reopen(false);
     let done = 0;
     try {
       while (done < out.length) {
-        const n = fs.readSync(this.fd, out, done, out.length - done, offset + done);
+        const n = fs.readSync(fd, out, done, out.length - done, offset + done);
         if (n === 0) break;
         done += n;
       }
@@ -195,10 +216,12 @@ class DiskBlob implements Blob {
   }
 
   writeAt(data: Uint8Array, offset: number): void {
+    const fd = this.fd >= 0 && this.writable ? this.fd : this.reopen(true);
+    this.writes++;
     let done = 0;
     try {
       while (done < data.length) {
-        done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+        done += fs.writeSync(fd, data, done, data.length - done, offset + done);
       }
     } catch (err) {
       throw ioError('write', this.path, err, offset);
@@ -206,21 +229,40 @@ class DiskBlob implements Blob {
   }
 
   resize(size: number): void {
+    const fd = this.fd >= 0 && this.writable ? this.fd : this.reopen(true);
+    this.writes++;
     try {
-      fs.ftruncateSync(this.fd, size);
+      fs.ftruncateSync(fd, size);
     } catch (err) {
       throw ioError('resize', this.path, err, size);
     }
   }
 
   sync(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(this.path));
+    // Released only when every write was synced: nothing is left for an fsync to cover.
+    if (this.fd < 0) return Promise.resolve();
+    const fd = this.fd;
+    const covers = this.writes;
+    this.syncing++;
     return new Promise((resolve, reject) => {
-      fs.fsync(this.fd, (err) => (err ? reject(ioError('sync', this.path, err)) : resolve()));
+      fs.fsync(fd, (err) => {
+        this.syncing--;
+        if (err) return reject(ioError('sync', this.path, err));
+        if (covers > this.syncedWrites) this.syncedWrites = covers;
+        try {
+          if (this.syncing === 0 && this.retired.length > 0) this.closeRetired();
+        } catch (closeErr) {
+          return reject(closeErr);
+        }
+        resolve();
+      });
     });
   }
 
-  close(): void {
-    if (this.fd < 0) return;
+  release(): boolean {
+    if (this.fd < 0) return true;
+    if (this.syncing > 0 || this.syncedWrites !== this.writes) return false;
     const fd = this.fd;
     this.fd = -1;
     try {
@@ -228,7 +270,68 @@ class DiskBlob implements Blob {
     } catch (err) {
       throw ioError('close', this.path, err);
     }
+    return true;
   }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const fd = this.fd;
+    this.fd = -1;
+    this.closeRetired();
+    if (fd < 0) return;
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      throw ioError('close', this.path, err);
+    }
+  }
+
+  /** Open the file again (after `release`, or to upgrade a read-only handle); returns the descriptor. */
+  private reopen(write: boolean): number {
+    if (this.closed) throw closedError(this.path);
+    let fd: number;
+    try {
+      // Never O_CREAT: a blob that vanished is an error, not a new empty blob.
+      fd = fs.openSync(this.path, write ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
+    } catch (err) {
+      throw ioError('open', this.path, err);
+    }
+    if (this.fd >= 0) {
+      // Upgrading a read-only handle: an fsync in flight still uses the old descriptor.
+      if (this.syncing > 0) {
+        this.retired.push(this.fd);
+      } else {
+        try {
+          fs.closeSync(this.fd);
+        } catch (err) {
+          fs.closeSync(fd);
+          throw ioError('close', this.path, err);
+        }
+      }
+    }
+    this.fd = fd;
+    this.writable = write;
+    return fd;
+  }
+
+  private closeRetired(): void {
+    const retired = this.retired;
+    this.retired = [];
+    let failure: unknown;
+    for (const fd of retired) {
+      try {
+        fs.closeSync(fd);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw ioError('close', this.path, failure);
+  }
+}
+
+function closedError(file: string): JournalError {
+  return new JournalError('Io', `${file} is closed`, { file });
 }
 
 async function fsyncDir(dir: string): Promise<void> {

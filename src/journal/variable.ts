@@ -4,10 +4,12 @@
  * entry offset (u32, 16-byte units) is item p of the fixed journal `<partition>_offsets`, whose blobs
  * match the sections. Every section but the last is full and was fsynced when it filled. `commit` fsyncs
  * the current data section; `sync` also the offsets. Data is the source of truth: `open` repairs offsets.
+ * Each of the two journals keeps its newest blob open plus at most `maxOpenBlobs` older ones (LRU).
  */
 import type { Contiguous, ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
 import { FixedJournal } from './fixed';
+import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { ITEM_ALIGNMENT, SegmentedJournal } from './segmented';
 import { type Storage, checkPartitionName, toStorage } from './storage';
@@ -17,6 +19,12 @@ export interface VariableConfig {
   readonly itemsPerSection: number;
   /** Bytes buffered per blob before they reach the file (default 64 KiB; no format effect). */
   readonly writeBufferBytes?: number;
+  /**
+   * Older data sections, and older offsets blobs, whose files stay open for reads, least recently used
+   * closed first (default 32 each; no format effect). With the two newest blobs, the journal holds at
+   * most 2 × (this + 1) files.
+   */
+  readonly maxOpenBlobs?: number;
 }
 
 const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
@@ -46,14 +54,15 @@ export class VariableJournal implements Contiguous {
 
   /** Open (or create) the journal, repairing a torn last section and realigning the offsets to the data. */
   static async open(root: string | Storage, partition: string, cfg: VariableConfig): Promise<VariableJournal> {
-    const { storage, ips, writeBufferBytes } = prepare(root, partition, cfg);
-    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes);
+    const { storage, ips, writeBufferBytes, maxOpenBlobs } = prepare(root, partition, cfg);
+    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes, maxOpenBlobs);
     let offsets: FixedJournal | undefined;
     try {
       offsets = await FixedJournal.open(storage, `${partition}_offsets`, {
         itemSize: OFFSET_BYTES,
         itemsPerBlob: ips,
         writeBufferBytes,
+        maxOpenBlobs,
       });
       const [oldest, size] = await align(data, offsets, ips);
       return new VariableJournal(partition, data, offsets, ips, size, oldest);
@@ -72,7 +81,7 @@ export class VariableJournal implements Contiguous {
    * section-aligned.)
    */
   static async initAtSize(root: string | Storage, partition: string, cfg: VariableConfig, size: number): Promise<VariableJournal> {
-    const { storage, ips, writeBufferBytes } = prepare(root, partition, cfg);
+    const { storage, ips, writeBufferBytes, maxOpenBlobs } = prepare(root, partition, cfg);
     requireIndex(size, 'size');
     if (size % ips !== 0) {
       throw new JournalError('InvalidConfig', `initAtSize(${size}) must be a multiple of itemsPerSection (${ips})`);
@@ -80,12 +89,12 @@ export class VariableJournal implements Contiguous {
     if ((await storage.scan(`${partition}_data`)).length > 0) {
       throw new JournalError('InvalidConfig', `initAtSize needs an empty partition, ${partition}_data has blobs`);
     }
-    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes);
+    const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes, maxOpenBlobs);
     try {
       const offsets = await FixedJournal.initAtSize(
         storage,
         `${partition}_offsets`,
-        { itemSize: OFFSET_BYTES, itemsPerBlob: ips, writeBufferBytes },
+        { itemSize: OFFSET_BYTES, itemsPerBlob: ips, writeBufferBytes, maxOpenBlobs },
         size,
       );
       return new VariableJournal(partition, data, offsets, ips, size, size);
@@ -384,17 +393,21 @@ function prepare(
   root: string | Storage,
   partition: string,
   cfg: VariableConfig,
-): { storage: Storage; ips: number; writeBufferBytes: number } {
+): { storage: Storage; ips: number; writeBufferBytes: number; maxOpenBlobs: number } {
   checkPartitionName(partition);
   const ips = cfg.itemsPerSection;
   const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
+  const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
   if (!Number.isSafeInteger(ips) || ips < 1) {
     throw new JournalError('InvalidConfig', `itemsPerSection must be a positive safe integer, got ${ips}`);
   }
   if (!Number.isSafeInteger(writeBufferBytes) || writeBufferBytes < 1) {
     throw new JournalError('InvalidConfig', `writeBufferBytes must be a positive safe integer, got ${writeBufferBytes}`);
   }
-  return { storage: toStorage(root), ips, writeBufferBytes };
+  if (!Number.isSafeInteger(maxOpenBlobs) || maxOpenBlobs < 1) {
+    throw new JournalError('InvalidConfig', `maxOpenBlobs must be a positive safe integer, got ${maxOpenBlobs}`);
+  }
+  return { storage: toStorage(root), ips, writeBufferBytes, maxOpenBlobs };
 }
 
 function sectionTooShort(dataPartition: string, section: number, pos: number): JournalError {
