@@ -5,11 +5,14 @@
  * statuses to retryable or fatal `ResolverError`s. Counts the bytes it receives.
  */
 import { type ChannelCredentials, type ClientReadableStream, type ServiceError, Metadata, credentials, makeGenericClientConstructor, status } from "@grpc/grpc-js";
-import { type GetOperationsResponse, SyncServiceService, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
+import { SyncServiceService, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import type { DbKindName } from "../qmdb";
 import { type FetchedBatch, type FetchRequest, InvalidResponseError, type Resolver, ResolverError, type SyncTarget } from "../sync";
-import { WireError, encodeProtoOperation, fromProtoKind, fromProtoProof, fromProtoTarget } from "../wire";
+import { type DecodedBatch, WireError, decodeOperationsResponse, fromProtoKind, fromProtoTarget } from "../wire";
 import { MAX_PROOF_DIGESTS } from "../sync";
+
+/** Most operations accepted in one streamed message (the server caps batches at 100 000). */
+const MAX_OPERATIONS_PER_MESSAGE = 100_000;
 
 /** Statuses worth retrying: the server may recover or be less busy later. */
 const RETRYABLE = new Set<status>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.UNKNOWN, status.CANCELLED]);
@@ -54,8 +57,7 @@ export class GrpcResolver implements Resolver {
     readonly kind: DbKindName,
     private readonly options: ConnectOptions = {},
   ) {
-    const onBytes = options.onBytes;
-    const definition = onBytes === undefined ? SyncServiceService : countingDefinition(onBytes);
+    const definition = clientDefinition(kind, options.onBytes);
     const Client = makeGenericClientConstructor(definition, "commonware.sync.v1.SyncService") as unknown as new (
       address: string,
       creds: ChannelCredentials,
@@ -89,7 +91,7 @@ export class GrpcResolver implements Resolver {
   }
 
   async *fetch(request: FetchRequest, signal: AbortSignal): AsyncIterable<FetchedBatch> {
-    const call: ClientReadableStream<GetOperationsResponse> = this.client.getOperations({
+    const call: ClientReadableStream<unknown> = this.client.getOperations({
       opCount: request.opCount,
       startLoc: request.startLoc,
       maxOps: request.maxOps,
@@ -98,9 +100,10 @@ export class GrpcResolver implements Resolver {
     const onAbort = (): void => call.cancel();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      for await (const message of call as AsyncIterable<GetOperationsResponse>) {
+      for await (const message of call as AsyncIterable<DecodedBatch | WireError>) {
+        if (message instanceof WireError) throw new InvalidResponseError("malformed", message.message);
         this.onOperations?.(message.operations.length);
-        yield this.convert(message);
+        yield message;
       }
     } catch (err) {
       if (signal.aborted) return;
@@ -116,31 +119,31 @@ export class GrpcResolver implements Resolver {
   close(): void {
     this.client.close();
   }
-
-  private convert(message: GetOperationsResponse): FetchedBatch {
-    try {
-      const proof = fromProtoProof(message.proof, MAX_PROOF_DIGESTS);
-      const operations = message.operations.map((op, i) => encodeProtoOperation(this.kind, op, `operations[${i}]`));
-      return { startLoc: message.startLoc, proof, operations };
-    } catch (err) {
-      if (err instanceof WireError) throw new InvalidResponseError("malformed", err.message);
-      throw err;
-    }
-  }
 }
 
 function isServiceError(err: unknown): err is ServiceError {
   return typeof err === "object" && err !== null && "code" in err && "details" in err;
 }
 
-// The generated service definition with response decoders that report each message's size.
-function countingDefinition(onBytes: (bytes: number) => void): typeof SyncServiceService {
-  const counted = <T>(decode: (b: Buffer) => T) => (bytes: Buffer): T => {
-    onBytes(bytes.length);
-    return decode(bytes);
+// The generated service definition, with `GetOperations` responses read by the direct decoder
+// (canonical operation bytes, no per-operation objects; malformed input is a WireError carried
+// to `fetch`), and every response's size reported.
+function clientDefinition(kind: DbKindName, onBytes?: (bytes: number) => void): typeof SyncServiceService {
+  const decodeBatch = (bytes: Buffer): DecodedBatch | WireError => {
+    onBytes?.(bytes.length);
+    try {
+      return decodeOperationsResponse(bytes, kind, { maxDigests: MAX_PROOF_DIGESTS, maxOperations: MAX_OPERATIONS_PER_MESSAGE });
+    } catch (err) {
+      if (err instanceof WireError) return err;
+      throw err;
+    }
+  };
+  const decodeTarget = (bytes: Buffer) => {
+    onBytes?.(bytes.length);
+    return SyncServiceService.getSyncTarget.responseDeserialize(bytes);
   };
   return {
-    getSyncTarget: { ...SyncServiceService.getSyncTarget, responseDeserialize: counted(SyncServiceService.getSyncTarget.responseDeserialize) },
-    getOperations: { ...SyncServiceService.getOperations, responseDeserialize: counted(SyncServiceService.getOperations.responseDeserialize) },
-  } as typeof SyncServiceService;
+    getSyncTarget: { ...SyncServiceService.getSyncTarget, responseDeserialize: decodeTarget },
+    getOperations: { ...SyncServiceService.getOperations, responseDeserialize: decodeBatch },
+  } as unknown as typeof SyncServiceService;
 }

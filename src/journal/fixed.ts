@@ -6,7 +6,7 @@
  * before the next one is created. `append` buffers; `sync` fsyncs the tail. `open` drops a torn tail.
  * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32';
 import { AppendBlob } from './append';
 import type { Contiguous, ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';

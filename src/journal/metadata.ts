@@ -6,7 +6,7 @@
  * torn write only ever damages the older state. `open` takes the valid blob with the higher version
  * (ties → left); a blob shorter than 12 bytes or failing its CRC is emptied.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32';
 import { JournalError } from './errors';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, toStorage } from './storage';

@@ -6,7 +6,7 @@
  * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
  * Only the newest section stays open; older ones are opened on demand, `maxOpenBlobs` at most (LRU).
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32';
 import { AppendBlob } from './append';
 import { JournalError } from './errors';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';

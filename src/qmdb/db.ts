@@ -66,6 +66,12 @@ export abstract class Db<Op> {
     return this.log.historicalProof(opCount, startLoc, maxOps);
   }
 
+  /** Like `historicalProof`, with operations in their canonical encoding (no decoding). */
+  historicalProofEncoded(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Uint8Array> {
+    this.checkOpen();
+    return this.log.historicalProofEncoded(opCount, startLoc, maxOps);
+  }
+
   /** Operations from `startLoc` with a proof against the current root. */
   proof(startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
     return this.historicalProof(this.opCount, startLoc, maxOps);

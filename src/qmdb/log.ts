@@ -135,6 +135,12 @@ export class AuthenticatedLog<Op> {
    * `startLoc ≥ opCount`, and `OperationPruned` for operations or nodes no longer held.
    */
   historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
+    const { proof, operations } = this.historicalProofEncoded(opCount, startLoc, maxOps);
+    return { proof, operations: operations.map((bytes) => this.codec.decode(bytes)) };
+  }
+
+  /** Like `historicalProof`, with the operations in their canonical encoding (as stored). */
+  historicalProofEncoded(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Uint8Array> {
     const size = BigInt(this.size);
     if (opCount > size) throw new QmdbError("RangeOutOfBounds", `op count ${opCount} exceeds the current size ${size}`);
     if (startLoc >= opCount) throw new QmdbError("RangeOutOfBounds", `start location ${startLoc} is not below op count ${opCount}`);
@@ -151,8 +157,8 @@ export class AuthenticatedLog<Op> {
       if (err instanceof MmrError && err.kind === "ElementPruned") throw new QmdbError("OperationPruned", err.message, { cause: err });
       throw err;
     }
-    const operations: Op[] = [];
-    for (let loc = Number(startLoc); loc < Number(end); loc++) operations.push(this.read(loc));
+    const operations: Uint8Array[] = [];
+    for (let loc = Number(startLoc); loc < Number(end); loc++) operations.push(this.journal.read(loc));
     return { proof, operations };
   }
 

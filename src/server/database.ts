@@ -71,9 +71,9 @@ export class ServedDatabase {
     if (op.type === "commitFloor" || op.type === "commit") this.committed = this.currentTarget();
   }
 
-  /** Operations with a proof against the root at `opCount` (see `Db.historicalProof`). */
-  historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Operation> {
-    return (this.db as AnyDb).historicalProof(opCount, startLoc, maxOps) as ProvenOperations<Operation>;
+  /** Canonically encoded operations with a proof against the root at `opCount` (see `Db.historicalProof`). */
+  historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Uint8Array> {
+    return this.db.historicalProofEncoded(opCount, startLoc, maxOps);
   }
 
   /** Syncs and closes. */

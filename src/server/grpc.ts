@@ -9,7 +9,7 @@ import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, ty
 import {
   GetOperationsRequest, GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
 } from "../../gen/commonware/sync/v1/sync";
-import { toProtoKind, toProtoOperation, toProtoProof, toProtoTarget } from "../wire";
+import { encodeOperationsResponse, toProtoKind, toProtoTarget } from "../wire";
 import type { Logger } from "../telemetry";
 import { ServiceError } from "./errors";
 import type { ServerMetrics } from "./metrics";
@@ -49,7 +49,10 @@ export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServic
     getOperations: {
       ...SyncServiceService.getOperations,
       requestDeserialize: lenientDecoder((b) => GetOperationsRequest.decode(b)),
-      responseSerialize: counted("GetOperations", SyncServiceService.getOperations.responseSerialize),
+      // Batches arrive already serialized (see `pump`); anything else goes through ts-proto.
+      responseSerialize: counted("GetOperations", (m: GetOperationsResponse | Buffer) =>
+        Buffer.isBuffer(m) ? m : SyncServiceService.getOperations.responseSerialize(m),
+      ),
     },
   } as unknown as typeof SyncServiceService;
 }
@@ -139,13 +142,10 @@ async function pump(
   metrics: ServerMetrics,
 ): Promise<void> {
   for (const batch of service.batches(request, signal)) {
-    const message: GetOperationsResponse = {
-      startLoc: batch.startLoc,
-      proof: toProtoProof(batch.proof),
-      operations: batch.operations.map(toProtoOperation),
-    };
+    // Serialize straight from the stored operation bytes (no per-operation objects).
+    const message = encodeOperationsResponse(service.kind, batch.startLoc, batch.proof, batch.operations);
     metrics.operationsServed.inc(batch.operations.length);
-    if (!call.write(message)) {
+    if (!call.write(message as unknown as GetOperationsResponse)) {
       try {
         await once(call, "drain", { signal });
       } catch (err) {

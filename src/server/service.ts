@@ -5,7 +5,7 @@
  * validated up front; every bound is documented in `ServiceLimits`.
  */
 import { MmrError, type Proof } from "../mmr";
-import { type DbKindName, type Operation, QmdbError } from "../qmdb";
+import { type DbKindName, QmdbError } from "../qmdb";
 import type { Target } from "../wire";
 import type { ServedDatabase } from "./database";
 import { ServiceError } from "./errors";
@@ -31,11 +31,11 @@ export interface OperationsRequest {
   readonly batchSize: number;
 }
 
-/** One batch of consecutive operations with its proof. */
+/** One batch of consecutive operations (canonically encoded) with its proof. */
 export interface OperationsBatch {
   readonly startLoc: bigint;
   readonly proof: Proof;
-  readonly operations: Operation[];
+  readonly operations: Uint8Array[];
 }
 
 /** Serves targets and proven operations from a database. */
@@ -94,7 +94,7 @@ export class SyncService {
     }
   }
 
-  private prove(opCount: bigint, startLoc: bigint, n: bigint): { proof: Proof; operations: Operation[] } {
+  private prove(opCount: bigint, startLoc: bigint, n: bigint): { proof: Proof; operations: Uint8Array[] } {
     try {
       return this.db.historicalProof(opCount, startLoc, n);
     } catch (err) {
