@@ -247,6 +247,14 @@ export class FixedJournal implements Contiguous {
     return out;
   }
 
+  /** Items `[start, start + count)` as views into one fresh buffer (one read per blob span). */
+  readMany(start: number, count: number): Uint8Array[] {
+    const packed = this.readRange(start, count);
+    const items = new Array<Uint8Array>(count);
+    for (let i = 0; i < count; i++) items[i] = packed.subarray(i * this.itemSize, (i + 1) * this.itemSize);
+    return items;
+  }
+
   /** Like {@link readRange}, into `out` (at least `count × itemSize` bytes): one read per blob span. */
   readRangeInto(start: number, count: number, out: Uint8Array): void {
     this.life.check();

@@ -151,6 +151,11 @@ export class VariableJournal implements Contiguous {
   }
 
   /** Items `[start, start + count)`, each a fresh copy. */
+  /** Same as {@link readRange} (the `Contiguous` name). */
+  readMany(start: number, count: number): Uint8Array[] {
+    return this.readRange(start, count);
+  }
+
   readRange(start: number, count: number): Uint8Array[] {
     this.life.check();
     requireIndex(count, 'count');

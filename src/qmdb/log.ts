@@ -157,9 +157,7 @@ export class AuthenticatedLog<Op> {
       if (err instanceof MmrError && err.kind === "ElementPruned") throw new QmdbError("OperationPruned", err.message, { cause: err });
       throw err;
     }
-    const operations: Uint8Array[] = [];
-    for (let loc = Number(startLoc); loc < Number(end); loc++) operations.push(this.journal.read(loc));
-    return { proof, operations };
+    return { proof, operations: this.journal.readMany(Number(startLoc), Number(end - startLoc)) };
   }
 
   /** Prunes whole journal blobs/sections below `loc`, then the MMR nodes below them. */
