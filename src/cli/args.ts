@@ -3,6 +3,7 @@
  * parsers (durations with ms/s/m/h units, ports, counts, u64 seeds) that reject bad input with a
  * one-line message naming the flag, and generated `--help` text.
  */
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 
 /** A bad command line: the message names the flag. */
@@ -105,4 +106,37 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string, 
 export function text(value: string, flag: string): string {
   if (value.length === 0) throw new UsageError(`${flag}: must not be empty`);
   return value;
+}
+
+/** Flags both binaries take. */
+export const COMMON_FLAGS = {
+  "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
+  "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
+  help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+} as const;
+
+/**
+ * Parses a binary's command line. Prints usage for `--help`, or a one-line error naming the flag
+ * (exit status 2) for a bad command line; returns undefined in both cases.
+ */
+export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command: string, summary: string, argv: readonly string[], specs: S): Parsed<S> | undefined {
+  let flags: Parsed<S>;
+  try {
+    flags = parseFlags(argv, specs);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${command}: ${err.message}\n(run ${command} --help for usage)\n`);
+    process.exitCode = 2;
+    return undefined;
+  }
+  if (flags.help === true) {
+    process.stdout.write(`${usage(command, summary, specs)}\n`);
+    return undefined;
+  }
+  return flags;
+}
+
+/** The storage directory default of the seed: `/tmp/commonware-sync/<role>-<random u64>`. */
+export function defaultStorageDir(role: "server" | "client"): string {
+  return `/tmp/commonware-sync/${role}-${randomBytes(8).readBigUInt64BE(0)}`;
 }

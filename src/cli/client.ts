@@ -3,12 +3,10 @@
  * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
  * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
  */
-import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import path from "node:path";
 import { ClientMetrics, KindMismatchError, ProgressBar, SyncClient } from "../client";
 import { createLogger, serveMetrics } from "../telemetry";
-import { UsageError, integer, oneOf, parseDuration, parseFlags, port, text, usage } from "./args";
+import { COMMON_FLAGS, defaultStorageDir, integer, oneOf, parseDuration, port, parseCommandLine, text } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -20,30 +18,15 @@ const FLAGS = {
   "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: "1s", parse: parseDuration },
   "sync-interval": { short: "i", help: "pause between sync iterations", default: "10s", parse: parseDuration },
   "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: "1", parse: integer(1, 64) },
-  "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
-  "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
-  help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+  ...COMMON_FLAGS,
 } as const;
 
 /** Runs the client CLI with `argv` (without node and script). */
 export async function main(argv: readonly string[]): Promise<void> {
-  let flags;
-  try {
-    flags = parseFlags(argv, FLAGS);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`sync-client: ${err.message}\n(run sync-client --help for usage)\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw err;
-  }
-  if (flags.help) {
-    process.stdout.write(`${usage("sync-client", "keeps a local QMDB database in sync with a sync server, verifying every proof", FLAGS)}\n`);
-    return;
-  }
+  const flags = parseCommandLine("sync-client", "keeps a local QMDB database in sync with a sync server, verifying every proof", argv, FLAGS);
+  if (flags === undefined) return;
   const logger = createLogger("sync-client", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
-  const directory = flags["storage-dir"] ?? path.join("/tmp/commonware-sync", `client-${randomBytes(8).readBigUInt64BE(0)}`);
+  const directory = flags["storage-dir"] ?? defaultStorageDir("client");
   const metrics = new ClientMetrics();
   let metricsServer;
   try {

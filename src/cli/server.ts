@@ -3,12 +3,10 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
-import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import path from "node:path";
 import { DEFAULT_LIMITS, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
-import { UsageError, integer, oneOf, parseDuration, parseFlags, port, text, u64, usage } from "./args";
+import { COMMON_FLAGS, defaultStorageDir, integer, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -23,30 +21,15 @@ const FLAGS = {
   "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
   "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
   "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: "5s", parse: parseDuration },
-  "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
-  "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
-  help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+  ...COMMON_FLAGS,
 } as const;
 
 /** Runs the server CLI with `argv` (without node and script). */
 export async function main(argv: readonly string[]): Promise<void> {
-  let flags;
-  try {
-    flags = parseFlags(argv, FLAGS);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`sync-server: ${err.message}\n(run sync-server --help for usage)\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw err;
-  }
-  if (flags.help) {
-    process.stdout.write(`${usage("sync-server", "serves a QMDB database and proofs to sync clients over gRPC", FLAGS)}\n`);
-    return;
-  }
+  const flags = parseCommandLine("sync-server", "serves a QMDB database and proofs to sync clients over gRPC", argv, FLAGS);
+  if (flags === undefined) return;
   const logger = createLogger("sync-server", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
-  const storageDir = flags["storage-dir"] ?? path.join("/tmp/commonware-sync", `server-${randomBytes(8).readBigUInt64BE(0)}`);
+  const storageDir = flags["storage-dir"] ?? defaultStorageDir("server");
   let server: SyncServer;
   try {
     mkdirSync(storageDir, { recursive: true });
