@@ -4,6 +4,7 @@
  * one-line message naming the flag, and generated `--help` text.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 /** A bad command line: the message names the flag. */
@@ -139,4 +140,21 @@ export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command:
 /** The storage directory default of the seed: `/tmp/commonware-sync/<role>-<random u64>`. */
 export function defaultStorageDir(role: "server" | "client"): string {
   return `/tmp/commonware-sync/${role}-${randomBytes(8).readBigUInt64BE(0)}`;
+}
+
+/** The contents of a readable file (e.g. a PEM certificate). */
+export function fileContents(value: string, flag: string): Buffer {
+  try {
+    return readFileSync(value);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read '${value}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** 32 bytes given as 64 hex digits, inline or in a file (an Ed25519 key). */
+export function key32(value: string, flag: string): Uint8Array {
+  const inline = value.trim();
+  const hex = /^[0-9a-fA-F]{64}$/.test(inline) ? inline : fileContents(value, flag).toString("utf8").trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new UsageError(`${flag}: expected 64 hex digits (a 32-byte key), inline or in a file`);
+  return Uint8Array.from(Buffer.from(hex, "hex"));
 }

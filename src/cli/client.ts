@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { ClientMetrics, KindMismatchError, ProgressBar, SyncClient } from "../client";
 import { createLogger, serveMetrics } from "../telemetry";
-import { COMMON_FLAGS, defaultStorageDir, integer, oneOf, parseDuration, port, parseCommandLine, text } from "./args";
+import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -18,6 +18,14 @@ const FLAGS = {
   "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: "1s", parse: parseDuration },
   "sync-interval": { short: "i", help: "pause between sync iterations", default: "10s", parse: parseDuration },
   "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: "1", parse: integer(1, 64) },
+  "target-updates": { help: "follow new targets pushed by the server (watch) or poll for them", default: "watch", parse: oneOf(["watch", "poll"] as const) },
+  "tls-ca": { help: "PEM CA that must have issued the server's certificate (enables TLS)", parse: fileContents },
+  "tls-cert": { help: "PEM client certificate, for servers that require mutual TLS (needs --tls-key)", parse: fileContents },
+  "tls-key": { help: "PEM private key of --tls-cert", parse: fileContents },
+  "trusted-key": { help: "Ed25519 public key (64 hex digits, inline or in a file) whose signature targets must carry; repeatable", multiple: true, parse: key32 },
+  "target-root": { help: "sync to this target root (64 hex digits) instead of the server's; needs --target-lower and --target-upper", parse: key32 },
+  "target-lower": { help: "lower bound of --target-root", parse: u64 },
+  "target-upper": { help: "upper bound (op count) of --target-root", parse: u64 },
   ...COMMON_FLAGS,
 } as const;
 
@@ -25,6 +33,22 @@ const FLAGS = {
 export async function main(argv: readonly string[]): Promise<void> {
   const flags = parseCommandLine("sync-client", "keeps a local QMDB database in sync with a sync server, verifying every proof", argv, FLAGS);
   if (flags === undefined) return;
+  const given = [flags["target-root"], flags["target-lower"], flags["target-upper"]].filter((v) => v !== undefined).length;
+  const problem =
+    given !== 0 && given !== 3
+      ? "--target-root, --target-lower and --target-upper go together"
+      : given === 3 && flags["target-lower"]! >= flags["target-upper"]!
+        ? `--target-lower ${flags["target-lower"]} must be below --target-upper ${flags["target-upper"]}`
+        : (flags["tls-cert"] === undefined) !== (flags["tls-key"] === undefined)
+          ? "--tls-cert and --tls-key go together"
+          : flags["tls-cert"] !== undefined && flags["tls-ca"] === undefined
+            ? "--tls-cert needs --tls-ca (client certificates are only sent over TLS)"
+            : undefined;
+  if (problem !== undefined) {
+    process.stderr.write(`sync-client: ${problem}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const logger = createLogger("sync-client", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
   const directory = flags["storage-dir"] ?? defaultStorageDir("client");
   const metrics = new ClientMetrics();
@@ -47,6 +71,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     maxOutstandingRequests: flags["max-outstanding-requests"]!,
     targetUpdateIntervalMs: flags["target-update-interval"]!,
     syncIntervalMs: flags["sync-interval"]!,
+    watchTargets: flags["target-updates"] === "watch",
+    tls: flags["tls-ca"] === undefined ? undefined : { ca: flags["tls-ca"], cert: flags["tls-cert"], key: flags["tls-key"] },
+    trustedKeys: flags["trusted-key"],
+    target: given === 3 ? { root: flags["target-root"]!, lowerBound: flags["target-lower"]!, upperBound: flags["target-upper"]! } : undefined,
     logger,
     metrics,
   });

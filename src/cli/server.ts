@@ -3,10 +3,11 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
-import { mkdirSync } from "node:fs";
-import { DEFAULT_LIMITS, SyncServer } from "../server";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
-import { COMMON_FLAGS, defaultStorageDir, integer, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { TargetSigner } from "../sync";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -21,6 +22,15 @@ const FLAGS = {
   "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
   "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
   "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: "5s", parse: parseDuration },
+  "tls-cert": { help: "PEM certificate chain: serve gRPC over TLS (needs --tls-key)", parse: fileContents },
+  "tls-key": { help: "PEM private key of --tls-cert", parse: fileContents },
+  "tls-client-ca": { help: "PEM CA: require client certificates issued by it (mutual TLS)", parse: fileContents },
+  "signing-key": { help: "Ed25519 key (64 hex digits, inline or in a file) that signs every served target", parse: key32 },
+  "generate-signing-key": { help: "write a new signing key to this file, print its public key, and exit", parse: text },
+  "rate-limit-targets": { help: "target requests per second per client (0 = unlimited)", default: "0", parse: integer(0, 1_000_000) },
+  "rate-limit-ops": { help: "operations streamed per second per client (0 = unlimited)", default: "0", parse: integer(0, 1_000_000_000) },
+  "max-streams-per-client": { help: "concurrent streams per client (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreamsPerClient), parse: integer(0, 1_000_000) },
+  "max-streams": { help: "concurrent streams in total (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreams), parse: integer(0, 1_000_000) },
   ...COMMON_FLAGS,
 } as const;
 
@@ -28,6 +38,23 @@ const FLAGS = {
 export async function main(argv: readonly string[]): Promise<void> {
   const flags = parseCommandLine("sync-server", "serves a QMDB database and proofs to sync clients over gRPC", argv, FLAGS);
   if (flags === undefined) return;
+  if (flags["generate-signing-key"] !== undefined) {
+    const signer = TargetSigner.generate();
+    writeFileSync(flags["generate-signing-key"], `${Buffer.from(signer.exportSecretKey()).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+    process.stdout.write(`${Buffer.from(signer.publicKey).toString("hex")}\n`);
+    return;
+  }
+  const tlsProblem =
+    (flags["tls-cert"] === undefined) !== (flags["tls-key"] === undefined)
+      ? "--tls-cert and --tls-key go together"
+      : flags["tls-client-ca"] !== undefined && flags["tls-cert"] === undefined
+        ? "--tls-client-ca needs --tls-cert and --tls-key"
+        : undefined;
+  if (tlsProblem !== undefined) {
+    process.stderr.write(`sync-server: ${tlsProblem}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const logger = createLogger("sync-server", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
   const storageDir = flags["storage-dir"] ?? defaultStorageDir("server");
   let server: SyncServer;
@@ -43,6 +70,14 @@ export async function main(argv: readonly string[]): Promise<void> {
       workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
       limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
       shutdownGraceMs: flags["shutdown-grace"]!,
+      tls: flags["tls-cert"] === undefined ? undefined : { cert: flags["tls-cert"], key: flags["tls-key"]!, clientCa: flags["tls-client-ca"] },
+      signer: flags["signing-key"] === undefined ? undefined : new TargetSigner(flags["signing-key"]),
+      rateLimits: {
+        targetsPerSecond: flags["rate-limit-targets"]!,
+        opsPerSecond: flags["rate-limit-ops"]!,
+        maxStreamsPerClient: flags["max-streams-per-client"]!,
+        maxStreams: flags["max-streams"]!,
+      },
       logger,
     });
   } catch (err) {

@@ -4,11 +4,13 @@
  * newer targets, reports success, closes the database, waits, and repeats until aborted.
  */
 import { EventEmitter } from "node:events";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ChannelCredentials } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb } from "../qmdb";
-import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, syncDatabase } from "../sync";
-import { GrpcResolver } from "./resolver";
+import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
 
 /** Settings of a `SyncClient`. */
@@ -27,8 +29,20 @@ export interface SyncClientOptions {
   readonly targetUpdateIntervalMs?: number;
   /** Pause between iterations (default 10 s). */
   readonly syncIntervalMs?: number;
+  /** TLS: the CA that must have issued the server's certificate, and a client certificate for mutual TLS. */
+  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Channel credentials, for full control (overrides `tls`; default plaintext). */
   readonly credentials?: ChannelCredentials;
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Ed25519 public keys whose signature a target must carry. When set, unsigned, forged and
+   * replayed-older targets are rejected before anything is written.
+   */
+  readonly trustedKeys?: readonly Uint8Array[];
+  /** Sync to exactly this target (e.g. one taken from consensus) instead of asking the server. */
+  readonly target?: SyncTarget;
+  /** Follow targets pushed by `WatchSyncTarget` when the server has it (default true); else poll. */
+  readonly watchTargets?: boolean;
   readonly logger?: SyncLogger & { error(obj: object, msg: string): void };
   readonly metrics?: ClientMetrics;
 }
@@ -50,17 +64,23 @@ export class KindMismatchError extends Error {
   override name = "KindMismatchError";
 }
 
+/** Where the last verified target is remembered (only with trusted keys). */
+const TARGET_FILE = "client-target.json";
+
 const NOOP = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** Keeps a local database continuously in sync with a server. */
 export class SyncClient extends EventEmitter<SyncClientEvents> {
   private readonly log: NonNullable<SyncClientOptions["logger"]>;
+  private readonly verifier: TargetVerifier | undefined;
   private lastServerOpCount = 0n;
 
   constructor(readonly options: SyncClientOptions) {
     super();
     this.log = options.logger ?? NOOP;
+    this.verifier = options.trustedKeys === undefined || options.trustedKeys.length === 0 ? undefined : new TargetVerifier(options.trustedKeys);
+    if (options.target !== undefined) checkTarget(options.target);
   }
 
   /**
@@ -90,8 +110,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
   async syncOnce(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
     const metrics = this.options.metrics;
+    const tls = this.options.tls;
     const resolver = new GrpcResolver(this.options.server, this.options.kind, {
-      credentials: this.options.credentials,
+      credentials: this.options.credentials ?? (tls === undefined ? undefined : credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)),
       onBytes: metrics && ((n) => metrics.bytesReceived.inc(n)),
     });
     const polling = new AbortController();
@@ -99,10 +120,11 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     signal?.addEventListener("abort", stopPolling, { once: true });
     const started = Date.now();
     try {
-      const initial = await resolver.getSyncTarget(signal);
-      if (initial.kind !== this.options.kind) {
-        throw new KindMismatchError(`server ${this.options.server} holds an ${initial.kind} database; this client syncs ${this.options.kind} (use --db ${initial.kind})`);
+      const served = await resolver.getSyncTarget(signal);
+      if (served.kind !== this.options.kind) {
+        throw new KindMismatchError(`server ${this.options.server} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
       }
+      const initial = this.options.target === undefined ? { target: this.accept(served) } : { target: this.options.target };
       this.noteServerOpCount(initial.target.upperBound);
       this.log.info(
         {
@@ -121,7 +143,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         resolver,
         fetchBatchSize: this.options.fetchBatchSize ?? 50,
         maxOutstandingRequests: this.options.maxOutstandingRequests ?? 1,
-        targetUpdates: this.pollTargets(resolver, initial.target, polling.signal),
+        targetUpdates: this.options.target === undefined ? this.followTargets(resolver, initial.target, polling.signal) : undefined,
         retry: this.options.retry,
         signal,
         logger: this.log,
@@ -147,6 +169,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       const opCount = result.database.opCount;
       const root = result.database.root();
       await result.database.close();
+      if (this.verifier !== undefined) this.rememberTarget(result.target);
       const durationMs = Date.now() - started;
       metrics?.syncDuration.observe(durationMs / 1000);
       metrics?.syncs.inc({ result: "success" });
@@ -169,9 +192,73 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     if (n > this.lastServerOpCount) this.lastServerOpCount = n;
   }
 
-  // Polls GetSyncTarget every interval and yields targets that differ from the last one.
-  private async *pollTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
+  /**
+   * Checks a served target before anything is written: kind, then (with trusted keys) its
+   * signature and that it is not older than the last target synced from this directory.
+   */
+  private accept(served: ServerTarget): SyncTarget {
+    if (served.kind !== this.options.kind) throw new KindMismatchError(`server switched to an ${served.kind} database`);
+    if (this.verifier === undefined) return served.target;
+    this.verifier.verify(served.kind, served.target, served.signature, served.signer);
+    const last = this.lastTarget();
+    if (last !== undefined) {
+      const t = served.target;
+      if (t.upperBound < last.upperBound || t.lowerBound < last.lowerBound) {
+        throw new TargetAuthError(`target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`);
+      }
+      if (t.upperBound === last.upperBound && hex(t.root) !== hex(last.root)) {
+        throw new TargetAuthError(`target at op count ${t.upperBound} has root ${hex(t.root)}, but ${hex(last.root)} was already synced at that count`);
+      }
+    }
+    return served.target;
+  }
+
+  private get targetFile(): string {
+    return path.join(this.options.directory, TARGET_FILE);
+  }
+
+  private lastTarget(): SyncTarget | undefined {
+    if (!existsSync(this.targetFile)) return undefined;
+    const saved = JSON.parse(readFileSync(this.targetFile, "utf8")) as { root: string; lowerBound: string; upperBound: string };
+    return { root: Uint8Array.from(Buffer.from(saved.root, "hex")), lowerBound: BigInt(saved.lowerBound), upperBound: BigInt(saved.upperBound) };
+  }
+
+  // Remembers the last verified target synced (written atomically), so a replayed older one is refused.
+  private rememberTarget(t: SyncTarget): void {
+    const tmp = `${this.targetFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ root: hex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
+    renameSync(tmp, this.targetFile);
+  }
+
+  // Yields newer targets: pushed by WatchSyncTarget when the server has it, else polled every
+  // interval. Targets that fail `accept` are skipped with a warning.
+  private async *followTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
     let last = first;
+    const fresh = (t: SyncTarget): boolean => hex(t.root) !== hex(last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
+    const check = (served: ServerTarget): SyncTarget | undefined => {
+      this.noteServerOpCount(served.target.upperBound);
+      try {
+        const t = this.accept(served);
+        if (!fresh(t)) return undefined;
+        last = t;
+        return t;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "rejected a target update");
+        return undefined;
+      }
+    };
+    if (this.options.watchTargets !== false) {
+      try {
+        for await (const served of resolver.watchSyncTarget(signal)) {
+          const t = check(served);
+          if (t !== undefined) yield t;
+        }
+        if (signal.aborted) return;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.info({ err: (err as Error).message }, "target push unavailable; polling instead");
+      }
+    }
     const interval = this.options.targetUpdateIntervalMs ?? 1000;
     while (!signal.aborted) {
       try {
@@ -180,13 +267,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         return;
       }
       try {
-        const { kind, target } = await resolver.getSyncTarget(signal);
-        if (kind !== this.options.kind) continue;
-        this.noteServerOpCount(target.upperBound);
-        if (hex(target.root) !== hex(last.root) || target.upperBound !== last.upperBound || target.lowerBound !== last.lowerBound) {
-          last = target;
-          yield target;
-        }
+        const t = check(await resolver.getSyncTarget(signal));
+        if (t !== undefined) yield t;
       } catch (err) {
         if (signal.aborted) return;
         this.log.warn({ err: (err as Error).message }, "failed to fetch a target update");

@@ -5,7 +5,7 @@
  * statuses to retryable or fatal `ResolverError`s. Counts the bytes it receives.
  */
 import { type ChannelCredentials, type ClientReadableStream, type ServiceError, Metadata, credentials, makeGenericClientConstructor, status } from "@grpc/grpc-js";
-import { SyncServiceService, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
+import { type GetSyncTargetResponse, SyncServiceService, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import type { DbKindName } from "../qmdb";
 import { type FetchedBatch, type FetchRequest, InvalidResponseError, type Resolver, ResolverError, type SyncTarget } from "../sync";
 import { type DecodedBatch, WireError, decodeOperationsResponse, fromProtoKind, fromProtoTarget } from "../wire";
@@ -27,16 +27,34 @@ export interface ConnectOptions {
   readonly onBytes?: (bytes: number) => void;
 }
 
-/** The target a server reports, with the kind of its database. */
+/** The target a server reports, with the kind of its database and its signature (if any). */
 export interface ServerTarget {
   readonly kind: DbKindName;
   readonly target: SyncTarget;
+  /** Ed25519 signature over the target (empty if the server does not sign). */
+  readonly signature: Uint8Array;
+  /** The public key that signed it (empty if unsigned). */
+  readonly signer: Uint8Array;
+}
+
+/** Checks a `GetSyncTargetResponse` from a peer. */
+function toServerTarget(response: GetSyncTargetResponse): ServerTarget {
+  try {
+    const kind = fromProtoKind(response.database);
+    if (kind === undefined) throw new WireError("database", `unknown database kind ${response.database}`);
+    return { kind, target: fromProtoTarget(response.target), signature: response.signature, signer: response.signer };
+  } catch (e) {
+    throw e instanceof WireError ? new InvalidResponseError("malformed", e.message) : e;
+  }
 }
 
 /** A server refused or failed a call. `code` is the gRPC status. */
 function resolverError(err: ServiceError, what: string): ResolverError {
   const retryAfterMs = retryDelay(err.metadata);
-  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${err.details}`, RETRYABLE.has(err.code), retryAfterMs, { cause: err });
+  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${err.details}`, RETRYABLE.has(err.code), retryAfterMs, {
+    cause: err,
+    throttled: err.code === status.RESOURCE_EXHAUSTED,
+  });
 }
 
 // A server that rate-limits says when to come back in the `retry-after-ms` trailer.
@@ -78,16 +96,34 @@ export class GrpcResolver implements Resolver {
         signal?.removeEventListener("abort", onAbort);
         if (err !== null) return reject(resolverError(err, "GetSyncTarget"));
         try {
-          const kind = fromProtoKind(response.database);
-          if (kind === undefined) throw new WireError("database", `unknown database kind ${response.database}`);
-          resolve({ kind, target: fromProtoTarget(response.target) });
+          resolve(toServerTarget(response));
         } catch (e) {
-          reject(e instanceof WireError ? new InvalidResponseError("malformed", e.message) : e);
+          reject(e);
         }
       });
       const onAbort = (): void => call.cancel();
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * The server's pushed targets (`WatchSyncTarget`): the current one, then each new one. Throws
+   * `ResolverError` when the stream fails (`UNIMPLEMENTED` from a server without the RPC).
+   */
+  async *watchSyncTarget(signal: AbortSignal): AsyncIterable<ServerTarget> {
+    const call = this.client.watchSyncTarget({});
+    const onAbort = (): void => call.cancel();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const response of call as AsyncIterable<GetSyncTargetResponse>) yield toServerTarget(response);
+    } catch (err) {
+      if (signal.aborted) return;
+      if (isServiceError(err)) throw resolverError(err, "WatchSyncTarget");
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      call.cancel();
+    }
   }
 
   async *fetch(request: FetchRequest, signal: AbortSignal): AsyncIterable<FetchedBatch> {
@@ -145,5 +181,6 @@ function clientDefinition(kind: DbKindName, onBytes?: (bytes: number) => void): 
   return {
     getSyncTarget: { ...SyncServiceService.getSyncTarget, responseDeserialize: decodeTarget },
     getOperations: { ...SyncServiceService.getOperations, responseDeserialize: decodeBatch },
+    watchSyncTarget: { ...SyncServiceService.watchSyncTarget, responseDeserialize: decodeTarget },
   } as unknown as typeof SyncServiceService;
 }

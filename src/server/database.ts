@@ -3,6 +3,7 @@
  * committed state is ever served (the writer may be half-way through a batch at any await), so
  * the target is captured each time a commit returns.
  */
+import { EventEmitter } from "node:events";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import {
@@ -23,14 +24,16 @@ function hasData(dir: string, partition: string): boolean {
   return existsSync(p) && readdirSync(p).length > 0;
 }
 
-/** The database a server owns. */
-export class ServedDatabase {
+/** The database a server owns. Emits `target` with each new committed target. */
+export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
   private committed: Target;
 
   private constructor(
     readonly kind: DbKindName,
     private readonly db: AnyDb | ImmutableDb,
   ) {
+    super();
+    this.setMaxListeners(0); // one listener per watching client
     this.committed = this.currentTarget();
   }
 
@@ -68,7 +71,10 @@ export class ServedDatabase {
   async apply(op: Operation): Promise<void> {
     if (this.db instanceof AnyDb) await this.db.apply(op as AnyOperation);
     else await this.db.apply(op as ImmutableOperation);
-    if (op.type === "commitFloor" || op.type === "commit") this.committed = this.currentTarget();
+    if (op.type === "commitFloor" || op.type === "commit") {
+      this.committed = this.currentTarget();
+      this.emit("target", this.committed);
+    }
   }
 
   /** Canonically encoded operations with a proof against the root at `opCount` (see `Db.historicalProof`). */

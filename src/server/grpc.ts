@@ -1,19 +1,24 @@
 /**
- * The gRPC adapter of the sync service: decodes requests, maps service errors to status codes
- * (the one place codes are chosen), converts domain batches to protobuf, and streams them with
- * real backpressure (waits for 'drain' when the transport buffer is full, stops when the client
- * cancels or its deadline passes).
+ * The gRPC adapter of the sync service: decodes requests, applies per-client rate limits, maps
+ * service errors to status codes (the one place codes are chosen), and streams batches and
+ * target updates with real backpressure (waits for 'drain' when the transport buffer is full,
+ * stops when the client cancels, its deadline passes, or the server shuts down).
  */
 import { once } from "node:events";
-import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError as GrpcServiceError, status } from "@grpc/grpc-js";
 import {
-  GetOperationsRequest, GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
+  type ServerUnaryCall, type ServerWritableStream, type ServiceError as GrpcServiceError, type sendUnaryData, status,
+} from "@grpc/grpc-js";
+import {
+  GetOperationsRequest, type GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
+  WatchSyncTargetRequest,
 } from "../../gen/commonware/sync/v1/sync";
 import { encodeOperationsResponse, toProtoKind, toProtoTarget } from "../wire";
 import type { Logger } from "../telemetry";
 import { ServiceError } from "./errors";
+import { Pushback, type RateLimiter } from "./limits";
 import type { ServerMetrics } from "./metrics";
 import type { SyncService } from "./service";
+import { retryMetadata } from "./status";
 
 /** A request whose bytes could not be decoded (surfaced as INVALID_ARGUMENT, not INTERNAL). */
 interface Undecodable {
@@ -28,6 +33,10 @@ function lenientDecoder<T>(decode: (b: Uint8Array) => T): (b: Buffer) => T | Und
       return { undecodable: err instanceof Error ? err.message : String(err) };
     }
   };
+}
+
+function isUndecodable(req: unknown): req is Undecodable {
+  return typeof req === "object" && req !== null && "undecodable" in req;
 }
 
 /**
@@ -49,10 +58,15 @@ export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServic
     getOperations: {
       ...SyncServiceService.getOperations,
       requestDeserialize: lenientDecoder((b) => GetOperationsRequest.decode(b)),
-      // Batches arrive already serialized (see `pump`); anything else goes through ts-proto.
+      // Batches arrive already serialized (see `pumpOperations`); anything else goes through ts-proto.
       responseSerialize: counted("GetOperations", (m: GetOperationsResponse | Buffer) =>
         Buffer.isBuffer(m) ? m : SyncServiceService.getOperations.responseSerialize(m),
       ),
+    },
+    watchSyncTarget: {
+      ...SyncServiceService.watchSyncTarget,
+      requestDeserialize: lenientDecoder((b) => WatchSyncTargetRequest.decode(b)),
+      responseSerialize: counted("WatchSyncTarget", SyncServiceService.watchSyncTarget.responseSerialize),
     },
   } as unknown as typeof SyncServiceService;
 }
@@ -64,7 +78,12 @@ const STATUS_OF: Record<ServiceError["kind"], status> = {
   Internal: status.INTERNAL,
 };
 
-function toStatus(err: unknown, log: Logger, method: string): Partial<GrpcServiceError> & { code: status; details: string } {
+type GrpcStatus = Partial<GrpcServiceError> & { code: status; details: string };
+
+function toStatus(err: unknown, log: Logger, method: string): GrpcStatus {
+  if (err instanceof Pushback) {
+    return { code: status.RESOURCE_EXHAUSTED, details: err.message, metadata: retryMetadata(status.RESOURCE_EXHAUSTED, err.message, err.retryAfterMs) };
+  }
   if (err instanceof ServiceError) {
     if (err.kind === "Internal") log.error({ err, method }, "request failed");
     return { code: STATUS_OF[err.kind], details: err.kind === "Internal" ? "internal error" : err.message };
@@ -73,85 +92,153 @@ function toStatus(err: unknown, log: Logger, method: string): Partial<GrpcServic
   return { code: status.INTERNAL, details: "internal error" };
 }
 
-function isUndecodable(req: unknown): req is Undecodable {
-  return typeof req === "object" && req !== null && "undecodable" in req;
+/**
+ * Who is calling: the TLS client certificate's fingerprint when there is one (a stable identity),
+ * else the connection's address and port.
+ */
+export function clientKey(call: Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">): string {
+  const cert = call.getAuthContext?.()?.sslPeerCertificate;
+  if (cert !== undefined && typeof cert.fingerprint256 === "string" && cert.fingerprint256.length > 0) return `cert:${cert.fingerprint256}`;
+  return call.getPeer();
 }
 
 /** Handlers of `commonware.sync.v1.SyncService` over a `SyncService`. */
-export function syncServiceHandlers(service: SyncService, metrics: ServerMetrics, log: Logger, shuttingDown: AbortSignal): SyncServiceServer {
+export function syncServiceHandlers(
+  service: SyncService,
+  metrics: ServerMetrics,
+  limiter: RateLimiter,
+  log: Logger,
+  shuttingDown: AbortSignal,
+): SyncServiceServer {
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.rpcDuration.observe({ method, code: status[code] }, seconds);
     if (code !== status.OK) metrics.errors.inc({ method, code: status[code] });
   };
 
+  const targetResponse = (): GetSyncTargetResponse => {
+    const { target, signature, signer } = service.signedTarget();
+    return { database: toProtoKind(service.kind), target: toProtoTarget(target), signature: Buffer.from(signature), signer: Buffer.from(signer) };
+  };
+
+  /** Runs a server stream: limits, cancellation, shutdown and status reporting around `body`. */
+  const serveStream = <Req, Res>(
+    method: string,
+    call: ServerWritableStream<Req, Res>,
+    body: (request: Req, client: string, signal: AbortSignal) => Promise<void>,
+  ): void => {
+    const started = process.hrtime.bigint();
+    metrics.requests.inc({ method });
+    const client = clientKey(call);
+    const ac = new AbortController();
+    const onCancel = (): void => ac.abort();
+    call.once("cancelled", onCancel);
+    shuttingDown.addEventListener("abort", onCancel, { once: true });
+    let release = (): void => {};
+    const fail = (err: unknown): void => {
+      const st = toStatus(err, log, method);
+      finish(method, started, st.code);
+      call.emit("error", st);
+    };
+    const done = (): void => {
+      release();
+      shuttingDown.removeEventListener("abort", onCancel);
+    };
+    const request = call.request as Req | Undecodable;
+    if (isUndecodable(request)) {
+      fail(new ServiceError("InvalidArgument", `malformed request: ${request.undecodable}`));
+      done();
+      return;
+    }
+    try {
+      release = limiter.openStream(client);
+    } catch (err) {
+      fail(err);
+      done();
+      return;
+    }
+    body(request, client, ac.signal)
+      .then(() => {
+        if (call.cancelled) return finish(method, started, status.CANCELLED);
+        if (shuttingDown.aborted && method === "GetOperations" && ac.signal.aborted) {
+          return fail(new ServiceError("Unavailable", "server is shutting down; retry from the last verified location"));
+        }
+        finish(method, started, status.OK);
+        call.end();
+      })
+      .catch((err: unknown) => {
+        if (call.cancelled) finish(method, started, status.CANCELLED);
+        else fail(err);
+      })
+      .finally(done);
+  };
+
   return {
     getSyncTarget(call: ServerUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
       const started = process.hrtime.bigint();
       metrics.requests.inc({ method: "GetSyncTarget" });
-      if (isUndecodable(call.request)) {
-        finish("GetSyncTarget", started, status.INVALID_ARGUMENT);
-        callback({ code: status.INVALID_ARGUMENT, details: `malformed request: ${call.request.undecodable}` });
+      try {
+        if (isUndecodable(call.request)) throw new ServiceError("InvalidArgument", `malformed request: ${call.request.undecodable}`);
+        limiter.chargeTarget(clientKey(call));
+      } catch (err) {
+        const st = toStatus(err, log, "GetSyncTarget");
+        finish("GetSyncTarget", started, st.code);
+        callback(st);
         return;
       }
-      const response: GetSyncTargetResponse = { database: toProtoKind(service.kind), target: toProtoTarget(service.target()) };
       finish("GetSyncTarget", started, status.OK);
-      callback(null, response);
+      callback(null, targetResponse());
     },
 
     getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
-      const started = process.hrtime.bigint();
-      metrics.requests.inc({ method: "GetOperations" });
-      const ac = new AbortController();
-      const onCancel = (): void => ac.abort();
-      call.once("cancelled", onCancel);
-      shuttingDown.addEventListener("abort", onCancel, { once: true });
-      const fail = (err: unknown): void => {
-        const st = toStatus(err, log, "GetOperations");
-        finish("GetOperations", started, st.code);
-        call.emit("error", st);
-      };
-      const request = call.request as GetOperationsRequest | Undecodable;
-      if (isUndecodable(request)) {
-        fail(new ServiceError("InvalidArgument", `malformed request: ${request.undecodable}`));
-        return;
-      }
-      pump(call, service, request, ac.signal, metrics)
-        .then(() => {
-          if (ac.signal.aborted && !call.cancelled) {
-            fail(new ServiceError("Unavailable", "server is shutting down; retry from the last verified location"));
-            return;
+      serveStream("GetOperations", call, async (request, client, signal) => {
+        for (const batch of service.batches(request, signal)) {
+          limiter.chargeOperations(client, batch.operations.length);
+          // Serialized straight from the stored operation bytes (no per-operation objects).
+          const message = encodeOperationsResponse(service.kind, batch.startLoc, batch.proof, batch.operations);
+          metrics.operationsServed.inc(batch.operations.length);
+          if (!call.write(message as unknown as GetOperationsResponse)) await drained(call, signal);
+        }
+      });
+    },
+
+    watchSyncTarget(call: ServerWritableStream<WatchSyncTargetRequest, GetSyncTargetResponse>): void {
+      serveStream("WatchSyncTarget", call, async (_request, client, signal) => {
+        limiter.chargeTarget(client);
+        // Coalescing: while the transport is full, only the newest target is kept for later.
+        let pending = true;
+        let wake: (() => void) | undefined;
+        const onTarget = (): void => {
+          pending = true;
+          wake?.();
+        };
+        service.database.on("target", onTarget);
+        try {
+          while (!signal.aborted) {
+            if (pending) {
+              pending = false;
+              if (!call.write(targetResponse())) await drained(call, signal);
+              continue;
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              signal.addEventListener("abort", () => resolve(), { once: true });
+            });
+            wake = undefined;
           }
-          finish("GetOperations", started, call.cancelled ? status.CANCELLED : status.OK);
-          if (!call.cancelled) call.end();
-        })
-        .catch((err: unknown) => {
-          if (call.cancelled) finish("GetOperations", started, status.CANCELLED);
-          else fail(err);
-        })
-        .finally(() => shuttingDown.removeEventListener("abort", onCancel));
+        } finally {
+          service.database.off("target", onTarget);
+        }
+      });
     },
   };
 }
 
-async function pump(
-  call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>,
-  service: SyncService,
-  request: GetOperationsRequest,
-  signal: AbortSignal,
-  metrics: ServerMetrics,
-): Promise<void> {
-  for (const batch of service.batches(request, signal)) {
-    // Serialize straight from the stored operation bytes (no per-operation objects).
-    const message = encodeOperationsResponse(service.kind, batch.startLoc, batch.proof, batch.operations);
-    metrics.operationsServed.inc(batch.operations.length);
-    if (!call.write(message as unknown as GetOperationsResponse)) {
-      try {
-        await once(call, "drain", { signal });
-      } catch (err) {
-        if (signal.aborted) return;
-        throw err;
-      }
-    }
+// Waits for the transport buffer to drain; returns early (without error) if `signal` aborts.
+async function drained(call: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+  try {
+    await once(call, "drain", { signal });
+  } catch (err) {
+    if (!signal.aborted) throw err;
   }
 }

@@ -1,6 +1,7 @@
 /** The sync server: gRPC adapter, request logic, workload, metrics. */
-export { SyncServer, SYNC_SERVICE_NAME, type ServerOptions } from "./server";
-export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest } from "./service";
+export { SyncServer, SYNC_SERVICE_NAME, type ServerOptions, type ServerTlsOptions } from "./server";
+export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimits } from "./limits";
+export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";
 export { ServedDatabase, KindMismatchError } from "./database";
 export type { WorkloadOptions } from "./workload";

@@ -14,6 +14,8 @@ import { syncServiceDefinition, syncServiceHandlers } from "./grpc";
 import { ServerMetrics } from "./metrics";
 import { addReflection } from "./reflection";
 import { DEFAULT_LIMITS, type ServiceLimits, SyncService } from "./service";
+import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from "./limits";
+import type { TargetSigner } from "../sync";
 import { Workload, type WorkloadOptions } from "./workload";
 
 /** The fully qualified name of the sync service (health reports it). */
@@ -29,6 +31,12 @@ export interface ServerOptions {
   readonly metricsPort: number;
   readonly workload: WorkloadOptions;
   readonly limits?: ServiceLimits;
+  /** Per-client rate limits and stream caps (default: no rate limits; 16 streams a client, 1024 in all). */
+  readonly rateLimits?: RateLimits;
+  /** Signs every served target when set. */
+  readonly signer?: TargetSigner;
+  /** TLS (default: plaintext). */
+  readonly tls?: ServerTlsOptions;
   /** How long in-flight streams may run after shutdown begins (default 5 s). */
   readonly shutdownGraceMs?: number;
   readonly logger: Logger;
@@ -68,15 +76,16 @@ export class SyncServer {
       log.info({ op_count: db.target.upperBound.toString(), root: hex(db.target.root) }, "database ready");
 
       const shuttingDown = new AbortController();
-      const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS);
+      const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
+      const limiter = new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS);
       grpc = new Server({ "grpc.max_send_message_length": 16 * 1024 * 1024 });
-      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, log, shuttingDown.signal));
+      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, limiter, log, shuttingDown.signal));
       const health = new HealthImplementation({ "": "SERVING", [SYNC_SERVICE_NAME]: "SERVING" });
       health.addToServer(grpc);
       addReflection(grpc);
       const server = grpc;
       const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(`${formatHost(options.host)}:${options.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        server.bindAsync(`${formatHost(options.host)}:${options.port}`, serverCredentials(options.tls), (err, p) => (err ? reject(err) : resolve(p))),
       );
       metricsServer = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort);
       log.info(
@@ -85,6 +94,8 @@ export class SyncServer {
           metrics_addr: `${formatHost(options.metricsHost)}:${metricsServer.port}`,
           op_interval: `${options.workload.intervalMs}ms`,
           ops_per_interval: options.workload.opsPerInterval,
+          tls: options.tls === undefined ? "off" : options.tls.clientCa === undefined ? "on" : "mutual",
+          target_signing_key: options.signer === undefined ? undefined : hex(options.signer.publicKey),
         },
         "server listening and continuously adding operations",
       );
@@ -118,6 +129,19 @@ export class SyncServer {
     await this.db.close();
     log.info("database closed; bye");
   }
+}
+
+/** TLS material of the server (PEM). */
+export interface ServerTlsOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** When set, only clients with a certificate issued by this CA are accepted (mutual TLS). */
+  readonly clientCa?: Buffer;
+}
+
+function serverCredentials(tls: ServerTlsOptions | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
 }
 
 function formatHost(host: string): string {

@@ -8,6 +8,7 @@ import { MmrError, type Proof } from "../mmr";
 import { type DbKindName, QmdbError } from "../qmdb";
 import type { Target } from "../wire";
 import type { ServedDatabase } from "./database";
+import type { TargetSigner } from "../sync";
 import { ServiceError } from "./errors";
 
 /** Bounds on what one request may ask for. */
@@ -38,12 +39,39 @@ export interface OperationsBatch {
   readonly operations: Uint8Array[];
 }
 
+/** A target with the server's signature (empty when the server has no signing key). */
+export interface SignedTarget {
+  readonly target: Target;
+  readonly signature: Uint8Array;
+  readonly signer: Uint8Array;
+}
+
 /** Serves targets and proven operations from a database. */
 export class SyncService {
+  private signed: SignedTarget | undefined;
+
   constructor(
     private readonly db: ServedDatabase,
     readonly limits: ServiceLimits = DEFAULT_LIMITS,
+    private readonly signer?: TargetSigner,
   ) {}
+
+  /** The database, for subscribing to new targets. */
+  get database(): ServedDatabase {
+    return this.db;
+  }
+
+  /** The target of the last commit, signed if the server has a signing key (signed once per target). */
+  signedTarget(): SignedTarget {
+    const target = this.db.target;
+    if (this.signed?.target !== target) {
+      this.signed =
+        this.signer === undefined
+          ? { target, signature: new Uint8Array(0), signer: new Uint8Array(0) }
+          : { target, signature: this.signer.sign(this.db.kind, target), signer: this.signer.publicKey };
+    }
+    return this.signed;
+  }
 
   /** The kind of database served. */
   get kind(): DbKindName {

@@ -397,6 +397,9 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         throw new SyncError("InvalidResponse", `peer sent invalid data ${this.invalid} times; last: ${err.message}`, { cause: err });
       }
       this.backoff(err.message);
+    } else if (err instanceof ResolverError && err.throttled) {
+      // Rate limited: wait as long as the server asks; being throttled is not a failure.
+      this.backoff(err.message, err.retryAfterMs ?? this.retry.baseDelayMs);
     } else if (req.timedOut || (err instanceof ResolverError && err.retryable)) {
       this.failures++;
       const reason = req.timedOut ? `no data for ${this.retry.requestTimeoutMs} ms` : (err as Error).message;

@@ -39,10 +39,13 @@ export class ResolverError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly retryAfterMs?: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { throttled?: boolean },
   ) {
     super(message, options);
+    this.throttled = options?.throttled ?? false;
   }
+  /** The server is rate limiting this client: wait `retryAfterMs`; this is not a failure. */
+  readonly throttled: boolean;
 }
 
 /** A peer sent data that breaks the protocol or fails verification (it is never kept). */

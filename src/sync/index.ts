@@ -8,3 +8,4 @@ export {
 } from "./engine";
 export { InvalidResponseError, ResolverError, SyncError, type SyncErrorKind } from "./errors";
 export type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
+export { TargetSigner, TargetVerifier, TargetAuthError, targetSigningMessage } from "./signed-target";

@@ -93,7 +93,21 @@ export interface GetSyncTargetRequest {
 /** The current sync target and the kind of database it describes. */
 export interface GetSyncTargetResponse {
   database: DatabaseKind;
-  target?: SyncTarget | undefined;
+  target?:
+    | SyncTarget
+    | undefined;
+  /**
+   * Ed25519 signature by the server's signing key (empty when the server has none) over
+   * "commonware-sync/v1/target" ‖ kind (1 byte: 1 any, 2 immutable) ‖ root (32) ‖
+   * lower_bound (u64 BE) ‖ upper_bound (u64 BE).
+   */
+  signature: Buffer;
+  /** The 32-byte Ed25519 public key that made `signature` (clients check it is one they trust). */
+  signer: Buffer;
+}
+
+/** Subscribes to target updates. */
+export interface WatchSyncTargetRequest {
 }
 
 /** Asks for operations with proofs against the root at `op_count` operations. */
@@ -339,7 +353,7 @@ export const GetSyncTargetRequest: MessageFns<GetSyncTargetRequest> = {
 };
 
 function createBaseGetSyncTargetResponse(): GetSyncTargetResponse {
-  return { database: 0, target: undefined };
+  return { database: 0, target: undefined, signature: Buffer.alloc(0), signer: Buffer.alloc(0) };
 }
 
 export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
@@ -349,6 +363,12 @@ export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
     }
     if (message.target !== undefined) {
       SyncTarget.encode(message.target, writer.uint32(18).fork()).join();
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(26).bytes(message.signature);
+    }
+    if (message.signer.length !== 0) {
+      writer.uint32(34).bytes(message.signer);
     }
     return writer;
   },
@@ -382,6 +402,22 @@ export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
             message.target = SyncTarget.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signer = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -398,6 +434,8 @@ export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
     return {
       database: isSet(object.database) ? databaseKindFromJSON(object.database) : 0,
       target: isSet(object.target) ? SyncTarget.fromJSON(object.target) : undefined,
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      signer: isSet(object.signer) ? Buffer.from(bytesFromBase64(object.signer)) : Buffer.alloc(0),
     };
   },
 
@@ -408,6 +446,12 @@ export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
     }
     if (message.target !== undefined) {
       obj.target = SyncTarget.toJSON(message.target);
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    if (message.signer.length !== 0) {
+      obj.signer = base64FromBytes(message.signer);
     }
     return obj;
   },
@@ -421,6 +465,60 @@ export const GetSyncTargetResponse: MessageFns<GetSyncTargetResponse> = {
     message.target = (object.target !== undefined && object.target !== null)
       ? SyncTarget.fromPartial(object.target)
       : undefined;
+    message.signature = object.signature ?? Buffer.alloc(0);
+    message.signer = object.signer ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseWatchSyncTargetRequest(): WatchSyncTargetRequest {
+  return {};
+}
+
+export const WatchSyncTargetRequest: MessageFns<WatchSyncTargetRequest> = {
+  encode(_: WatchSyncTargetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchSyncTargetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchSyncTargetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): WatchSyncTargetRequest {
+    return {};
+  },
+
+  toJSON(_: WatchSyncTargetRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchSyncTargetRequest>): WatchSyncTargetRequest {
+    return WatchSyncTargetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<WatchSyncTargetRequest>): WatchSyncTargetRequest {
+    const message = createBaseWatchSyncTargetRequest();
     return message;
   },
 };
@@ -1330,6 +1428,7 @@ export const SyncServiceService = {
   /**
    * Returns the server's current sync target: the root over `upper_bound` operations and the
    * lowest location a client needs to fetch.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   getSyncTarget: {
     path: "/commonware.sync.v1.SyncService/GetSyncTarget" as const,
@@ -1355,12 +1454,30 @@ export const SyncServiceService = {
       Buffer.from(GetOperationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetOperationsResponse => GetOperationsResponse.decode(value),
   },
+  /**
+   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
+   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  watchSyncTarget: {
+    path: "/commonware.sync.v1.SyncService/WatchSyncTarget" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchSyncTargetRequest): Buffer =>
+      Buffer.from(WatchSyncTargetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchSyncTargetRequest => WatchSyncTargetRequest.decode(value),
+    responseSerialize: (value: GetSyncTargetResponse): Buffer =>
+      Buffer.from(GetSyncTargetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSyncTargetResponse => GetSyncTargetResponse.decode(value),
+  },
 } as const;
 
 export interface SyncServiceServer extends UntypedServiceImplementation {
   /**
    * Returns the server's current sync target: the root over `upper_bound` operations and the
    * lowest location a client needs to fetch.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   getSyncTarget: handleUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>;
   /**
@@ -1368,12 +1485,20 @@ export interface SyncServiceServer extends UntypedServiceImplementation {
    * Every message carries its own range proof against the root at `op_count` operations.
    */
   getOperations: handleServerStreamingCall<GetOperationsRequest, GetOperationsResponse>;
+  /**
+   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
+   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  watchSyncTarget: handleServerStreamingCall<WatchSyncTargetRequest, GetSyncTargetResponse>;
 }
 
 export interface SyncServiceClient extends Client {
   /**
    * Returns the server's current sync target: the root over `upper_bound` operations and the
    * lowest location a client needs to fetch.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
   getSyncTarget(
     request: GetSyncTargetRequest,
@@ -1403,6 +1528,21 @@ export interface SyncServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<GetOperationsResponse>;
+  /**
+   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
+   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   */
+  watchSyncTarget(
+    request: WatchSyncTargetRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<GetSyncTargetResponse>;
+  watchSyncTarget(
+    request: WatchSyncTargetRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<GetSyncTargetResponse>;
 }
 
 export const SyncServiceClient = makeGenericClientConstructor(
