@@ -9,11 +9,12 @@ import path from "node:path";
 import hash from "./hash.bench";
 import storage from "./storage.bench";
 import sync from "./sync.bench";
+import watch from "./watch.bench";
 
 /** A benchmark suite: returns the body of its markdown section (tables, `###` subheadings; no `##` heading). */
 export type BenchSuite = () => Promise<string>;
 
-const SUITES: Record<string, BenchSuite> = { hash, storage, sync };
+const SUITES: Record<string, BenchSuite> = { hash, storage, sync, watch };
 
 const OUT = path.join(__dirname, "..", "..", "BENCHMARKS.md");
 

@@ -56,6 +56,11 @@ export class SyncServer {
     readonly port: number,
   ) {}
 
+  /** The served database (e.g. to watch its `target` events in-process). */
+  get database(): ServedDatabase {
+    return this.db;
+  }
+
   /** The metrics port actually bound. */
   get metricsPort(): number {
     return this.metricsServer.port;
