@@ -176,7 +176,16 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       metrics?.opCount.set(Number(opCount));
       metrics?.targetLag.set(Number(this.lastServerOpCount - opCount));
       this.log.info(
-        { sync_iteration: iteration, op_count: opCount.toString(), database_ops: opCount.toString(), root: hex(root), sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`, duration_ms: durationMs },
+        {
+          sync_iteration: iteration,
+          op_count: opCount.toString(),
+          database_ops: opCount.toString(),
+          root: hex(root),
+          operations_fetched: result.operationsFetched.toString(),
+          operations_reused: result.operationsReused.toString(),
+          sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`,
+          duration_ms: durationMs,
+        },
         "✅ sync completed successfully",
       );
       this.emit("synced", { iteration, opCount, root, target: result.target, operationsFetched: result.operationsFetched, durationMs });
