@@ -8,9 +8,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 /** The server's metrics, registered in their own registry. */
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: "server_requests", help: "Target and operations requests received", labelNames: ["method"], registers: [this.registry] });
-  readonly errors = new Counter({ name: "server_error", help: "Requests that failed, by gRPC status", labelNames: ["method", "code"], registers: [this.registry] });
-  readonly opsAdded = new Counter({ name: "server_ops_added", help: "Operations added after the initial load", registers: [this.registry] });
+  readonly requests = new Counter({ name: "server_requests_total", help: "Target and operations requests received", labelNames: ["method"], registers: [this.registry] });
+  readonly errors = new Counter({ name: "server_error_total", help: "Requests that failed, by gRPC status", labelNames: ["method", "code"], registers: [this.registry] });
+  readonly opsAdded = new Counter({ name: "server_ops_added_total", help: "Operations added after the initial load", registers: [this.registry] });
   readonly rpcDuration = new Histogram({
     name: "server_rpc_duration_seconds",
     help: "Time from receiving a request to its final status",
@@ -18,8 +18,8 @@ export class ServerMetrics {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly bytesSent = new Counter({ name: "server_bytes_sent", help: "Serialized response bytes sent", labelNames: ["method"], registers: [this.registry] });
-  readonly operationsServed = new Counter({ name: "server_operations_served", help: "Operations streamed to clients", registers: [this.registry] });
+  readonly bytesSent = new Counter({ name: "server_bytes_sent_total", help: "Serialized response bytes sent", labelNames: ["method"], registers: [this.registry] });
+  readonly operationsServed = new Counter({ name: "server_operations_served_total", help: "Operations streamed to clients", registers: [this.registry] });
   readonly opCount = new Gauge({ name: "server_op_count", help: "Committed operations in the database", registers: [this.registry] });
 
   constructor() {
