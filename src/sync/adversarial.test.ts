@@ -95,7 +95,7 @@ const MUTATIONS: Mutation[] = [
   { name: "flipped byte in an operation", reason: "bad proof", mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 3 ? flip(op, 7) : op)) }) },
   { name: "flipped byte in an operation of the boundary batch", reason: "bad proof", atBoundary: true, mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 0 ? flip(op, 7) : op)) }) },
   { name: "wrong proof digest", reason: "bad proof", mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 0) : d)) } }) },
-  { name: "wrong pinned node in the boundary proof (L03)", reason: "bad proof", atBoundary: true, mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 31) : d)) } }) },
+  { name: "L03 wrong pinned node in the boundary proof", reason: "bad proof", atBoundary: true, mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 31) : d)) } }) },
   {
     name: "extra operation (the real next one) under a proof for one fewer",
     reason: "bad proof",
@@ -125,13 +125,8 @@ const MUTATIONS: Mutation[] = [
     reason: "oversize",
     mutate: (b, req, fx) => ({ startLoc: b.startLoc, ...proven(fx, req.opCount, b.startLoc, BigInt(BATCH + 1)) }),
   },
-  { name: "empty batch (L01)", reason: "wrong count", mutate: (b) => ({ ...b, operations: [] }) },
+  { name: "L01 empty batch", reason: "wrong count", mutate: (b) => ({ ...b, operations: [] }) },
   { name: "an operation with a trailing byte", reason: "bad proof", mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 2 ? Uint8Array.from([...op, 0]) : op)) }) },
-  {
-    name: "a proof digest of 33 bytes",
-    reason: "bad proof",
-    mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? Uint8Array.from([...d, 0]) : d)) } }),
-  },
   {
     // commonware's verifier accepts one surplus digest equal to the last peak taken from the front
     // (its two cursors compare values); such a proof verifies but has no well-defined pinned nodes.
@@ -216,6 +211,36 @@ describe.each(["any", "immutable"] as const)("%s: tampering peers", (kindName) =
   });
 });
 
+describe("invalid-data budget and concurrency", () => {
+  test("maxInvalidResponses is configurable: with 2, the third invalid batch fails the sync", async () => {
+    const fx = await fixture("any");
+    const t = tamperFrom(fx, MUTATIONS[0]!, fx.target.lowerBound + BigInt(BATCH), true);
+    const { rec, observer } = recorder();
+    await expect(fx.sync({ directory: scratchDir(), resolver: fx.resolver(t.hook), observer, maxInvalidResponses: 2 })).rejects.toEqual(
+      expect.objectContaining({ kind: "InvalidResponse", message: expect.stringMatching(/3 times.*bad proof/) }),
+    );
+    expect(rec.rejected).toEqual(["bad proof", "bad proof", "bad proof"]);
+    await fx.server.close();
+  });
+
+  test("with 4 concurrent streams, a tampered batch on one stream is re-requested while the others' verified batches are kept", async () => {
+    const fx = await fixture("any");
+    const from = fx.target.lowerBound + 40n; // inside the third stream's range
+    const t = tamperFrom(fx, MUTATIONS[0]!, from, false);
+    const resolver = new RecordingResolver(fx.resolver(t.hook));
+    const { rec, observer } = recorder();
+    const res = await fx.sync({ directory: scratchDir(), resolver, observer, maxOutstandingRequests: 4, requestOps: 20 });
+    expect(rec.rejected).toEqual(["bad proof"]);
+    expect(hex(res.database.root())).toBe(hex(fx.target.root));
+    // Every location was delivered exactly once, except the re-requested tail of the tampered stream.
+    const delivered = new Map<bigint, number>();
+    for (const b of resolver.served) delivered.set(b.startLoc, (delivered.get(b.startLoc) ?? 0) + 1);
+    expect([...delivered].filter(([, c]) => c > 1).map(([l]) => l)).toEqual([from]);
+    await res.database.close();
+    await fx.server.close();
+  });
+});
+
 // ------------------------------------------------------------------------------------------------
 describe("lying targets", () => {
   async function twoTargets(): Promise<{ server: AnyDb; first: SyncTarget; second: SyncTarget; keys: Uint8Array[] }> {
@@ -268,7 +293,7 @@ describe("lying targets", () => {
   });
 
   test("a lower bound above the last commit's floor that hides a live key → HiddenLiveKeys; an honest sync then succeeds", async () => {
-    const { server, first, keys } = await twoTargets();
+    const { server, first } = await twoTargets();
     // A live update between the floor and the upper bound: a lower bound just past it hides its key.
     let hidden = -1n;
     for (let loc = first.lowerBound; loc < first.upperBound && hidden < 0n; loc++) {
@@ -288,7 +313,6 @@ describe("lying targets", () => {
     if (op.type !== "update") throw new Error("unreachable");
     expect(hex(res.database.get(op.key))).toBe(hex(op.value));
     expect(res.database.inactivityFloorLoc).toBe(first.lowerBound);
-    void keys;
     await res.database.close();
     await server.close();
   });
@@ -311,6 +335,16 @@ describe("lying targets", () => {
     await expect(sync({ directory: scratchDir(), target, resolver: new DbResolver(ANY_KIND, server) })).rejects.toEqual(
       expect.objectContaining({ name: "SyncError", kind: "InvalidTarget", message: expect.stringContaining("not a commit") }),
     );
+    await server.close();
+  });
+
+  test("immutable: a target whose op at upper − 1 is not a commit → InvalidTarget", async () => {
+    const server = await ImmutableDb.open(scratchDir(), IMM_OPTS);
+    await applyAll(server, createImmutableTestOperations(40, 1n));
+    server.set(digestOf("uncommitted"), digestOf("v"));
+    await expect(
+      syncDatabase({ kind: IMMUTABLE_KIND, dbOptions: IMM_OPTS, retry: FAST_RETRY, directory: scratchDir(), target: immutableTarget(server), resolver: new DbResolver(IMMUTABLE_KIND, server) }),
+    ).rejects.toEqual(expect.objectContaining({ name: "SyncError", kind: "InvalidTarget", message: expect.stringContaining("not a commit") }));
     await server.close();
   });
 
@@ -357,55 +391,97 @@ describe("lying targets", () => {
 });
 
 // ------------------------------------------------------------------------------------------------
+describe("non-canonical proofs", () => {
+  test.each([["a sibling digest", false], ["a pinned node of the boundary proof", true]] as const)(
+    "an over-long (33-byte) %s is rejected or provably harmless: stored state and later roots are exact",
+    async (_what, atBoundary) => {
+      // The gRPC decoder rejects digests that are not 32 bytes; this checks the engine on its own.
+      const fx = await fixture("any");
+      const from = atBoundary ? fx.target.lowerBound : fx.target.lowerBound + BigInt(2 * BATCH);
+      const longer: Mutation = {
+        name: "33-byte digest",
+        reason: "",
+        mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? Uint8Array.from([...d, 0xab]) : d)) } }),
+      };
+      const dir = scratchDir();
+      const { rec, observer } = recorder();
+      const res = await fx.sync({ directory: dir, resolver: fx.resolver(tamperFrom(fx, longer, from, false).hook), observer });
+      expect(rec.rejected.length).toBeLessThanOrEqual(1);
+      expect(hex(res.database.root())).toBe(hex(fx.target.root));
+      await res.database.close();
+      const reopened = await AnyDb.open(dir, ANY_OPTS);
+      expect(hex(reopened.root())).toBe(hex(fx.target.root));
+      const p = reopened.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof;
+      expect(p.digests.every((d) => d.length === 32)).toBe(true);
+      expect(p).toEqual(fx.server.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof);
+      await reopened.close();
+      await fx.server.close();
+    },
+  );
+});
+
+// ------------------------------------------------------------------------------------------------
 describe("unresponsive peers", () => {
-  test("a request that delivers nothing within requestTimeoutMs is cancelled and retried", async () => {
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    await applyAll(server, anyWorkload(80, 1n).ops);
-    const honest = new DbResolver(ANY_KIND, server);
-    let calls = 0;
-    let abortedFirst = false;
+  /** A resolver whose first `stalls` fetches deliver nothing until aborted, then end as the contract asks. */
+  function stallingResolver(honest: Resolver | undefined, stalls: number, onAbort: "return" | "throw") {
+    const state = { calls: 0, aborted: 0 };
     const resolver: Resolver = {
       fetch(req, signal) {
-        if (++calls > 1) return honest.fetch(req, signal);
+        if (++state.calls > stalls && honest !== undefined) return honest.fetch(req, signal);
         return (async function* stall(): AsyncGenerator<FetchedBatch> {
           await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-          abortedFirst = signal.aborted;
+          state.aborted++;
+          if (onAbort === "throw") throw new Error("aborted");
         })();
       },
     };
-    const retrying: string[] = [];
-    const res = await syncDatabase({
-      kind: ANY_KIND,
-      dbOptions: ANY_OPTS,
-      directory: scratchDir(),
-      target: anyTarget(server),
-      resolver,
-      retry: { ...FAST_RETRY, requestTimeoutMs: 30 },
-      observer: { retrying: (r) => void retrying.push(r) },
-    });
-    expect(abortedFirst).toBe(true);
-    expect(retrying).toEqual([expect.stringMatching(/no data for 30 ms/)]);
+    return { resolver, state };
+  }
+
+  test("a request that delivers nothing within requestTimeoutMs is cancelled and retried", async () => {
+    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
+    await applyAll(server, anyWorkload(80, 1n).ops);
+    const { resolver, state } = stallingResolver(new DbResolver(ANY_KIND, server), 1, "return");
+    const res = await syncDatabase({ kind: ANY_KIND, dbOptions: ANY_OPTS, directory: scratchDir(), target: anyTarget(server), resolver, retry: { ...FAST_RETRY, requestTimeoutMs: 30 } });
+    expect(state.aborted).toBe(1);
     expect(hex(res.database.root())).toBe(hex(server.root()));
     await res.database.close();
     await server.close();
   });
 
-  test("a peer that keeps timing out → ResolverFailed after retry.maxAttempts", async () => {
+  test("a peer that stays silent (its stream ends quietly when the engine aborts it) → ResolverFailed after retry.maxAttempts", async () => {
+    // Both DbResolver and the gRPC resolver end their stream without an error when the signal
+    // aborts, which is what the Resolver contract asks ("stop promptly when signal aborts").
     const server = await AnyDb.open(scratchDir(), ANY_OPTS);
     await applyAll(server, anyWorkload(20, 1n).ops);
-    let calls = 0;
-    const resolver: Resolver = {
-      fetch(_req, signal) {
-        calls++;
-        return (async function* stall(): AsyncGenerator<FetchedBatch> {
-          await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-        })();
-      },
-    };
+    const { resolver, state } = stallingResolver(undefined, Infinity, "return");
+    const retrying: string[] = [];
+    const err = await syncDatabase({
+      kind: ANY_KIND,
+      dbOptions: ANY_OPTS,
+      directory: scratchDir(),
+      target: anyTarget(server),
+      resolver,
+      retry: { ...FAST_RETRY, requestTimeoutMs: 10, maxAttempts: 3 },
+      observer: { retrying: (r) => void retrying.push(r) },
+      signal: AbortSignal.timeout(1500), // a safety net so a livelock fails this test instead of hanging the file
+    }).catch((e: unknown) => e);
+    expect({ calls: state.calls, retrying: retrying.length, error: (err as Error).message }).toEqual({
+      calls: 3,
+      retrying: 2,
+      error: expect.stringMatching(/^ResolverFailed: 3 consecutive requests failed; last: no data for 10 ms/),
+    });
+    await server.close();
+  });
+
+  test("a silent peer whose stream throws when aborted → ResolverFailed after retry.maxAttempts", async () => {
+    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
+    await applyAll(server, anyWorkload(20, 1n).ops);
+    const { resolver, state } = stallingResolver(undefined, Infinity, "throw");
     await expect(
       syncDatabase({ kind: ANY_KIND, dbOptions: ANY_OPTS, directory: scratchDir(), target: anyTarget(server), resolver, retry: { ...FAST_RETRY, requestTimeoutMs: 10, maxAttempts: 3 } }),
     ).rejects.toEqual(expect.objectContaining({ kind: "ResolverFailed", message: expect.stringContaining("no data for 10 ms") }));
-    expect(calls).toBe(3);
+    expect(state.calls).toBe(3);
     await server.close();
   });
 

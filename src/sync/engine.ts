@@ -6,7 +6,7 @@
  * follows forward-moving targets, resumes from local state, retries transport failures with
  * backoff, and gives up on a peer that keeps sending invalid data.
  */
-import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, verifyRangeAndCollect } from "../mmr";
+import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, nodesRequiredForRangeProof, verifyRangeAndCollect } from "../mmr";
 import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
 import type { Storage } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
@@ -194,6 +194,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     );
     void this.followUpdates(ended);
     try {
+      // Let target updates that are already queued be taken before deciding the sync is done.
+      await new Promise((resolve) => setImmediate(resolve));
       this.serialize(async () => {
         if (!this.checkComplete()) this.schedule();
       });
@@ -347,6 +349,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         if (req.next >= req.end || !this.requests.has(req.id)) break;
       }
       clearTimeout(timer);
+      // A resolver may end its stream quietly when we abort it; a timeout is still a failure.
+      if (req.timedOut) throw new ResolverError(`no data for ${this.retry.requestTimeoutMs} ms`, true);
       await this.serialize(() => {
         if (!this.requests.delete(req.id)) return;
         this.failures = 0;
@@ -375,6 +379,15 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     const expectedSize = mmrSize(req.opCount);
     if (batch.proof.size !== expectedSize) {
       throw new InvalidResponseError("wrong size", `proof is for MMR size ${batch.proof.size}, requested op count ${req.opCount} (size ${expectedSize})`);
+    }
+    // The verifier tolerates one surplus digest equal to the last peak (as commonware's does);
+    // the engine wants exactly the digests the range needs, so pinned nodes can be read from it.
+    const needed = nodesRequiredForRangeProof(expectedSize, req.next, req.next + BigInt(n)).length;
+    if (batch.proof.digests.length !== needed) {
+      throw new InvalidResponseError("bad proof", `proof has ${batch.proof.digests.length} digests, the range needs ${needed}`);
+    }
+    for (const d of batch.proof.digests) {
+      if (d.length !== 32) throw new InvalidResponseError("malformed", `proof digest of ${d.length} bytes`);
     }
     try {
       const { nodes } = verifyRangeAndCollect(batch.proof, batch.operations, req.next, req.root);

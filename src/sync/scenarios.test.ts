@@ -384,6 +384,42 @@ describe("any: resume from local state", () => {
     await server.close();
   });
 
+  test("S04 resume after an interrupted sync (aborted mid-way): the held prefix is kept and only the missing suffix is fetched", async () => {
+    const { db: server, keys } = await anySource(400);
+    const target = anyTarget(server);
+    const dir = scratchDir();
+    const ac = new AbortController();
+    let heldAtAbort = 0n;
+    await expect(
+      syncAny({
+        directory: dir,
+        target,
+        resolver: new DbResolver(ANY_KIND, server),
+        fetchBatchSize: 10,
+        signal: ac.signal,
+        observer: {
+          applied: (_n, size) => {
+            if (heldAtAbort === 0n && size >= target.lowerBound + 100n) {
+              heldAtAbort = size;
+              ac.abort();
+            }
+          },
+        },
+      }),
+    ).rejects.toEqual(expectSyncError("Aborted"));
+    expect(heldAtAbort).toBeLessThan(target.upperBound);
+    const resolver = new RecordingResolver(new DbResolver(ANY_KIND, server));
+    const res = await syncAny({ directory: dir, target, resolver, fetchBatchSize: 10 });
+    expect(res.operationsReused).toBe(heldAtAbort - target.lowerBound);
+    expect(res.operationsFetched).toBe(target.upperBound - heldAtAbort);
+    expect(resolver.served[0]!.startLoc).toBe(heldAtAbort);
+    expect(BigInt(resolver.opsServed)).toBe(target.upperBound - heldAtAbort);
+    expect(hex(res.database.root())).toBe(hex(target.root));
+    expectSameValues(res.database, server, keys);
+    await res.database.close();
+    await server.close();
+  });
+
   test("L02 a full local database is reused for a target with lower > 0: its own nodes are pinned before pruning, reopen works", async () => {
     const { ops, keys } = anyWorkload(250, 1n);
     const server = await AnyDb.open(scratchDir(), ANY_OPTS);
@@ -691,6 +727,49 @@ describe("any: target updates", () => {
     expect(seen.changed).toEqual([]);
     expect(logger.has("ignoring a target update")).toBe(true);
     expect(hex(res.database.root())).toBe(hex(first.root));
+    await res.database.close();
+    await server.close();
+  });
+
+  test("L04 after an update, a replayed old-size boundary response is rejected and does not advance the log; the fresh one completes it", async () => {
+    const { server, first, second } = await evolvingSource(100, 2);
+    // The update's lower bound is above the local tip, so the log restarts there and needs new pins.
+    expect(second.lowerBound).toBeGreaterThan(first.lowerBound + 1n);
+    expect(second.lowerBound).toBeLessThan(first.upperBound);
+    let replayed = 0;
+    const sizes: bigint[] = [];
+    const resolver = new DbResolver(ANY_KIND, server, (b, req) => {
+      if (req.opCount !== second.upperBound || b.startLoc !== second.lowerBound || replayed > 0) return b;
+      replayed++;
+      const old = server.historicalProof(first.upperBound, b.startLoc, BigInt(b.operations.length));
+      return { startLoc: b.startLoc, proof: old.proof, operations: old.operations.map((op) => ANY_KIND.codec.encode(op)) };
+    });
+    const queue = new TargetQueue();
+    const rejected: string[] = [];
+    let pushed = false;
+    const res = await syncAny({
+      directory: scratchDir(),
+      target: first,
+      resolver,
+      fetchBatchSize: 1,
+      targetUpdates: queue,
+      observer: {
+        applied: (_n, size, t) => {
+          sizes.push(size);
+          if (!pushed && t === first && size === first.lowerBound + 1n) {
+            pushed = true;
+            queue.push(second);
+          }
+        },
+        rejected: (r) => void rejected.push(r),
+      },
+    });
+    expect(replayed).toBe(1);
+    expect(rejected).toEqual(["wrong size"]);
+    // After the update the first append is the fresh boundary batch: one op at the new lower bound.
+    expect(sizes).toContain(second.lowerBound + 1n);
+    expect(sizes.filter((s) => s > second.lowerBound).every((s, i, a) => i === 0 || s > a[i - 1]!)).toBe(true);
+    expect(hex(res.database.root())).toBe(hex(second.root));
     await res.database.close();
     await server.close();
   });

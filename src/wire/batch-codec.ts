@@ -211,15 +211,24 @@ export interface DecodeLimits {
   readonly maxOperations: number;
 }
 
-/** Reads protobuf from a buffer, refusing anything truncated or malformed. */
+/** Reads protobuf from a buffer, refusing anything truncated or malformed. Reusable via `reset`. */
 class In {
   pos: number;
+  /** Payload bounds of the last field read by `len`. */
+  lenStart = 0;
+  lenEnd = 0;
   constructor(
-    readonly buf: Uint8Array,
+    public buf: Uint8Array,
     start: number,
-    readonly end: number,
+    public end: number,
   ) {
     this.pos = start;
+  }
+  reset(buf: Uint8Array, start: number, end: number): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    return this;
   }
   more(): boolean {
     return this.pos < this.end;
@@ -254,13 +263,14 @@ class In {
     }
     throw new WireError(field, "varint exceeds 10 bytes");
   }
-  // Returns [start, end) of a length-delimited field's payload.
-  len(field: string): [number, number] {
+  // Reads a length-delimited field; its payload is [lenStart, lenEnd).
+  len(field: string): void {
     const n = this.varint(field);
     const start = this.pos;
     if (n > this.end - start) throw new WireError(field, `length ${n} runs past the end of the message`);
     this.pos = start + n;
-    return [start, start + n];
+    this.lenStart = start;
+    this.lenEnd = start + n;
   }
   skip(wireType: number, field: string): void {
     if (wireType === WIRE_VARINT) this.varint64(field);
@@ -290,10 +300,12 @@ export function decodeOperationsResponse(bytes: Uint8Array, kind: DbKindName, li
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === WIRE_VARINT) startLoc = r.varint64("start_loc");
-    else if (field === 2 && wire === WIRE_LEN) proof = decodeProof(bytes, r.len("proof"), limits.maxDigests);
-    else if (field === 3 && wire === WIRE_LEN) {
-      const [s, e] = r.len("operations");
-      opRanges.push(s, e);
+    else if (field === 2 && wire === WIRE_LEN) {
+      r.len("proof");
+      proof = decodeProof(bytes, r.lenStart, r.lenEnd, limits.maxDigests);
+    } else if (field === 3 && wire === WIRE_LEN) {
+      r.len("operations");
+      opRanges.push(r.lenStart, r.lenEnd);
       if (opRanges.length / 2 > limits.maxOperations) throw new WireError("operations", `more than ${limits.maxOperations} operations`);
     } else r.skip(wire, `field ${field}`);
   }
@@ -303,13 +315,20 @@ export function decodeOperationsResponse(bytes: Uint8Array, kind: DbKindName, li
   const operations = new Array<Uint8Array>(count);
   for (let i = 0; i < count; i++) {
     const at = i * ANY_OPERATION_BYTES;
-    const n = decodeOperation(bytes, opRanges[2 * i]!, opRanges[2 * i + 1]!, kind, packed, at, `operations[${i}]`);
+    let n: number;
+    try {
+      n = decodeOperation(bytes, opRanges[2 * i]!, opRanges[2 * i + 1]!, kind, packed, at);
+    } catch (err) {
+      // Field names are only built on this (error) path.
+      if (err instanceof WireError) throw new WireError(`operations[${i}]${err.field.slice("operation".length)}`, err.message.slice(err.field.length + 2));
+      throw err;
+    }
     operations[i] = packed.subarray(at, at + n);
   }
   return { startLoc, proof: proof ?? { size: 0n, digests: [] }, operations };
 }
 
-function decodeProof(bytes: Uint8Array, [start, end]: [number, number], maxDigests: number): Proof {
+function decodeProof(bytes: Uint8Array, start: number, end: number, maxDigests: number): Proof {
   const r = new In(bytes, start, end);
   let size = 0n;
   const digests: Uint8Array[] = [];
@@ -319,7 +338,9 @@ function decodeProof(bytes: Uint8Array, [start, end]: [number, number], maxDiges
     const wire = tag & 7;
     if (field === 1 && wire === WIRE_VARINT) size = r.varint64("proof.size");
     else if (field === 2 && wire === WIRE_LEN) {
-      const [s, e] = r.len("proof.digests");
+      r.len("proof.digests");
+      const s = r.lenStart;
+      const e = r.lenEnd;
       if (e - s !== DIGEST_BYTES) throw new WireError(`proof.digests[${digests.length}]`, `must be ${DIGEST_BYTES} bytes, got ${e - s}`);
       if (digests.length >= maxDigests) throw new WireError("proof.digests", `more than ${maxDigests} digests`);
       digests.push(bytes.slice(s, e));
@@ -328,25 +349,32 @@ function decodeProof(bytes: Uint8Array, [start, end]: [number, number], maxDiges
   return { size, digests };
 }
 
+// Scratch readers for operations (decoding is synchronous, so one of each suffices).
+const opReader = new In(new Uint8Array(0), 0, 0);
+const NAME = "operation";
+
 // Decodes one `Operation` at [start, end) into canonical bytes at out[at..]; returns their length.
-function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: DbKindName, out: Uint8Array, at: number, name: string): number {
-  const r = new In(bytes, start, end);
+function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: DbKindName, out: Uint8Array, at: number): number {
+  const r = opReader.reset(bytes, start, end);
   let variant = 0;
-  let body: [number, number] = [0, 0];
+  let bodyStart = 0;
+  let bodyEnd = 0;
   while (r.more()) {
-    const tag = r.varint(name);
+    const tag = r.varint(NAME);
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field >= 1 && field <= 5 && wire === WIRE_LEN) {
-      if (variant !== 0) throw new WireError(name, "must set exactly one operation variant, got more");
+      if (variant !== 0) throw new WireError(NAME, "must set exactly one operation variant, got more");
       variant = field;
-      body = r.len(name);
-    } else r.skip(wire, name);
+      r.len(NAME);
+      bodyStart = r.lenStart;
+      bodyEnd = r.lenEnd;
+    } else r.skip(wire, NAME);
   }
-  if (variant === 0) throw new WireError(name, "must set exactly one operation variant, got 0");
+  if (variant === 0) throw new WireError(NAME, "must set exactly one operation variant, got 0");
   const isAny = variant <= 3;
-  if (isAny !== (kind === "any")) throw new WireError(name, `is not an operation of a${kind === "any" ? "n any" : "n immutable"} database`);
-  const f = new Fields(bytes, body, name);
+  if (isAny !== (kind === "any")) throw new WireError(NAME, `is not an operation of a${kind === "any" ? "n any" : "n immutable"} database`);
+  const f = fields.read(bytes, bodyStart, bodyEnd);
   switch (variant) {
     case 1: // any_update
       out[at] = ANY_UPDATE;
@@ -366,8 +394,8 @@ function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: Db
         out[at + 1] = 1;
         f.digest(1, "metadata", out, at + 2);
       }
-      const floor = f.varint64(2);
-      if (floor > (1n << 62n) - 1n) throw new WireError(`${name}.floor_loc`, `${floor} exceeds the largest location 2^62 − 1`);
+      const floor = f.varint2;
+      if (floor > (1n << 62n) - 1n) throw new WireError(`${NAME}.floor_loc`, `${floor} exceeds the largest location 2^62 − 1`);
       new DataView(out.buffer, out.byteOffset + at + 34, 8).setBigUint64(0, floor);
       return ANY_OPERATION_BYTES;
     }
@@ -388,44 +416,51 @@ function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: Db
   }
 }
 
-/** The fields of a small message body, located once (last occurrence of a field wins). */
+/** Fields 1 and 2 of a small message body, located once (the last occurrence of a field wins). */
 class Fields {
-  private readonly starts: number[] = [-1, -1, -1];
-  private readonly ends: number[] = [-1, -1, -1];
-  private readonly varints: Array<bigint | undefined> = [undefined, undefined, undefined];
+  private bytes: Uint8Array = new Uint8Array(0);
+  private start1 = -1;
+  private end1 = -1;
+  private start2 = -1;
+  private end2 = -1;
+  /** Field 2 as a varint (`floor_loc`), 0 if absent. */
+  varint2 = 0n;
+  private readonly r = new In(new Uint8Array(0), 0, 0);
 
-  constructor(
-    private readonly bytes: Uint8Array,
-    [start, end]: [number, number],
-    private readonly name: string,
-  ) {
-    const r = new In(bytes, start, end);
+  read(bytes: Uint8Array, start: number, end: number): this {
+    this.bytes = bytes;
+    this.start1 = this.end1 = this.start2 = this.end2 = -1;
+    this.varint2 = 0n;
+    const r = this.r.reset(bytes, start, end);
     while (r.more()) {
-      const tag = r.varint(name);
+      const tag = r.varint(NAME);
       const field = Math.floor(tag / 8);
       const wire = tag & 7;
-      if ((field === 1 || field === 2) && wire === WIRE_LEN) {
-        const [s, e] = r.len(name);
-        this.starts[field] = s;
-        this.ends[field] = e;
+      if (field === 1 && wire === WIRE_LEN) {
+        r.len(NAME);
+        this.start1 = r.lenStart;
+        this.end1 = r.lenEnd;
+      } else if (field === 2 && wire === WIRE_LEN) {
+        r.len(NAME);
+        this.start2 = r.lenStart;
+        this.end2 = r.lenEnd;
       } else if (field === 2 && wire === WIRE_VARINT) {
-        this.varints[field] = r.varint64(name);
-      } else r.skip(wire, name);
+        this.varint2 = r.varint64(NAME);
+      } else r.skip(wire, NAME);
     }
+    return this;
   }
 
-  has(field: number): boolean {
-    return this.starts[field]! >= 0;
+  has(field: 1 | 2): boolean {
+    return (field === 1 ? this.start1 : this.start2) >= 0;
   }
 
-  digest(field: number, what: string, out: Uint8Array, at: number): void {
-    const s = this.starts[field]!;
-    const e = this.ends[field]!;
-    if (s < 0 || e - s !== 32) throw new WireError(`${this.name}.${what}`, `must be 32 bytes, got ${s < 0 ? 0 : e - s}`);
+  digest(field: 1 | 2, what: string, out: Uint8Array, at: number): void {
+    const s = field === 1 ? this.start1 : this.start2;
+    const e = field === 1 ? this.end1 : this.end2;
+    if (s < 0 || e - s !== 32) throw new WireError(`${NAME}.${what}`, `must be 32 bytes, got ${s < 0 ? 0 : e - s}`);
     out.set(this.bytes.subarray(s, e), at);
   }
-
-  varint64(field: number): bigint {
-    return this.varints[field] ?? 0n;
-  }
 }
+
+const fields = new Fields();
