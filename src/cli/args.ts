@@ -154,6 +154,9 @@ export function fileContents(value: string, flag: string): Buffer {
 /** 32 bytes given as 64 hex digits, inline or in a file (an Ed25519 key). */
 export function key32(value: string, flag: string): Uint8Array {
   const inline = value.trim();
+  if (/^[0-9a-fA-F]+$/.test(inline) && inline.length !== 64) {
+    throw new UsageError(`${flag}: expected 64 hex digits (a 32-byte key), got ${inline.length}`);
+  }
   const hex = /^[0-9a-fA-F]{64}$/.test(inline) ? inline : fileContents(value, flag).toString("utf8").trim();
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new UsageError(`${flag}: expected 64 hex digits (a 32-byte key), inline or in a file`);
   return Uint8Array.from(Buffer.from(hex, "hex"));

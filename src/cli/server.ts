@@ -40,7 +40,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (flags === undefined) return;
   if (flags["generate-signing-key"] !== undefined) {
     const signer = TargetSigner.generate();
-    writeFileSync(flags["generate-signing-key"], `${Buffer.from(signer.exportSecretKey()).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+    try {
+      writeFileSync(flags["generate-signing-key"], `${Buffer.from(signer.exportSecretKey()).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      process.stderr.write(`sync-server: --generate-signing-key: cannot create '${flags["generate-signing-key"]}': ${code === "EEXIST" ? "file exists (refusing to overwrite a key)" : (code ?? (err as Error).message)}\n`);
+      process.exitCode = 1;
+      return;
+    }
     process.stdout.write(`${Buffer.from(signer.publicKey).toString("hex")}\n`);
     return;
   }
@@ -57,7 +64,30 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   const logger = createLogger("sync-server", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
   const storageDir = flags["storage-dir"] ?? defaultStorageDir("server");
-  let server: SyncServer;
+  // Signals are handled from the start: one that arrives while the server is starting stops it
+  // as soon as it is up (never the default action, which would skip closing the database).
+  let server: SyncServer | undefined;
+  let stopping = false;
+  const stop = (): void => {
+    server!.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting immediately");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "received signal");
+    if (server !== undefined) stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     mkdirSync(storageDir, { recursive: true });
     server = await SyncServer.start({
@@ -83,25 +113,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     logger.fatal({ err }, "failed to start");
     process.stderr.write(`sync-server: ${(err as Error).message}\n`);
-    process.exitCode = 1;
-    return;
+    process.exit(1);
   }
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting immediately");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, "received signal");
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  if (stopping) stop();
+
 }

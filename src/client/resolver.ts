@@ -49,9 +49,16 @@ function toServerTarget(response: GetSyncTargetResponse): ServerTarget {
 }
 
 /** A server refused or failed a call. `code` is the gRPC status. */
-function resolverError(err: ServiceError, what: string): ResolverError {
+function resolverError(err: ServiceError, what: string, plaintext: boolean): ResolverError {
   const retryAfterMs = retryDelay(err.metadata);
-  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${err.details}`, RETRYABLE.has(err.code), retryAfterMs, {
+  // A refused TLS handshake surfaces as a bare connection failure: say what is likely wrong.
+  const hint =
+    err.code === status.UNAVAILABLE && /Failed to connect|No connection established|handshake/i.test(err.details)
+      ? plaintext
+        ? " (if the server uses TLS, connect with --tls-ca)"
+        : " (the server may have refused this client's certificate, or may not use TLS)"
+      : "";
+  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${err.details}${hint}`, RETRYABLE.has(err.code), retryAfterMs, {
     cause: err,
     throttled: err.code === status.RESOURCE_EXHAUSTED,
   });
@@ -67,6 +74,7 @@ function retryDelay(metadata: Metadata | undefined): number | undefined {
 /** A `Resolver` over a gRPC channel to a sync server. */
 export class GrpcResolver implements Resolver {
   readonly client: SyncServiceClient;
+  private readonly plaintext: boolean;
   /** Called with the number of operations in every batch received (before any check). */
   onOperations: ((count: number) => void) | undefined = undefined;
 
@@ -75,6 +83,7 @@ export class GrpcResolver implements Resolver {
     readonly kind: DbKindName,
     private readonly options: ConnectOptions = {},
   ) {
+    this.plaintext = options.credentials === undefined || !options.credentials._isSecure();
     const definition = clientDefinition(kind, options.onBytes);
     const Client = makeGenericClientConstructor(definition, "commonware.sync.v1.SyncService") as unknown as new (
       address: string,
@@ -94,7 +103,7 @@ export class GrpcResolver implements Resolver {
       const deadline = new Date(Date.now() + (this.options.targetTimeoutMs ?? 10_000));
       const call = this.client.getSyncTarget({}, new Metadata(), { deadline }, (err, response) => {
         signal?.removeEventListener("abort", onAbort);
-        if (err !== null) return reject(resolverError(err, "GetSyncTarget"));
+        if (err !== null) return reject(resolverError(err, "GetSyncTarget", this.plaintext));
         try {
           resolve(toServerTarget(response));
         } catch (e) {
@@ -111,15 +120,51 @@ export class GrpcResolver implements Resolver {
    * `ResolverError` when the stream fails (`UNIMPLEMENTED` from a server without the RPC).
    */
   async *watchSyncTarget(signal: AbortSignal): AsyncIterable<ServerTarget> {
+    // Messages are read as they arrive and only the newest is kept, so a consumer that is slower
+    // than the server's commits gets the latest target, never a backlog.
     const call = this.client.watchSyncTarget({});
-    const onAbort = (): void => call.cancel();
+    let latest: GetSyncTargetResponse | undefined;
+    let ended = false;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      wake?.();
+      wake = undefined;
+    };
+    call.on("data", (m: GetSyncTargetResponse) => {
+      latest = m;
+      notify();
+    });
+    call.on("error", (err: unknown) => {
+      failure = err;
+      ended = true;
+      notify();
+    });
+    call.on("end", () => {
+      ended = true;
+      notify();
+    });
+    const onAbort = (): void => {
+      call.cancel();
+      ended = true;
+      notify();
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      for await (const response of call as AsyncIterable<GetSyncTargetResponse>) yield toServerTarget(response);
-    } catch (err) {
-      if (signal.aborted) return;
-      if (isServiceError(err)) throw resolverError(err, "WatchSyncTarget");
-      throw err;
+      for (;;) {
+        if (latest !== undefined) {
+          const next = latest;
+          latest = undefined;
+          yield toServerTarget(next);
+          continue;
+        }
+        if (ended) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (failure !== undefined && !signal.aborted) {
+        if (isServiceError(failure)) throw resolverError(failure, "WatchSyncTarget", this.plaintext);
+        throw failure;
+      }
     } finally {
       signal.removeEventListener("abort", onAbort);
       call.cancel();
@@ -143,7 +188,7 @@ export class GrpcResolver implements Resolver {
       }
     } catch (err) {
       if (signal.aborted) return;
-      if (isServiceError(err)) throw resolverError(err, "GetOperations");
+      if (isServiceError(err)) throw resolverError(err, "GetOperations", this.plaintext);
       throw err;
     } finally {
       signal.removeEventListener("abort", onAbort);

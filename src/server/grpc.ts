@@ -109,6 +109,7 @@ export function syncServiceHandlers(
   limiter: RateLimiter,
   log: Logger,
   shuttingDown: AbortSignal,
+  stoppingWatches: AbortSignal,
 ): SyncServiceServer {
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -213,8 +214,10 @@ export function syncServiceHandlers(
           wake?.();
         };
         service.database.on("target", onTarget);
+        const onStop = (): void => wake?.();
+        stoppingWatches.addEventListener("abort", onStop, { once: true });
         try {
-          while (!signal.aborted) {
+          while (!signal.aborted && !stoppingWatches.aborted) {
             if (pending) {
               pending = false;
               if (!call.write(targetResponse())) await drained(call, signal);
@@ -228,6 +231,7 @@ export function syncServiceHandlers(
           }
         } finally {
           service.database.off("target", onTarget);
+          stoppingWatches.removeEventListener("abort", onStop);
         }
       });
     },

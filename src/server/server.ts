@@ -51,6 +51,7 @@ export class SyncServer {
     private readonly metricsServer: MetricsServer,
     private readonly health: HealthImplementation,
     private readonly shuttingDown: AbortController,
+    private readonly stoppingWatches: AbortController,
     private readonly options: ServerOptions,
     /** The gRPC port actually bound. */
     readonly port: number,
@@ -81,10 +82,11 @@ export class SyncServer {
       log.info({ op_count: db.target.upperBound.toString(), root: hex(db.target.root) }, "database ready");
 
       const shuttingDown = new AbortController();
+      const stoppingWatches = new AbortController();
       const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
       const limiter = new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS);
       grpc = new Server({ "grpc.max_send_message_length": 16 * 1024 * 1024 });
-      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, limiter, log, shuttingDown.signal));
+      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, limiter, log, shuttingDown.signal, stoppingWatches.signal));
       const health = new HealthImplementation({ "": "SERVING", [SYNC_SERVICE_NAME]: "SERVING" });
       health.addToServer(grpc);
       addReflection(grpc);
@@ -105,7 +107,7 @@ export class SyncServer {
         "server listening and continuously adding operations",
       );
       workload.start(firstBatch);
-      return new SyncServer(grpc, db, workload, metricsServer, health, shuttingDown, options, port);
+      return new SyncServer(grpc, db, workload, metricsServer, health, shuttingDown, stoppingWatches, options, port);
     } catch (err) {
       grpc?.forceShutdown();
       await metricsServer?.close();
@@ -120,6 +122,7 @@ export class SyncServer {
     log.info("shutting down");
     this.health.setStatus("", "NOT_SERVING");
     this.health.setStatus(SYNC_SERVICE_NAME, "NOT_SERVING");
+    this.stoppingWatches.abort(); // target watches never end by themselves: end them now, with OK
     await this.workload.stop();
     const grace = this.options.shutdownGraceMs ?? 5000;
     const drained = new Promise<boolean>((resolve) => this.grpc.tryShutdown(() => resolve(true)));

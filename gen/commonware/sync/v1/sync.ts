@@ -1455,8 +1455,8 @@ export const SyncServiceService = {
     responseDeserialize: (value: Buffer): GetOperationsResponse => GetOperationsResponse.decode(value),
   },
   /**
-   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
-   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * Pushes the current target, then every new committed target. While the transport to a slow
+   * reader is full, only the newest pending target is kept. Ends (OK) when the server shuts down.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -1486,8 +1486,8 @@ export interface SyncServiceServer extends UntypedServiceImplementation {
    */
   getOperations: handleServerStreamingCall<GetOperationsRequest, GetOperationsResponse>;
   /**
-   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
-   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * Pushes the current target, then every new committed target. While the transport to a slow
+   * reader is full, only the newest pending target is kept. Ends (OK) when the server shuts down.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
@@ -1529,8 +1529,8 @@ export interface SyncServiceClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<GetOperationsResponse>;
   /**
-   * Pushes the current target, then every new committed target (bursts are coalesced: a slow
-   * reader gets the newest target, not a backlog). Ends when the server shuts down.
+   * Pushes the current target, then every new committed target. While the transport to a slow
+   * reader is full, only the newest pending target is kept. Ends (OK) when the server shuts down.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    */
