@@ -126,7 +126,7 @@ export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command:
     flags = parseFlags(argv, specs);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${command}: ${err.message}\n(run ${command} --help for usage)\n`);
+    process.stderr.write(`${command}: ${err.message} (see ${command} --help)\n`);
     process.exitCode = 2;
     return undefined;
   }
