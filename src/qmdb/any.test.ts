@@ -76,6 +76,20 @@ describe("AnyDb (qmdb.md §5)", () => {
     await db.close();
   });
 
+  test("1000 new keys, 334 overwrites, 143 deletes, each committed: 1961 ops, floor 756, 857 active keys", async () => {
+    const db = await AnyDb.open(tempDir());
+    for (let i = 0; i < 1000; i++) db.update(keyOf(i), keyOf(i + 10_000));
+    await db.commit();
+    for (let i = 0; i < 1000; i += 3) db.update(keyOf(i), keyOf(i + 20_000));
+    await db.commit();
+    for (let i = 0; i < 1000; i++) if (i % 7 === 1) db.delete(keyOf(i));
+    await db.commit();
+    expect(db.opCount).toBe(1961n);
+    expect(db.inactivityFloorLoc).toBe(756n);
+    expect(db.activeKeys).toBe(857);
+    await db.close();
+  });
+
   test("empty-database behaviour: op_count − floor stays ≤ 3 for one key; deleting the last key puts the floor at the commit", async () => {
     const db = await AnyDb.open(tempDir());
     for (let i = 0; i < 20; i++) {
