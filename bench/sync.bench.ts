@@ -12,15 +12,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
+import { SHA256_IMPLEMENTATION, sha256Into } from "../src/mmr";
 import { AnyDb, createTestOperations } from "../src/qmdb";
 
 const OPERATIONS = 1_000_000;
 const BATCH = 1000;
 const ENCODED_OP_BYTES = 65;
 
-function sha256Rate(): number {
-  const hash = (crypto as unknown as { hash: (a: string, d: Uint8Array, e: "buffer") => Buffer }).hash;
+/** Single-core rate (hashes/s) of `hash` on 72-byte inputs (an MMR node's shape). */
+function hashRate(hash: (input: Uint8Array, out: Uint8Array) => void): number {
   const input = new Uint8Array(72);
+  const out = new Uint8Array(32);
   const view = new DataView(input.buffer);
   let n = 0;
   const until = performance.now() + 1500;
@@ -28,7 +30,7 @@ function sha256Rate(): number {
   while (performance.now() < until) {
     for (let i = 0; i < 1000; i++, n++) {
       view.setUint32(4, n);
-      hash("sha256", input, "buffer");
+      hash(input, out);
     }
   }
   return n / ((performance.now() - t) / 1000);
@@ -76,7 +78,10 @@ export default async function syncBench(): Promise<string> {
     const buildSeconds = (performance.now() - t) / 1000;
     const server = await startServer(serverDir);
     try {
-      const hashesPerSecond = sha256Rate();
+      const nodeHash = (crypto as unknown as { hash: (a: string, d: Uint8Array, e: "buffer") => Buffer }).hash;
+      const cryptoRate = hashRate((input, out) => out.set(nodeHash("sha256", input, "buffer")));
+      const hotRate = hashRate((input, out) => sha256Into(input, out, 0));
+      const hashesPerSecond = Math.max(cryptoRate, hotRate);
       t = performance.now();
       const out = execFileSync(process.execPath, [path.join(__dirname, "sync-probe.js"), "any", path.join(root, "client"), server.address, String(BATCH)], {
         encoding: "utf8",
@@ -90,7 +95,9 @@ export default async function syncBench(): Promise<string> {
       return [
         `A fresh client process syncs a server database of ${ops.toLocaleString("en-US")} \`any\` operations (built in ${buildSeconds.toFixed(1)} s; ` +
           `the server runs as its own process, idle) over loopback gRPC with batch size ${BATCH} and one stream at a time. ` +
-          `Hash rate: single-core \`crypto.hash\` on 72-byte inputs in this run. Ratio = ops/s ÷ (hashes/s ÷ 2); target ≥ 0.6. ` +
+          `Hash rate: single-core SHA-256 of 72-byte inputs in this run, the faster of \`crypto.hash\` ` +
+          `(${(cryptoRate / 1e6).toFixed(2)} M/s) and the hot path's ${SHA256_IMPLEMENTATION} (${(hotRate / 1e6).toFixed(2)} M/s). ` +
+          `Ratio = ops/s ÷ (hashes/s ÷ 2); target ≥ 0.6 (against \`crypto.hash\` alone: ${(opsPerSecond / (cryptoRate / 2)).toFixed(2)}). ` +
           `Wire bytes: gRPC response bytes received ÷ operations, against the ${ENCODED_OP_BYTES}-byte encoded operation; target ≤ 1.15×. ` +
           `Peak RSS: the client process's maxRSS; target ≤ 200 MB.`,
         "",

@@ -79,6 +79,9 @@ export class AppendBlob {
     this.flushed = end;
     this.buffered -= n;
     if (this.buffered > 0) this.buf.copyWithin(0, n, n + this.buffered);
+    // An empty buffer is let go (the next append allocates a fresh one): otherwise every full blob
+    // of a long journal would keep its write buffer (64 KiB or more) for good.
+    else this.buf = new Uint8Array(0);
   }
 
   /** Flush, then fsync the file. */

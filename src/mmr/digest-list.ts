@@ -37,6 +37,20 @@ export class DigestList {
     this.count++;
   }
 
+  /** Appends copies of the digests packed back to back in `flat`. */
+  pushAll(flat: Uint8Array): void {
+    for (let at = 0; at < flat.length; ) {
+      const slot = this.head + this.count;
+      const c = Math.floor(slot / CHUNK_DIGESTS);
+      if (c === this.chunks.length) this.chunks.push(new Uint8Array(CHUNK_BYTES));
+      const offset = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
+      const n = Math.min(flat.length - at, CHUNK_BYTES - offset);
+      this.chunks[c]!.set(flat.subarray(at, at + n), offset);
+      at += n;
+      this.count += n / DIGEST_BYTES;
+    }
+  }
+
   /** Keeps only the first `n` digests. */
   truncate(n: number): void {
     if (n >= this.count) return;

@@ -4,6 +4,7 @@
  * appends and proofs for every retained leaf keep working after pruning. Nothing is persisted.
  */
 import { DigestList } from "./digest-list";
+import { DIGEST_BYTES } from "./sha256";
 import { MmrError } from "./errors";
 import { leafDigest, nodeDigest, rootDigest } from "./hasher";
 import { type NodeSource, type Proof, buildRangeProof } from "./proof";
@@ -104,12 +105,14 @@ export class MemMmr implements NodeSource {
 
   /**
    * Appends node digests computed elsewhere (e.g. by verifying a range proof that starts at the
-   * current size). The caller vouches for them; the resulting size must be a valid MMR size.
+   * current size), 32 bytes each back to back. The caller vouches for them; the resulting size
+   * must be a valid MMR size.
    */
-  appendNodes(digests: readonly Uint8Array[]): void {
-    const newSize = BigInt(this.size + digests.length);
+  appendNodes(digests: Uint8Array): void {
+    if (digests.length % DIGEST_BYTES !== 0) throw new MmrError("InvalidInput", `${digests.length} bytes is not a whole number of digests`);
+    const newSize = BigInt(this.size + digests.length / DIGEST_BYTES);
     checkMmrSize(newSize);
-    for (const d of digests) this.nodes.push(d);
+    this.nodes.pushAll(digests);
     this.leafTotal = Number(leafCount(newSize));
     this.cachedRoot = undefined;
   }

@@ -6,7 +6,8 @@
  * adopt them instead of hashing the same operations again.
  */
 import { MmrError } from "./errors";
-import { leafDigest, nodeDigest, rootDigest } from "./hasher";
+import { leafDigestInto, nodeDigest, nodeDigestFromInto, nodeDigestInto, rootDigest } from "./hasher";
+import { DIGEST_BYTES } from "./sha256";
 import { type Proof, nodesRequiredForRangeProof } from "./proof";
 import { type Location, type Position, isMmrSize, locationToPosition, MAX_LOCATION, mmrSize, nodesToPin, peaks } from "./position";
 
@@ -17,10 +18,11 @@ export interface VerifiedRange {
   /** Position of the first range leaf (`locationToPosition(startLoc)`). */
   readonly startPos: Position;
   /**
-   * Digests of every node at positions `[startPos, mmrSize(startLoc + n))`, in position order:
-   * exactly the nodes an MMR of `startPos` nodes gains by appending the n elements.
+   * Digests (32 bytes each, back to back) of every node at positions
+   * `[startPos, mmrSize(startLoc + n))`, in position order: exactly the nodes an MMR of
+   * `startPos` nodes gains by appending the n elements.
    */
-  readonly nodes: Uint8Array[];
+  readonly nodes: Uint8Array;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -40,7 +42,7 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
   const n = elements.length;
   if (n === 0) {
     if (startLoc !== 0n) throw invalid(`no elements at start location ${startLoc}`);
-    return { root: rootDigest(size, []), range: { startPos: 0n, nodes: [] } };
+    return { root: rootDigest(size, []), range: { startPos: 0n, nodes: new Uint8Array(0) } };
   }
   if (startLoc < 0n || startLoc + BigInt(n) - 1n > MAX_LOCATION) {
     throw invalid(`range [${startLoc}, ${startLoc + BigInt(n)}) exceeds MAX_LOCATION`);
@@ -49,7 +51,9 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
   const e = n === 1 ? s : locationToPosition(startLoc + BigInt(n) - 1n);
   if (e >= size) throw invalid(`range ends at position ${e}, beyond proof size ${size}`);
   const sizeEnd = mmrSize(startLoc + BigInt(n));
-  const nodes = new Array<Uint8Array>(Number(sizeEnd - s));
+  // Every rebuilt node below `sizeEnd` lands in one flat buffer (32 bytes each, by position − s):
+  // no allocation per hash.
+  const nodes = new Uint8Array(Number(sizeEnd - s) * DIGEST_BYTES);
   // Positions inside fully covered subtrees are `s + rel`; keep them as numbers when they fit.
   const sNum = sizeEnd <= MAX_SAFE ? Number(s) : -1;
 
@@ -59,21 +63,21 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
   let nextElem = 0;
 
   // Hashes a perfect subtree whose leaves all lie in the range, like appending its leaves to an
-  // MMR: its nodes are consecutive positions starting at `s + rel0`. Returns its root digest.
-  const hashCoveredSubtree = (rel0: number, height: number): Uint8Array => {
+  // MMR: its nodes are consecutive positions starting at `s + rel0`. Returns its root's offset.
+  const hashCoveredSubtree = (rel0: number, height: number): number => {
     let rel = rel0;
     const leaves = 2 ** height;
     for (let k = 0; k < leaves; k++) {
-      nodes[rel] = leafDigest(sNum >= 0 ? sNum + rel : s + BigInt(rel), elements[nextElem++]!);
+      leafDigestInto(sNum >= 0 ? sNum + rel : s + BigInt(rel), elements[nextElem++]!, nodes, rel * DIGEST_BYTES);
       rel++;
       // Leaf k closes one parent per trailing 1 bit of k.
       for (let t = k, twoH = 2; (t & 1) === 1; t >>>= 1, twoH *= 2) {
         const pos = sNum >= 0 ? sNum + rel : s + BigInt(rel);
-        nodes[rel] = nodeDigest(pos, nodes[rel - twoH]!, nodes[rel - 1]!);
+        nodeDigestFromInto(pos, nodes, (rel - twoH) * DIGEST_BYTES, (rel - 1) * DIGEST_BYTES, nodes, rel * DIGEST_BYTES);
         rel++;
       }
     }
-    return nodes[rel - 1]!;
+    return (rel - 1) * DIGEST_BYTES;
   };
 
   const takeBack = (): Uint8Array => {
@@ -84,7 +88,10 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
   const rebuild = (pos: Position, height: number): Uint8Array => {
     const twoH = 1n << BigInt(height);
     const leftmost = pos + 2n - 2n * twoH;
-    if (leftmost >= s && pos - BigInt(height) <= e) return hashCoveredSubtree(Number(leftmost - s), height);
+    if (leftmost >= s && pos - BigInt(height) <= e) {
+      const at = hashCoveredSubtree(Number(leftmost - s), height);
+      return nodes.subarray(at, at + DIGEST_BYTES);
+    }
     // A partially covered node (height ≥ 1): recurse into the covered side(s) first, then take
     // the missing siblings from the back of the proof.
     const left = pos - twoH;
@@ -93,9 +100,12 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
     let r = left < e ? rebuild(right, height - 1) : undefined;
     l ??= takeBack();
     r ??= takeBack();
-    const d = nodeDigest(pos, l, r);
-    if (pos < sizeEnd) nodes[Number(pos - s)] = d;
-    return d;
+    if (pos < sizeEnd) {
+      const at = Number(pos - s) * DIGEST_BYTES;
+      nodeDigestInto(pos, l, r, nodes, at);
+      return nodes.subarray(at, at + DIGEST_BYTES);
+    }
+    return nodeDigest(pos, l, r);
   };
 
   const peakDigests: Uint8Array[] = [];

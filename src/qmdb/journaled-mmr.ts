@@ -139,7 +139,7 @@ export class JournaledMmr implements NodeSource {
   }
 
   /** Appends nodes computed by verifying a range proof that starts at the current size. */
-  appendNodes(digests: readonly Uint8Array[]): void {
+  appendNodes(digests: Uint8Array): void {
     this.mem.appendNodes(digests);
   }
 

@@ -97,7 +97,7 @@ export class AuthenticatedLog<Op> {
    * Appends encoded operations whose MMR nodes were already computed (by verifying a range proof
    * that starts at the current size), so nothing is hashed twice.
    */
-  appendVerified(encoded: readonly Uint8Array[], nodes: readonly Uint8Array[]): void {
+  appendVerified(encoded: readonly Uint8Array[], nodes: Uint8Array): void {
     this.checkUsable();
     for (const bytes of encoded) this.journal.append(bytes);
     this.mmr.appendNodes(nodes);

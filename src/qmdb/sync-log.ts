@@ -105,7 +105,7 @@ export class SyncLog<Op, D> {
    * `nodes`, when given, are the MMR nodes the verifier rebuilt for exactly these operations
    * (used only when nothing is skipped); `pins` are required while `needsPins`.
    */
-  async appendVerified(startLoc: bigint, encoded: readonly Uint8Array[], nodes?: readonly Uint8Array[], pins?: readonly Uint8Array[]): Promise<void> {
+  async appendVerified(startLoc: bigint, encoded: readonly Uint8Array[], nodes?: Uint8Array, pins?: readonly Uint8Array[]): Promise<void> {
     if (this.log === undefined) {
       if (pins === undefined || startLoc !== BigInt(this.startLoc)) {
         throw new QmdbError("InvalidSyncState", `the first operations must start at ${this.startLoc} and bring pinned nodes`);

@@ -140,7 +140,7 @@ interface Request {
 interface Verified {
   readonly start: bigint;
   readonly operations: readonly Uint8Array[];
-  readonly nodes: Uint8Array[];
+  readonly nodes: Uint8Array;
   readonly proof: Proof;
 }
 
