@@ -333,7 +333,8 @@ export default async function (): Promise<string> {
       `\`${HELLO_WORLD_SHA256.slice(0, 16)}…\`, agrees with \`crypto.createHash\` on every input length 0–200 B, ` +
       "and its timed loop hashes the same bytes as its checked form. " +
       `The \`wasmRaw\` row calls hash-wasm's embedded wasm through its internal C ABI (\`Hash_Calculate\`); ` +
-      "hash-wasm has no public `digestInto`, so it shows what the engine costs without the wrapper's allocations, " +
-      `not an API to depend on. (sink ${sinkAll & 0xff})`,
+      "hash-wasm has no public `digestInto`, so this is the only allocation-free route; it is what the hot path " +
+      "(`src/mmr/sha256.ts`) uses, pinned to hash-wasm 4.13.0 and self-tested against `node:crypto` when loaded " +
+      `(falling back to \`crypto.hash\`). (sink ${sinkAll & 0xff})`,
   ].join("\n");
 }
