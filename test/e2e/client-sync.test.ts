@@ -5,16 +5,16 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { type LogLine, ROOT, type ServerProcess, cleanup, requireBuilt, spawnServer, serverArgs, startServer, tempDir } from "./harness";
-import { ServerProcess as Proc } from "./harness";
+import { type LogLine, Proc } from "../helpers/process";
+import { ROOT, type ServerProcess, cleanup, requireBuilt, spawnServer, serverArgs, startServer, tempDir } from "./harness";
 
 const CLIENT_BIN = path.join(ROOT, "bin/sync-client.js");
 const DONE = "✅ sync completed successfully";
 
-function startClient(addr: string, dir: string, extra: readonly string[] = []): ServerProcess {
+function startClient(addr: string, dir: string, extra: readonly string[] = []): Proc {
   requireBuilt();
   const args = ["-s", addr, "-d", dir, "-m", "0", "--log-format", "json", ...extra];
-  return new Proc(spawn(process.execPath, [CLIENT_BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }), args);
+  return new Proc("client", spawn(process.execPath, [CLIENT_BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
 }
 
 /** The server's committed states it reported: op count → root (hex). */
@@ -24,7 +24,7 @@ function serverStates(server: ServerProcess): Map<string, string> {
   return states;
 }
 
-async function appliedOps(client: ServerProcess): Promise<number> {
+async function appliedOps(client: Proc): Promise<number> {
   const ready = client.logs("client ready")[0];
   if (ready === undefined) return 0;
   try {
@@ -36,7 +36,7 @@ async function appliedOps(client: ServerProcess): Promise<number> {
   }
 }
 
-async function waitForApplied(client: ServerProcess, n: number, timeoutMs = 20_000): Promise<void> {
+async function waitForApplied(client: Proc, n: number, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while ((await appliedOps(client)) < n) {
     if (Date.now() > until) throw new Error(`client did not apply ${n} operations in time; ${client.tail()}`);
@@ -45,7 +45,7 @@ async function waitForApplied(client: ServerProcess, n: number, timeoutMs = 20_0
   }
 }
 
-const completed = (c: ServerProcess, from = 0): Promise<LogLine> => c.waitForLog((l) => l.msg === DONE, DONE, 30_000, from);
+const completed = (c: Proc, from = 0): Promise<LogLine> => c.waitForLog((l) => l.msg === DONE, DONE, 30_000, from);
 
 jest.setTimeout(60_000);
 afterAll(cleanup);

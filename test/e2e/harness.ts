@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
+import { type Exit, type LogLine, Proc, killAll } from "../helpers/process";
 import { Client, type ServiceError, credentials, status } from "@grpc/grpc-js";
 import {
   type GetOperationsRequest, type GetOperationsResponse, type GetSyncTargetResponse, SyncServiceClient,
@@ -55,93 +55,21 @@ export function tempDir(prefix = "cw-e2e-"): string {
 // ---------------------------------------------------------------------------------------------
 // Server processes
 
-/** One JSON log line of the server. */
-export interface LogLine {
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** How a process ended. */
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-const processes = new Set<ServerProcess>();
+export type { Exit, LogLine };
 
 /** A spawned `sync-server` and everything it printed. */
-export class ServerProcess {
-  readonly lines: LogLine[] = [];
-  /** stdout lines that were not JSON. */
-  readonly rawLines: string[] = [];
-  stderr = "";
-  exitInfo: Exit | undefined;
-  readonly exited: Promise<Exit>;
-  private readonly listeners = new Set<() => void>();
-
+export class ServerProcess extends Proc {
   constructor(
-    readonly child: ChildProcess,
+    child: ChildProcess,
     readonly args: readonly string[],
   ) {
-    processes.add(this);
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      try {
-        this.lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.rawLines.push(line);
-      }
-      for (const l of [...this.listeners]) l();
-    });
-    child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s));
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        this.exitInfo = { code, signal };
-        processes.delete(this);
-        for (const l of [...this.listeners]) l();
-        resolve(this.exitInfo);
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.exitInfo === undefined;
-  }
-
-  /** Lines with message `msg`. */
-  logs(msg: string): LogLine[] {
-    return this.lines.filter((l) => l.msg === msg);
-  }
-
-  /** The first line (at index ≥ `from`) matching `pred`; rejects on timeout or if the process exits first. */
-  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<LogLine> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hit = this.lines.slice(from).find(pred);
-        if (hit !== undefined) return done(() => resolve(hit));
-        if (this.exitInfo !== undefined) {
-          return done(() => reject(new Error(`server exited (${JSON.stringify(this.exitInfo)}) before logging ${what}; stderr: ${this.stderr}`)));
-        }
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last lines: ${this.tail()}`))), timeoutMs);
-      const done = (f: () => void): void => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        f();
-      };
-      this.listeners.add(check);
-      check();
-    });
+    super("server", child);
   }
 
   /** Waits until the server has logged `n` "added operations" lines in total; returns them. */
   async waitForBatches(n: number, timeoutMs = 15_000): Promise<LogLine[]> {
     await this.waitForLog(() => this.logs("added operations").length >= n, `${n} "added operations" lines`, timeoutMs);
     return this.logs("added operations");
-  }
-
-  /** The "server listening …" line's gRPC address ("127.0.0.1:PORT"). */
-  get addr(): string {
-    return this.field("server listening and continuously adding operations", "addr");
   }
 
   /** The metrics endpoint's address ("127.0.0.1:PORT"). */
@@ -159,16 +87,6 @@ export class ServerProcess {
     const added = this.logs("added operations");
     const last = added[added.length - 1];
     return last === undefined ? this.ready : { opCount: BigInt(last.op_count as string), root: last.root as string };
-  }
-
-  /** Sends `signal`; resolves when the process has exited. */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<Exit> {
-    if (this.running) this.child.kill(signal);
-    return this.exited;
-  }
-
-  tail(n = 5): string {
-    return [...this.lines.slice(-n).map((l) => JSON.stringify(l)), ...this.rawLines.slice(-n), this.stderr].join("\n");
   }
 
   private field(msg: string, name: string): string {
@@ -371,9 +289,7 @@ export function run(cmd: string, args: readonly string[], timeoutMs = 20_000): P
 export async function cleanup(): Promise<void> {
   for (const c of clients) c.close();
   clients.clear();
-  const running = [...processes];
-  for (const p of running) p.child.kill("SIGKILL");
-  await Promise.all(running.map((p) => p.exited));
+  await killAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 

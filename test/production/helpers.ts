@@ -6,12 +6,11 @@
  * client's storage directory holds. `cleanup()` (register it with `afterAll`) SIGKILLs what still
  * runs, closes stubs and removes every directory made here. Needs `npx tsc -p tsconfig.json`.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { type ChannelCredentials, type Client, Metadata, type ServiceError, credentials } from "@grpc/grpc-js";
 import { type GetSyncTargetResponse, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 
@@ -128,107 +127,9 @@ export function tlsCredentials(ca: string, cert?: { cert: string; key: string })
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/** One JSON log line. */
-export interface LogLine {
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
+import { type Exit, type LogLine, LISTENING, Proc, killAll } from "../helpers/process";
 
-/** How a process ended. */
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-const processes = new Set<Proc>();
-
-/** A spawned binary and everything it printed. */
-export class Proc {
-  readonly lines: LogLine[] = [];
-  readonly rawLines: string[] = [];
-  stderr = "";
-  exitInfo: Exit | undefined;
-  readonly exited: Promise<Exit>;
-  private readonly listeners = new Set<() => void>();
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    processes.add(this);
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      try {
-        this.lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.rawLines.push(line);
-      }
-      for (const l of [...this.listeners]) l();
-    });
-    child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s));
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        this.exitInfo = { code, signal };
-        processes.delete(this);
-        for (const l of [...this.listeners]) l();
-        resolve(this.exitInfo);
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.exitInfo === undefined;
-  }
-
-  /** Lines with message `msg`. */
-  logs(msg: string): LogLine[] {
-    return this.lines.filter((l) => l.msg === msg);
-  }
-
-  /** The first line matching `pred`; rejects on timeout or if the process exits first. */
-  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hit = this.lines.find(pred);
-        if (hit !== undefined) return done(() => resolve(hit));
-        if (this.exitInfo !== undefined) {
-          return done(() => reject(new Error(`${this.name} exited (${JSON.stringify(this.exitInfo)}) before logging ${what}; ${this.tail()}`)));
-        }
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${this.name} to log ${what}; ${this.tail()}`))), timeoutMs);
-      const done = (f: () => void): void => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        f();
-      };
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  /** Waits for a line with message `msg`. */
-  waitForMsg(msg: string, timeoutMs?: number): Promise<LogLine> {
-    return this.waitForLog((l) => l.msg === msg, `"${msg}"`, timeoutMs);
-  }
-
-  /** The gRPC address from a server's "server listening …" line. */
-  get addr(): string {
-    const line = this.logs(LISTENING)[0];
-    if (line === undefined || typeof line.addr !== "string") throw new Error(`${this.name} has not logged its address; ${this.tail()}`);
-    return line.addr;
-  }
-
-  /** Sends `signal`; resolves when the process has exited. */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<Exit> {
-    if (this.running) this.child.kill(signal);
-    return this.exited;
-  }
-
-  tail(n = 6): string {
-    return `last lines: ${[...this.lines.slice(-n).map((l) => JSON.stringify(l)), ...this.rawLines.slice(-n)].join("\n")}\nstderr: ${this.stderr}`;
-  }
-}
-
-export const LISTENING = "server listening and continuously adding operations";
+export { type Exit, type LogLine, LISTENING, Proc };
 export const SYNCED = "✅ sync completed successfully";
 
 function spawnBin(name: string, bin: string, args: readonly string[]): Proc {
@@ -341,9 +242,7 @@ export async function rejection<T>(p: Promise<T>): Promise<ServiceError> {
 export async function cleanup(): Promise<void> {
   for (const c of stubs) c.close();
   stubs.clear();
-  const running = [...processes];
-  for (const p of running) p.child.kill("SIGKILL");
-  await Promise.all(running.map((p) => p.exited));
+  await killAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
