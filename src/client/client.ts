@@ -8,7 +8,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
-import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb } from "../qmdb";
+import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
+
+export { KindMismatchError };
 import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
@@ -57,11 +59,6 @@ export interface SyncClientEvents {
   synced: [{ iteration: number; opCount: bigint; root: Uint8Array; target: SyncTarget; operationsFetched: bigint; durationMs: number }];
   /** An iteration failed (the client keeps going unless the failure is permanent). */
   failed: [{ iteration: number; error: Error }];
-}
-
-/** The server holds a different kind of database than the client was told to sync. */
-export class KindMismatchError extends Error {
-  override name = "KindMismatchError";
 }
 
 /** Where the last verified target is remembered (only with trusted keys). */
@@ -120,6 +117,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     signal?.addEventListener("abort", stopPolling, { once: true });
     const started = Date.now();
     try {
+      await checkStoredKind(this.options.directory, this.options.kind);
       const served = await resolver.getSyncTarget(signal);
       if (served.kind !== this.options.kind) {
         throw new KindMismatchError(`server ${this.options.server} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);

@@ -1,4 +1,6 @@
 import { ImmutableDb } from "./immutable";
+import { AnyDb } from "./any";
+import { checkStoredKind } from "./kind";
 import { createImmutableTestOperations } from "./generator";
 import { encodeImmutableOperation } from "./operation";
 import { verifyRangeInclusion } from "../mmr";
@@ -86,5 +88,18 @@ describe("ImmutableDb (qmdb.md §6)", () => {
     expect(db.get(keyOf(0))).toBeUndefined();
     expect(hex(db.get(keyOf(40))!)).toBe(hex(keyOf(40)));
     await db.close();
+  });
+});
+
+describe("checkStoredKind", () => {
+  test("refuses a directory holding the other kind of database, accepts its own and an empty one", async () => {
+    const anyDir = tempDir();
+    await (await AnyDb.open(anyDir)).close();
+    await expect(checkStoredKind(anyDir, "immutable")).rejects.toThrow(/holds an any database, not an immutable one/);
+    await expect(checkStoredKind(anyDir, "any")).resolves.toBeUndefined();
+    const immDir = tempDir();
+    await (await ImmutableDb.open(immDir)).close();
+    await expect(checkStoredKind(immDir, "any")).rejects.toThrow(/holds an immutable database/);
+    await expect(checkStoredKind(tempDir(), "any")).resolves.toBeUndefined();
   });
 });

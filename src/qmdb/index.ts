@@ -7,7 +7,7 @@ export { ImmutableDb, IMMUTABLE_KIND, IMMUTABLE_ITEMS_PER_SECTION } from "./immu
 export type { Db } from "./db";
 export { QmdbError, type QmdbErrorKind } from "./errors";
 export { createAnyTestOperations, createImmutableTestOperations, createTestOperations } from "./generator";
-export type { DbKind, DbKindName, DbOptions } from "./kind";
+export { type DbKind, type DbKindName, type DbOptions, KindMismatchError, checkStoredKind } from "./kind";
 export type { ProvenOperations } from "./log";
 export * from "./operation";
 export { SyncLog, type SyncLogOrigin } from "./sync-log";

@@ -2,7 +2,7 @@
  * What distinguishes the two database kinds to code that handles both (state sync, the server):
  * how their operation log is stored and encoded, and how a finished log is opened as a database.
  */
-import type { Contiguous, Storage } from "../journal";
+import { type Contiguous, DiskStorage, type Storage } from "../journal";
 import type { JournaledMmrConfig } from "./journaled-mmr";
 import type { OperationCodec } from "./log";
 
@@ -36,4 +36,25 @@ export interface DbKind<Op, D> {
 /** The MMR partitions both kinds use. */
 export function mmrPartitions(options: DbOptions): JournaledMmrConfig {
   return { journalPartition: "mmr_journal", metadataPartition: "mmr_metadata", itemsPerBlob: options.mmrItemsPerBlob };
+}
+
+/** A directory holds a database of another kind than the one asked for. */
+export class KindMismatchError extends Error {
+  override name = "KindMismatchError";
+}
+
+/** The partition only a kind's operation log has (its presence tells the kind apart). */
+const KIND_MARKER: Record<DbKindName, string> = { any: "log_journal", immutable: "log_data" };
+
+/**
+ * Throws `KindMismatchError` if `root` holds a database of the other kind (opening it as `kind`
+ * would mix two databases' MMRs in one directory).
+ */
+export async function checkStoredKind(root: string | Storage, kind: DbKindName): Promise<void> {
+  const storage = typeof root === "string" ? new DiskStorage(root) : root;
+  const other: DbKindName = kind === "any" ? "immutable" : "any";
+  if ((await storage.scan(KIND_MARKER[other])).length > 0) {
+    const where = typeof root === "string" ? root : "the storage";
+    throw new KindMismatchError(`${where} holds an ${other} database, not ${kind === "any" ? "an any" : "an immutable"} one`);
+  }
 }

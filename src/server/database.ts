@@ -4,25 +4,10 @@
  * the target is captured each time a commit returns.
  */
 import { EventEmitter } from "node:events";
-import { existsSync, readdirSync } from "node:fs";
-import path from "node:path";
 import {
-  type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb,
+  type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb, checkStoredKind,
 } from "../qmdb";
 import type { Target } from "../wire";
-
-/** Partitions that only one kind has: used to refuse opening a directory as the wrong kind. */
-const KIND_MARKERS: Record<DbKindName, string> = { any: "log_journal", immutable: "log_data" };
-
-/** A directory holds a database of the other kind. */
-export class KindMismatchError extends Error {
-  override name = "KindMismatchError";
-}
-
-function hasData(dir: string, partition: string): boolean {
-  const p = path.join(dir, partition);
-  return existsSync(p) && readdirSync(p).length > 0;
-}
 
 /** The database a server owns. Emits `target` with each new committed target. */
 export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
@@ -39,10 +24,7 @@ export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
 
   /** Opens (or creates) the database of `kind` in `dir`; refuses a directory of the other kind. */
   static async open(kind: DbKindName, dir: string): Promise<ServedDatabase> {
-    const other: DbKindName = kind === "any" ? "immutable" : "any";
-    if (hasData(dir, KIND_MARKERS[other])) {
-      throw new KindMismatchError(`${dir} holds an ${other} database, not ${kind === "any" ? "an any" : "an immutable"} one`);
-    }
+    await checkStoredKind(dir, kind);
     const db = kind === "any" ? await AnyDb.open(dir) : await ImmutableDb.open(dir);
     return new ServedDatabase(kind, db);
   }

@@ -3,5 +3,5 @@ export { SyncServer, SYNC_SERVICE_NAME, type ServerOptions, type ServerTlsOption
 export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimits } from "./limits";
 export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";
-export { ServedDatabase, KindMismatchError } from "./database";
+export { ServedDatabase } from "./database";
 export type { WorkloadOptions } from "./workload";
