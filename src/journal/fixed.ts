@@ -404,28 +404,12 @@ export class FixedJournal implements Contiguous {
 
   /** Sync, then release every file handle. */
   async close(): Promise<void> {
-    try {
-      this.life.close();
-    } catch (err) {
-      await this.life.idle();
-      this.releaseFiles();
-      throw err;
-    }
-    const tail = this.tail;
-    try {
-      await this.life.enqueue(() => tail.sync());
-    } finally {
-      await this.life.idle();
-      this.releaseFiles();
-    }
+    return this.life.closeWith(() => this.life.enqueue(() => this.tail.sync()), () => this.releaseFiles());
   }
 
   /** Delete every blob and the partition. Allowed on a poisoned handle (to clean up after a failure). */
   async destroy(): Promise<void> {
-    this.life.shutdown();
-    await this.life.idle();
-    this.releaseFiles();
-    await this.storage.remove(this.partition);
+    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
   }
 
   /** The tail is full: queue "fsync it, then create the next blob"; appends continue into a buffer. */

@@ -73,6 +73,35 @@ export class Lifecycle {
     });
   }
 
+  /**
+   * The body of every journal's `close`: marks the handle closed, runs `flush` (the final sync),
+   * and releases the files whatever happens; a handle that was already closed or poisoned only
+   * has its files released and rethrows.
+   */
+  async closeWith(flush: () => Promise<unknown>, releaseFiles: () => void): Promise<void> {
+    try {
+      this.close();
+    } catch (err) {
+      await this.idle();
+      releaseFiles();
+      throw err;
+    }
+    try {
+      await flush();
+    } finally {
+      await this.idle();
+      releaseFiles();
+    }
+  }
+
+  /** The body of every journal's `destroy`: allowed on a poisoned handle (to clean up after a failure). */
+  async destroyWith(releaseFiles: () => void, remove: () => Promise<void>): Promise<void> {
+    this.shutdown();
+    await this.idle();
+    releaseFiles();
+    await remove();
+  }
+
   /** Resolves once every task queued so far has finished (successfully or not). */
   idle(): Promise<void> {
     return this.queue;

@@ -134,27 +134,12 @@ export class Metadata {
 
   /** Sync (even when unchanged, as Rust does), then release the files. */
   async close(): Promise<void> {
-    try {
-      this.life.close();
-    } catch (err) {
-      await this.life.idle();
-      this.releaseFiles();
-      throw err;
-    }
-    try {
-      await this.syncQueued();
-    } finally {
-      await this.life.idle();
-      this.releaseFiles();
-    }
+    return this.life.closeWith(() => this.syncQueued(), () => this.releaseFiles());
   }
 
   /** Delete both blobs and the partition (allowed on a poisoned handle). */
   async destroy(): Promise<void> {
-    this.life.shutdown();
-    await this.life.idle();
-    this.releaseFiles();
-    await this.storage.remove(this.partition);
+    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
   }
 
   /** `sync` without the usability check (`close` has already marked the handle closed). */

@@ -343,29 +343,14 @@ export class SegmentedJournal {
 
   /** Sync every changed section and release the files. */
   async close(): Promise<void> {
-    try {
-      this.life.close();
-    } catch (err) {
-      await this.life.idle();
-      this.releaseFiles();
-      throw err;
-    }
-    try {
-      await this.life.enqueue(async () => {
+    return this.life.closeWith(() => this.life.enqueue(async () => {
         for (const blob of this.sections.values()) if (blob.dirty) await blob.sync();
-      });
-    } finally {
-      await this.life.idle();
-      this.releaseFiles();
-    }
+      }), () => this.releaseFiles());
   }
 
   /** Delete every section and the partition (allowed on a poisoned handle). */
   async destroy(): Promise<void> {
-    this.life.shutdown();
-    await this.life.idle();
-    this.releaseFiles();
-    await this.storage.remove(this.partition);
+    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
   }
 
   /**
