@@ -11,3 +11,5 @@ export type { ServerOptions, ServiceLimits } from "./server";
 export { AnyDb, ImmutableDb, ANY_KIND, IMMUTABLE_KIND, createTestOperations } from "./qmdb";
 export type { AnyOperation, ImmutableOperation, Operation, DbKind, DbKindName, DbOptions } from "./qmdb";
 export { verifyRangeInclusion, type Proof } from "./mmr";
+// For users of the generated stubs: canonical operation bytes (what proofs cover) from typed messages.
+export { encodeProtoOperation, fromProtoOperation, toProtoOperation, WireError } from "./wire";

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
+import { equalBytes, toHex } from "../codec";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
@@ -65,7 +66,6 @@ export interface SyncClientEvents {
 const TARGET_FILE = "client-target.json";
 
 const NOOP = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** Keeps a local database continuously in sync with a server. */
 export class SyncClient extends EventEmitter<SyncClientEvents> {
@@ -127,7 +127,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       this.log.info(
         {
           sync_iteration: iteration,
-          target: { root: hex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
+          target: { root: toHex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
           server: this.options.server,
           batch_size: this.options.fetchBatchSize ?? 50,
           target_update_interval: `${this.options.targetUpdateIntervalMs ?? 1000}ms`,
@@ -178,7 +178,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
           sync_iteration: iteration,
           op_count: opCount.toString(),
           database_ops: opCount.toString(),
-          root: hex(root),
+          root: toHex(root),
           operations_fetched: result.operationsFetched.toString(),
           operations_reused: result.operationsReused.toString(),
           sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`,
@@ -213,8 +213,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       if (t.upperBound < last.upperBound || t.lowerBound < last.lowerBound) {
         throw new TargetAuthError(`target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`);
       }
-      if (t.upperBound === last.upperBound && hex(t.root) !== hex(last.root)) {
-        throw new TargetAuthError(`target at op count ${t.upperBound} has root ${hex(t.root)}, but ${hex(last.root)} was already synced at that count`);
+      if (t.upperBound === last.upperBound && !equalBytes(t.root, last.root)) {
+        throw new TargetAuthError(`target at op count ${t.upperBound} has root ${toHex(t.root)}, but ${toHex(last.root)} was already synced at that count`);
       }
     }
     return served.target;
@@ -233,7 +233,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   // Remembers the last verified target synced (written atomically), so a replayed older one is refused.
   private rememberTarget(t: SyncTarget): void {
     const tmp = `${this.targetFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ root: hex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
+    writeFileSync(tmp, JSON.stringify({ root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
     renameSync(tmp, this.targetFile);
   }
 
@@ -241,7 +241,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   // interval. Targets that fail `accept` are skipped with a warning.
   private async *followTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
     let last = first;
-    const fresh = (t: SyncTarget): boolean => hex(t.root) !== hex(last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
+    const fresh = (t: SyncTarget): boolean => !equalBytes(t.root, last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
     const check = (served: ServerTarget): SyncTarget | undefined => {
       this.noteServerOpCount(served.target.upperBound);
       try {

@@ -4,7 +4,10 @@
  * non-canonical varint, EndOfBuffer at every truncation and ExtraData on trailing bytes.
  */
 import fc from 'fast-check';
-import { CodecError, type CodecErrorKind, Reader, Writer, decode, decodeVec, encodeVec, varintSize } from './index';
+import { CodecError, type CodecErrorKind, Reader, Writer, decode, varintSize } from './index';
+
+const encodeVec = <T>(items: readonly T[], write: (w: Writer, item: T) => void): Uint8Array => new Writer().vec(items, write).finish();
+const decodeVec = <T>(bytes: Uint8Array, max: number, read: (r: Reader) => T, minItemBytes = 1): T[] => decode(bytes, (r) => r.vec(max, read, minItemBytes));
 
 const U32_MAX = 0xffff_ffff;
 const U64_MAX = (1n << 64n) - 1n;

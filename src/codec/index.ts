@@ -5,5 +5,7 @@
  * {@link CodecError} whose `kind` mirrors the Rust variant.
  */
 export { CodecError, type CodecErrorKind } from './errors';
-export { Reader, decode, decodeVec } from './reader';
-export { Writer, encodeVec, varintSize } from './writer';
+export { Reader, decode } from './reader';
+export { Writer, varintSize } from './writer';
+export { MAX_VARINT_U32_BYTES, VARINT_INVALID, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from './varint';
+export { equalBytes, toHex } from './bytes';

@@ -6,6 +6,7 @@
  * requires the whole input to be consumed (`ExtraData` otherwise).
  */
 import { CodecError } from './errors';
+import { VARINT_INVALID, VARINT_TRUNCATED, readVarintU32 } from './varint';
 
 /**
  * A forward-only cursor over one byte array. Reads throw {@link CodecError}, leaving the cursor at the
@@ -98,30 +99,18 @@ export class Reader {
     return n;
   }
 
-  /**
-   * Canonical LEB128 u32: at most 5 bytes, the 5th ≤ `0x0f`, no `0x00` byte after the first.
-   * Bytes 0–3 carry 28 bits, which `<<` handles without reaching the sign bit; byte 4 is added by multiplication.
-   */
+  /** Canonical LEB128 u32: at most 5 bytes, the 5th ≤ `0x0f`, no `0x00` byte after the first. */
   varintU32(): number {
-    const buf = this.buf;
     const start = this.pos;
-    let pos = start;
-    let lo = 0;
-    for (let i = 0; ; i++) {
-      if (pos >= buf.length) throw endOfBuffer(1, pos, 0);
-      const b = buf[pos++]!;
-      if (i > 0 && b === 0) throw zeroByte('u32', start, i);
-      if (i === 4) {
-        if (b > 0x0f) throw overflow('u32', start, b);
-        this.pos = pos;
-        return lo + b * 2 ** 28;
-      }
-      lo |= (b & 0x7f) << (7 * i);
-      if (b < 0x80) {
-        this.pos = pos;
-        return lo;
-      }
+    const packed = readVarintU32(this.buf, start, this.buf.length);
+    if (packed === VARINT_TRUNCATED) throw endOfBuffer(1, this.buf.length, 0, "the rest of a u32 varint");
+    if (packed === VARINT_INVALID) {
+      // Say which rule broke (error path only): a 0x00 continuation byte, or a 5th byte above 0x0f.
+      for (let i = 1; i < 5; i++) if (this.buf[start + i] === 0) throw zeroByte('u32', start, i);
+      throw overflow('u32', start, this.buf[start + 4]!);
     }
+    this.pos = start + (packed % 8);
+    return Math.floor(packed / 8);
   }
 
   /**
@@ -192,11 +181,6 @@ export function decode<T>(bytes: Uint8Array, read: (r: Reader) => T): T {
   const value = read(r);
   r.finish();
   return value;
-}
-
-/** Decodes a whole buffer as a `Vec<T>` of at most `maxLen` items (see {@link Reader.vec}). */
-export function decodeVec<T>(bytes: Uint8Array, maxLen: number, readItem: (r: Reader) => T, minItemBytes = 1): T[] {
-  return decode(bytes, (r) => r.vec(maxLen, readItem, minItemBytes));
 }
 
 function endOfBuffer(need: number, at: number, have: number, what = `${need} bytes`): CodecError {

@@ -170,11 +170,6 @@ export class Writer {
   }
 }
 
-/** Encodes `items` as a `Vec<T>` (length, then each item). */
-export function encodeVec<T>(items: readonly T[], writeItem: (w: Writer, item: T) => void, capacityBytes = 64): Uint8Array<ArrayBuffer> {
-  return new Writer(capacityBytes).vec(items, writeItem).finish();
-}
-
 /**
  * The LEB128 size of `v` in bytes: `max(1, ceil(bitlen(v) / 7))`. A `number` must be a safe
  * non-negative integer, a `bigint` a u64; otherwise `Invalid`.

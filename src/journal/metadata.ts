@@ -10,7 +10,7 @@ import { crc32 } from './crc32';
 import { JournalError } from './errors';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, toStorage } from './storage';
-import { readVarint, varintSize, writeVarint } from './varint';
+import { readVarintU32, varintU32Size, writeVarintU32 } from '../codec';
 
 export interface MetadataConfig {
   /**
@@ -164,7 +164,7 @@ export class Metadata {
     let length = VERSION_BYTES + CRC_BYTES;
     for (const k of keys) {
       const { value } = this.map.get(k)!;
-      length += this.keySize + varintSize(value.length) + value.length;
+      length += this.keySize + varintU32Size(value.length) + value.length;
     }
     const out = new Uint8Array(length);
     const view = new DataView(out.buffer);
@@ -175,7 +175,7 @@ export class Metadata {
       const { key, value } = this.map.get(k)!;
       out.set(key, at);
       at += this.keySize;
-      at += writeVarint(out, at, value.length);
+      at += writeVarintU32(out, at, value.length);
       out.set(value, at);
       at += value.length;
     }
@@ -223,7 +223,7 @@ async function load(
     if (at + keySize > crcAt) throw corrupt(`truncated key (keySize ${keySize})`, at);
     const key = buf.slice(at, at + keySize);
     at += keySize;
-    const v = readVarint(buf, at, crcAt);
+    const v = readVarintU32(buf, at, crcAt);
     if (v < 0) throw corrupt('invalid value length', at);
     const len = Math.floor(v / 8);
     at += v % 8;

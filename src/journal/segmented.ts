@@ -12,7 +12,7 @@ import { JournalError } from './errors';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle } from './lifecycle';
 import { type Storage, checkPartitionName, indexName, nameIndex } from './storage';
-import { MAX_VARINT_BYTES, VARINT_TRUNCATED, readVarint, varintSize, writeVarint } from './varint';
+import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from '../codec';
 
 /** Entries start at multiples of this many bytes. */
 export const ITEM_ALIGNMENT = 16;
@@ -127,12 +127,12 @@ export class SegmentedJournal {
     if (offset > MAX_U32) throw new JournalError('InvalidArgument', `section ${section} is full (offset overflow)`);
     try {
       const pad = aligned - blob.size;
-      const entry = varintSize(data.length) + data.length + CRC_BYTES;
+      const entry = varintU32Size(data.length) + data.length + CRC_BYTES;
       const at = blob.reserve(pad + entry);
       const buf = blob.buf;
       buf.fill(0, at, at + pad);
       const start = at + pad;
-      const body = writeVarint(buf, start, data.length) + data.length;
+      const body = writeVarintU32(buf, start, data.length) + data.length;
       buf.set(data, start + body - data.length);
       const crc = crc32(buf.subarray(start, start + body));
       buf[start + body] = crc >>> 24;
@@ -156,10 +156,10 @@ export class SegmentedJournal {
     if (section !== this.newest) this.handles.touch(blob);
     const at = offset * ITEM_ALIGNMENT;
     const avail = blob.size - at;
-    if (avail < MAX_VARINT_BYTES) throw entryError('Corruption', blob, at, `entry runs past the end (${blob.size} bytes)`);
+    if (avail < MAX_VARINT_U32_BYTES) throw entryError('Corruption', blob, at, `entry runs past the end (${blob.size} bytes)`);
     const head = this.head.subarray(0, Math.min(GET_HEAD_BYTES, avail));
     blob.readAt(head, at);
-    const v = readVarint(head, 0, head.length);
+    const v = readVarintU32(head, 0, head.length);
     if (v < 0) throw entryError('Corruption', blob, at, 'invalid length prefix');
     const len = Math.floor(v / 8);
     const body = (v % 8) + len;
@@ -204,9 +204,9 @@ export class SegmentedJournal {
     let end = startByte;
     let at = startByte;
     while (at < size) {
-      const rel = need(at, Math.min(MAX_VARINT_BYTES, size - at));
-      const v = readVarint(window, rel, rel + Math.min(MAX_VARINT_BYTES, size - at));
-      if (v === VARINT_TRUNCATED || size - at < MAX_VARINT_BYTES) {
+      const rel = need(at, Math.min(MAX_VARINT_U32_BYTES, size - at));
+      const v = readVarintU32(window, rel, rel + Math.min(MAX_VARINT_U32_BYTES, size - at));
+      if (v === VARINT_TRUNCATED || size - at < MAX_VARINT_U32_BYTES) {
         return { count, end, failure: entryError('Corruption', blob, at, 'incomplete entry at the end') };
       }
       if (v < 0) return { count, end, failure: entryError('Corruption', blob, at, 'invalid length prefix') };

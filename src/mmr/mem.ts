@@ -6,7 +6,7 @@
 import { DigestList } from "./digest-list";
 import { DIGEST_BYTES } from "./sha256";
 import { MmrError } from "./errors";
-import { leafDigest, nodeDigest, rootDigest } from "./hasher";
+import { leafDigest, leafDigestInto, nodeDigest, nodeDigestInto, rootDigest } from "./hasher";
 import { type NodeSource, type Proof, buildRangeProof } from "./proof";
 import { type Location, type Position, checkMmrSize, isMmrSize, leafCount, locationToPosition, nodesToPin, pathToLeaf, peaks, toSafeNumber } from "./position";
 
@@ -19,6 +19,9 @@ export interface MemMmrComponents {
   /** Digests of `nodesToPin(prunedToPos)`, in that order. */
   readonly pinnedNodes?: readonly Uint8Array[];
 }
+
+// Digests are hashed here, then copied into the node list: no allocation per node.
+const SCRATCH = new Uint8Array(DIGEST_BYTES);
 
 // Trailing 1 bits of a safe non-negative integer (beyond 32 bits, so no bitwise operators).
 function trailingOnesNumber(x: number): number {
@@ -83,7 +86,8 @@ export class MemMmr implements NodeSource {
 
   /** Appends an element (hashed as a leaf) and returns the leaf's position. */
   add(element: Uint8Array): number {
-    return this.addLeafDigest(leafDigest(this.size, element));
+    leafDigestInto(this.size, element, SCRATCH, 0);
+    return this.addLeafDigest(SCRATCH);
   }
 
   /** Appends an already-hashed leaf digest (e.g. one recovered from disk) and its new parents. */
@@ -95,7 +99,8 @@ export class MemMmr implements NodeSource {
     for (let merges = trailingOnesNumber(this.leafTotal); merges > 0; merges--, twoH *= 2) {
       const left = this.getNode(size - twoH)!;
       const right = this.getNode(size - 1)!;
-      this.nodes.push(nodeDigest(size, left, right));
+      nodeDigestInto(size, left, right, SCRATCH, 0);
+      this.nodes.push(SCRATCH);
       size++;
     }
     this.leafTotal++;

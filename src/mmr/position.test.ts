@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import {
-  isMmrSize, leafCount, locationToPosition, MAX_LOCATION, MAX_POSITION, mmrSize, nodesNeedingParents, nodesToPin,
-  pathToLeaf, peaks, positionHeight, positionToLocation, toNearestSize, toSafeNumber,
+  isMmrSize, leafCount, locationToPosition, MAX_LOCATION, MAX_POSITION, mmrSize, nodesToPin,
+  pathToLeaf, peaks, positionToLocation, toNearestSize, toSafeNumber, trailingOnes,
 } from "./position";
 import { MmrError } from "./errors";
 
@@ -59,8 +59,11 @@ describe("position arithmetic (mmr.md §1)", () => {
 
   test("peaks, heights and merge candidates of the 11-leaf example", () => {
     expect(peaks(19n)).toEqual([{ pos: 14n, height: 3 }, { pos: 17n, height: 1 }, { pos: 18n, height: 0 }]);
-    expect(nodesNeedingParents(19n)).toEqual([17n, 18n]);
-    expect([2n, 6n, 14n, 17n, 18n].map(positionHeight)).toEqual([1, 2, 3, 1, 0]);
+    // nodes_needing_parents = [17, 18]: the trailing peaks of heights 1, 0 merge with leaf 11,
+    // one per trailing 1 bit of the leaf count.
+    expect(trailingOnes(11n)).toBe(2);
+    expect(peaks(19n).slice(-2).map((p) => p.pos)).toEqual([17n, 18n]);
+    expect(peaks(mmrSize(12n))).toEqual([{ pos: 14n, height: 3 }, { pos: 21n, height: 2 }]);
     expect(kindOf(() => peaks(2n))).toBe("InvalidSize");
     expect(pathToLeaf(3n, 6n, 2)).toEqual([[6n, 2n], [5n, 4n]]);
   });

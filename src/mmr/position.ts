@@ -141,19 +141,6 @@ export function peaks(size: Position): Peak[] {
   return out;
 }
 
-/** Height of the node at `pos` (0 for a leaf). */
-export function positionHeight(pos: Position): number {
-  checkU64(pos, "position");
-  if (pos === 0n) return 0;
-  let p = pos;
-  let m = (1n << BigInt(bitLength(p))) - 1n;
-  while (m !== 0n) {
-    if (p >= m) p -= m;
-    m >>= 1n;
-  }
-  return Number(p);
-}
-
 /** The largest valid MMR size `≤ x`. Throws `PositionOverflow` above MAX_POSITION. */
 export function toNearestSize(x: Position): Position {
   checkU64(x, "size");
@@ -175,28 +162,6 @@ export function toNearestSize(x: Position): Position {
  */
 export function nodesToPin(boundary: Position): Position[] {
   return peaks(toNearestSize(boundary)).map((p) => p.pos);
-}
-
-/**
- * The peaks that merge with the next appended leaf: the longest suffix of peak heights
- * `…, 2, 1, 0`. Its length is `trailingOnes(leafCount)`.
- */
-export function nodesNeedingParents(size: Position): Position[] {
-  const ps = peaks(size);
-  let i = ps.length;
-  let want = 0;
-  while (i > 0 && ps[i - 1]!.height === want) {
-    i--;
-    want++;
-  }
-  return ps.slice(i).map((p) => p.pos);
-}
-
-/** Position of the last leaf of an MMR of `size` nodes, or undefined when empty. */
-export function lastLeafPosition(size: Position): Position | undefined {
-  const ps = peaks(size);
-  const last = ps[ps.length - 1];
-  return last === undefined ? undefined : last.pos - BigInt(last.height);
 }
 
 /**

@@ -5,6 +5,7 @@
  * independent digest cursors). While verifying it keeps every node it rebuilt, so a client can
  * adopt them instead of hashing the same operations again.
  */
+import { equalBytes, toHex } from "../codec";
 import { MmrError } from "./errors";
 import { leafDigestInto, nodeDigest, nodeDigestFromInto, nodeDigestInto, rootDigest } from "./hasher";
 import { DIGEST_BYTES } from "./sha256";
@@ -23,12 +24,6 @@ export interface VerifiedRange {
    * `startPos` nodes gains by appending the n elements.
    */
   readonly nodes: Uint8Array;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function invalid(message: string): MmrError {
@@ -156,7 +151,7 @@ export function verifyRangeAndCollect(proof: Proof, elements: readonly Uint8Arra
     throw err;
   }
   if (!equalBytes(result.root, root)) {
-    throw new MmrError("RootMismatch", `proof implies root ${hex(result.root)}, expected ${hex(root)}`);
+    throw new MmrError("RootMismatch", `proof implies root ${toHex(result.root)}, expected ${toHex(root)}`);
   }
   return result.range;
 }
@@ -178,8 +173,4 @@ export function extractPinnedNodes(proof: Proof, start: Location, end: Location)
     if (i === undefined) throw new MmrError("MissingDigest", `proof lacks pinned node ${p}`);
     return proof.digests[i]!;
   });
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }

@@ -4,6 +4,7 @@
  * (no floor, no moved operations). The oldest retained location plays the floor's role for sync.
  */
 import { VariableJournal, type Storage } from "../journal";
+import { toHex } from "../codec";
 import { Db } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
@@ -52,7 +53,7 @@ export class ImmutableDb extends Db<ImmutableOperation> {
   set(key: Uint8Array, value: Uint8Array): void {
     this.checkOpen();
     const bytes = encodeImmutableOperation({ type: "set", key, value });
-    if (this.index.get(key, this.keyAt) >= 0) throw new QmdbError("KeyExists", `key ${Buffer.from(key).toString("hex")} is already set`);
+    if (this.index.get(key, this.keyAt) >= 0) throw new QmdbError("KeyExists", `key ${toHex(key)} is already set`);
     this.index.insertNew(key, this.log.appendEncoded(bytes));
   }
 

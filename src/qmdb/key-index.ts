@@ -6,6 +6,8 @@
  * Deletion uses backward shifting, so the table never accumulates tombstones.
  */
 
+import { equalBytes } from "../codec";
+
 const EMPTY = -1;
 const MIN_CAPACITY = 16;
 
@@ -126,7 +128,7 @@ export class KeyIndex {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
     for (let i = mix(hi, lo) & this.mask; this.locs[i] !== EMPTY; i = (i + 1) & this.mask) {
-      if (this.his[i] === hi && this.los[i] === lo && equalKeys(keyAt(this.locs[i]!), key)) return i;
+      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locs[i]!), key)) return i;
     }
     return -1;
   }
@@ -179,10 +181,4 @@ export class KeyIndex {
     this.los[i] = lo;
     this.locs[i] = loc;
   }
-}
-
-function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

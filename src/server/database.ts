@@ -7,11 +7,11 @@ import { EventEmitter } from "node:events";
 import {
   type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb, checkStoredKind,
 } from "../qmdb";
-import type { Target } from "../wire";
+import type { SyncTarget } from "../sync";
 
 /** The database a server owns. Emits `target` with each new committed target. */
-export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
-  private committed: Target;
+export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
+  private committed: SyncTarget;
 
   private constructor(
     readonly kind: DbKindName,
@@ -30,7 +30,7 @@ export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
   }
 
   /** The target of the last commit: what clients sync to. */
-  get target(): Target {
+  get target(): SyncTarget {
     return this.committed;
   }
 
@@ -69,7 +69,7 @@ export class ServedDatabase extends EventEmitter<{ target: [Target] }> {
     await this.db.close();
   }
 
-  private currentTarget(): Target {
+  private currentTarget(): SyncTarget {
     const lowerBound = this.db instanceof AnyDb ? this.db.inactivityFloorLoc : this.db.oldestRetainedLoc;
     return { root: this.db.root(), lowerBound, upperBound: this.db.opCount };
   }

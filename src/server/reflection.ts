@@ -1,13 +1,13 @@
 /**
  * gRPC reflection (`grpc.reflection.v1` and `v1alpha`) from the raw FileDescriptorProtos that
- * `buf build` produced (embedded in gen/descriptors.ts). Serving them unmodified keeps each
- * file's dependency list, which strict clients (buf curl, grpcurl, Python) need.
+ * `buf build` produced (embedded in descriptors.generated.ts by `npm run generate`). Serving them
+ * unmodified keeps each file's dependency list, which strict clients (buf curl, grpcurl, Python) need.
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { Server } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { HEALTH_DESCRIPTOR_SET, SYNC_DESCRIPTOR_SET } from "../../gen/descriptors";
+import { HEALTH_DESCRIPTOR_SET, SYNC_DESCRIPTOR_SET } from "./descriptors.generated";
 
 /** Adds the reflection services, describing the sync and health services, to `server`. */
 export function addReflection(server: Pick<Server, "addService">): void {

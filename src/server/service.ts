@@ -6,7 +6,7 @@
  */
 import { MmrError, type Proof } from "../mmr";
 import { type DbKindName, QmdbError } from "../qmdb";
-import type { Target } from "../wire";
+import type { SyncTarget } from "../sync";
 import type { ServedDatabase } from "./database";
 import type { TargetSigner } from "../sync";
 import { ServiceError } from "./errors";
@@ -41,7 +41,7 @@ export interface OperationsBatch {
 
 /** A target with the server's signature (empty when the server has no signing key). */
 export interface SignedTarget {
-  readonly target: Target;
+  readonly target: SyncTarget;
   readonly signature: Uint8Array;
   readonly signer: Uint8Array;
 }
@@ -79,7 +79,7 @@ export class SyncService {
   }
 
   /** The target of the last commit. */
-  target(): Target {
+  target(): SyncTarget {
     return this.db.target;
   }
 

@@ -7,6 +7,7 @@
  * backoff, and gives up on a peer that keeps sending invalid data.
  */
 import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, nodesRequiredForRangeProof, verifyRangeAndCollect } from "../mmr";
+import { equalBytes, toHex } from "../codec";
 import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
 import type { Storage } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
@@ -98,7 +99,6 @@ export interface SyncResult<D> {
 export const MAX_PROOF_DIGESTS = 256;
 
 const NOOP_LOGGER: SyncLogger = { debug: () => {}, info: () => {}, warn: () => {} };
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** Checks a target's shape; throws `InvalidTarget`. */
 export function checkTarget(t: SyncTarget): void {
@@ -263,10 +263,10 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     }
     const database = await this.log.finish();
     const actual = database.root();
-    if (hex(actual) !== hex(this.target.root)) {
+    if (!equalBytes(actual, this.target.root)) {
       await database.close();
-      throw new SyncError("RootMismatch", `synced root ${hex(actual)} differs from target root ${hex(this.target.root)}`, {
-        details: { expected: hex(this.target.root), actual: hex(actual) },
+      throw new SyncError("RootMismatch", `synced root ${toHex(actual)} differs from target root ${toHex(this.target.root)}`, {
+        details: { expected: toHex(this.target.root), actual: toHex(actual) },
       });
     }
     return database;
@@ -514,7 +514,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       );
       return;
     }
-    if (hex(t.root) === hex(old.root)) {
+    if (equalBytes(t.root, old.root)) {
       throw new SyncError("TargetRootUnchanged", `target moved from [${old.lowerBound}, ${old.upperBound}) to [${t.lowerBound}, ${t.upperBound}) with the same root`);
     }
     await this.log.retarget(t.lowerBound, t.upperBound);
@@ -529,7 +529,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     }
     for (const [s] of this.fetched) if (s < start) this.fetched.delete(s);
     this.options.observer?.targetChanged?.(t);
-    this.logger.info({ root: hex(t.root), lower: t.lowerBound.toString(), upper: t.upperBound.toString(), local_ops: this.log.size.toString() }, "following new target");
+    this.logger.info({ root: toHex(t.root), lower: t.lowerBound.toString(), upper: t.upperBound.toString(), local_ops: this.log.size.toString() }, "following new target");
     if (!this.checkComplete()) this.schedule();
   }
 }

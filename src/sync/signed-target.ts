@@ -5,6 +5,7 @@
  * domain-separation prefix keeps these signatures from being valid for anything else.
  */
 import { ed25519 } from "@noble/curves/ed25519";
+import { equalBytes, toHex } from "../codec";
 import type { DbKindName } from "../qmdb";
 import type { SyncTarget } from "./engine";
 
@@ -78,22 +79,14 @@ export class TargetVerifier {
   verify(kind: DbKindName, target: SyncTarget, signature: Uint8Array, signer: Uint8Array): void {
     if (signature.length === 0) throw new TargetAuthError("target is not signed, but trusted keys are configured");
     if (signature.length !== ED25519_SIGNATURE_BYTES) throw new TargetAuthError(`target signature must be ${ED25519_SIGNATURE_BYTES} bytes, got ${signature.length}`);
-    const key = this.trusted.find((k) => equal(k, signer));
-    if (key === undefined) throw new TargetAuthError(`target is signed by ${hex(signer)}, which is not a trusted key`);
+    const key = this.trusted.find((k) => equalBytes(k, signer));
+    if (key === undefined) throw new TargetAuthError(`target is signed by ${toHex(signer)}, which is not a trusted key`);
     let ok = false;
     try {
       ok = ed25519.verify(signature, targetSigningMessage(kind, target), key);
     } catch {
       ok = false;
     }
-    if (!ok) throw new TargetAuthError(`target signature does not verify for root ${hex(target.root)} [${target.lowerBound}, ${target.upperBound})`);
+    if (!ok) throw new TargetAuthError(`target signature does not verify for root ${toHex(target.root)} [${target.lowerBound}, ${target.upperBound})`);
   }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }

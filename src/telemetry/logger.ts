@@ -24,6 +24,4 @@ export function createLogger(name: string, options: LoggerOptions = {}): Logger 
 }
 
 /** Lowercase hex of bytes (for roots and keys in log lines). */
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
-}
+export { toHex as hex } from "../codec";

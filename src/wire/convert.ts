@@ -8,6 +8,7 @@ import {
   DatabaseKind, type Operation as ProtoOperation, type Proof as ProtoProof, type SyncTarget as ProtoTarget,
 } from "../../gen/commonware/sync/v1/sync";
 import { DIGEST_BYTES, MAX_LOCATION, type Proof } from "../mmr";
+import type { SyncTarget } from "../sync";
 import {
   type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, encodeAnyOperation, encodeImmutableOperation,
 } from "../qmdb";
@@ -21,13 +22,6 @@ export class WireError extends Error {
   ) {
     super(`${field}: ${message}`);
   }
-}
-
-/** A sync target: the root over `upperBound` operations, and where a client must start. */
-export interface Target {
-  readonly root: Uint8Array;
-  readonly lowerBound: bigint;
-  readonly upperBound: bigint;
 }
 
 /** The protobuf enum value of a database kind. */
@@ -104,21 +98,13 @@ export function toProtoProof(proof: Proof): ProtoProof {
   return { size: proof.size, digests: proof.digests.map(buf) };
 }
 
-/** Checks a peer's proof: at most `maxDigests` digests of 32 bytes each. */
-export function fromProtoProof(proof: ProtoProof | undefined, maxDigests: number): Proof {
-  if (proof === undefined) throw new WireError("proof", "is missing");
-  if (proof.digests.length > maxDigests) throw new WireError("proof.digests", `has ${proof.digests.length} digests, more than ${maxDigests}`);
-  proof.digests.forEach((d, i) => digest(d, `proof.digests[${i}]`));
-  return { size: proof.size, digests: proof.digests };
-}
-
 /** The protobuf form of a target. */
-export function toProtoTarget(target: Target): ProtoTarget {
+export function toProtoTarget(target: SyncTarget): ProtoTarget {
   return { root: buf(target.root), lowerBound: target.lowerBound, upperBound: target.upperBound };
 }
 
 /** Checks a peer's target: a 32-byte root and `lowerBound < upperBound ≤ 2^62`. */
-export function fromProtoTarget(target: ProtoTarget | undefined): Target {
+export function fromProtoTarget(target: ProtoTarget | undefined): SyncTarget {
   if (target === undefined) throw new WireError("target", "is missing");
   const root = digest(target.root, "target.root");
   if (target.lowerBound >= target.upperBound) {

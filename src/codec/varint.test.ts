@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { VARINT_INVALID, VARINT_TRUNCATED, readVarint, varintSize, writeVarint } from './varint';
+import { VARINT_INVALID, VARINT_TRUNCATED, readVarintU32 as readVarint, varintU32Size as varintSize, writeVarintU32 as writeVarint } from './varint';
 
 const decode = (bytes: number[]) => readVarint(Uint8Array.from(bytes), 0, bytes.length);
 
