@@ -163,6 +163,11 @@ export class SyncLog<Op, D> {
     await this.log?.commit();
   }
 
+  /** Makes the operations and the MMR durable (a restart then has nothing to rebuild or replay). */
+  async sync(): Promise<void> {
+    await this.log?.sync();
+  }
+
   /**
    * Moves to a new target range (`lower`/`upper` must not decrease). Operations at or above the new
    * start are kept; if none are, the log restarts empty at the new start (and needs pins again).

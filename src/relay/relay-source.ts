@@ -211,6 +211,8 @@ export class RelaySource extends EventEmitter<{ target: [SyncTarget] }> implemen
       signal,
       logger: quiet(this.context.logger),
     });
+    // The record must never point past durable data: sync the log (and its MMR) first.
+    await this.log.sync();
     const reached: ReachedTarget = { target: t, signature: next.signature, signer: next.signer };
     writeReachedTarget(this.context.storageDir, this.context.kind, reached);
     this.reached = reached;
