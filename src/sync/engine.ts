@@ -12,6 +12,7 @@ import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
 import type { Storage } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
 import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
+import { type LocRange, findGap } from "./gaps";
 
 /** A sync target: the root over `upperBound` operations and the first location needed. */
 export interface SyncTarget {
@@ -304,19 +305,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   }
 
   // The first range at or after the local tip that no in-flight request or buffered batch covers.
-  private findGap(): { start: bigint; end: bigint } | undefined {
-    const upper = this.target.upperBound;
-    const covered: Array<[bigint, bigint]> = [];
-    for (const r of this.requests.values()) covered.push([r.next, r.end]);
-    for (const v of this.fetched.values()) covered.push([v.start, v.start + BigInt(v.operations.length)]);
-    covered.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    let cursor = this.log.size;
-    for (const [s, e] of covered) {
-      if (cursor >= upper) return undefined;
-      if (cursor < s) return { start: cursor, end: min(s, cursor + this.requestOps, upper) };
-      if (e > cursor) cursor = e;
-    }
-    return cursor < upper ? { start: cursor, end: min(cursor + this.requestOps, upper) } : undefined;
+  private findGap(): LocRange | undefined {
+    const covered: LocRange[] = [];
+    for (const r of this.requests.values()) covered.push({ start: r.next, end: r.end });
+    for (const v of this.fetched.values()) covered.push({ start: v.start, end: v.start + BigInt(v.operations.length) });
+    return findGap(this.log.size, this.target.upperBound, covered, this.requestOps);
   }
 
   private issue(start: bigint, end: bigint): void {
@@ -381,7 +374,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (batch.startLoc !== req.next) throw new InvalidResponseError("wrong start", `batch starts at ${batch.startLoc}, expected ${req.next}`);
     if (n === 0) throw new InvalidResponseError("wrong count", `empty batch at ${req.next}`);
     if (n > req.batchSize || BigInt(n) > req.end - req.next) {
-      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${min(BigInt(req.batchSize), req.end - req.next)}`);
+      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${Math.min(req.batchSize, Number(req.end - req.next))}`);
     }
     if (batch.proof.digests.length > MAX_PROOF_DIGESTS) {
       throw new InvalidResponseError("oversize", `proof has ${batch.proof.digests.length} digests, more than ${MAX_PROOF_DIGESTS}`);
@@ -543,8 +536,3 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (!this.checkComplete()) this.schedule();
   }
 }
-
-function min(...xs: bigint[]): bigint {
-  return xs.reduce((a, b) => (b < a ? b : a));
-}
-
