@@ -65,6 +65,16 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, ma
 /** Consecutive throttled requests logged at info; the ones after that at warn. */
 const THROTTLE_WARN_AFTER = 3;
 
+/** Defaults of the optional numbers of `SyncOptions` (the client and the CLI use these too). */
+export const DEFAULT_SYNC = {
+  fetchBatchSize: 50,
+  /** `requestOps` defaults to this many batches. */
+  batchesPerRequest: 64,
+  maxOutstandingRequests: 1,
+  maxInvalidResponses: 5,
+  commitEveryOps: 10_000,
+} as const;
+
 /** Everything a sync needs. */
 export interface SyncOptions<Op, D> {
   readonly kind: DbKind<Op, D>;
@@ -72,18 +82,18 @@ export interface SyncOptions<Op, D> {
   readonly directory: string | Storage;
   readonly target: SyncTarget;
   readonly resolver: Resolver;
-  /** Operations per batch (default 50). */
+  /** Operations per batch (default `DEFAULT_SYNC.fetchBatchSize`, 50). */
   readonly fetchBatchSize?: number;
-  /** Operations per request/stream (default 64 batches). */
+  /** Operations per request/stream (default `DEFAULT_SYNC.batchesPerRequest` = 64 batches). */
   readonly requestOps?: number;
-  /** Concurrent requests (default 1). */
+  /** Concurrent requests (default `DEFAULT_SYNC.maxOutstandingRequests`, 1). */
   readonly maxOutstandingRequests?: number;
   /** New targets to follow; non-advancing ones are ignored. */
   readonly targetUpdates?: AsyncIterable<SyncTarget>;
   readonly retry?: Partial<RetryPolicy>;
-  /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5). */
+  /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5, `DEFAULT_SYNC`). */
   readonly maxInvalidResponses?: number;
-  /** Make appended operations durable every this many (default 10 000). */
+  /** Make appended operations durable every this many (default 10 000, `DEFAULT_SYNC`). */
   readonly commitEveryOps?: number;
   readonly signal?: AbortSignal;
   readonly logger?: SyncLogger;
@@ -182,9 +192,9 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   ) {
     this.logger = options.logger ?? NOOP_LOGGER;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.batchSize = options.fetchBatchSize ?? 50;
-    this.requestOps = BigInt(options.requestOps ?? this.batchSize * 64);
-    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? 1);
+    this.batchSize = options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize;
+    this.requestOps = BigInt(options.requestOps ?? this.batchSize * DEFAULT_SYNC.batchesPerRequest);
+    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests);
     this.target = options.target;
     if (this.batchSize < 1 || this.requestOps < 1n) throw new SyncError("InvalidState", "batch and request sizes must be at least 1");
   }
@@ -263,12 +273,12 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       await this.log.close();
       throw new SyncError("InvalidTarget", `the operation at upper bound − 1 (${this.target.upperBound - 1n}) is not a commit`);
     }
-    const lastOp = kind.codec.decode(last) as { type: string; floorLoc?: bigint };
-    if (lastOp.type === "commitFloor" && lastOp.floorLoc! < this.target.lowerBound) {
+    const floor = kind.recordedFloor?.(last);
+    if (floor !== undefined && floor < this.target.lowerBound) {
       await this.log.close();
       throw new SyncError(
         "HiddenLiveKeys",
-        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${lastOp.floorLoc} recorded in the last commit: operations in between may be live`,
+        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${floor} recorded in the last commit: operations in between may be live`,
       );
     }
     const database = await this.log.finish();
@@ -422,7 +432,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (err instanceof InvalidResponseError) {
       this.invalid++;
       this.options.observer?.rejected?.(err.reason);
-      const max = this.options.maxInvalidResponses ?? 5;
+      const max = this.options.maxInvalidResponses ?? DEFAULT_SYNC.maxInvalidResponses;
       this.logger.warn({ reason: err.reason, err: err.message, invalid_responses: this.invalid, max }, "rejected invalid data from peer");
       if (this.invalid > max) {
         throw new SyncError("InvalidResponse", `peer sent invalid data ${this.invalid} times; last: ${err.message}`, { cause: err });
@@ -486,7 +496,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         }
       }
     }
-    if (this.sinceCommit >= (this.options.commitEveryOps ?? 10_000)) {
+    if (this.sinceCommit >= (this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps)) {
       this.sinceCommit = 0;
       await this.log.commit();
     }
