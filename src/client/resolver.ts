@@ -48,8 +48,20 @@ function toServerTarget(response: GetSyncTargetResponse): ServerTarget {
   }
 }
 
-/** A server refused or failed a call. `code` is the gRPC status. */
-function resolverError(err: ServiceError, what: string, plaintext: boolean): ResolverError {
+/**
+ * grpc-js reports a message over a size limit (ours on receipt, or the server's on sending) as
+ * RESOURCE_EXHAUSTED "… larger than max …": the same code as throttling, but nothing to wait out.
+ */
+const OVERSIZE = /larger than max/i;
+
+/**
+ * A server refused or failed a call. `code` is the gRPC status. An oversized message is an
+ * invalid response (retrying it as if throttled would fetch it again and again).
+ */
+function resolverError(err: ServiceError, what: string, plaintext: boolean): ResolverError | InvalidResponseError {
+  if (err.code === status.RESOURCE_EXHAUSTED && OVERSIZE.test(err.details)) {
+    return new InvalidResponseError("oversize", `${what}: the server sent a message larger than the limit (${err.details})`);
+  }
   const retryAfterMs = retryDelay(err.metadata);
   // A refused TLS handshake surfaces as a bare connection failure: say what is likely wrong.
   const hint =

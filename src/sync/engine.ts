@@ -52,10 +52,19 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   /** A request that delivers nothing for this long is cancelled and retried (default 30 s). */
   readonly requestTimeoutMs: number;
+  /**
+   * Consecutive requests the server may refuse as throttled (RESOURCE_EXHAUSTED with a retry
+   * delay) before the sync gives up on it (default 32). Being throttled is not a failure, but a
+   * server that never lets a request through must not hold the client forever.
+   */
+  readonly maxThrottled: number;
 }
 
 /** Defaults of `RetryPolicy`. */
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000 };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000, maxThrottled: 32 };
+
+/** Consecutive throttled requests logged at info; the ones after that at warn. */
+const THROTTLE_WARN_AFTER = 3;
 
 /** Defaults of the optional numbers of `SyncOptions` (the client and the CLI use these too). */
 export const DEFAULT_SYNC = {
@@ -169,6 +178,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   private nextId = 1;
   private invalid = 0;
   private failures = 0;
+  private throttled = 0;
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private sinceCommit = 0;
@@ -339,6 +349,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         req.ac.abort();
       }, this.retry.requestTimeoutMs);
     };
+    const start = req.next;
     try {
       arm();
       const fetchRequest: FetchRequest = { opCount: req.opCount, startLoc: req.next, maxOps: req.end - req.next, batchSize: req.batchSize };
@@ -347,6 +358,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         const verified = this.check(req, batch);
         req.next += BigInt(verified.operations.length);
         this.failures = 0;
+        this.throttled = 0;
         arm();
         await this.serialize(() => this.deliver(verified));
         if (req.next >= req.end || !this.requests.has(req.id)) break;
@@ -354,6 +366,12 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       clearTimeout(timer);
       // A resolver may end its stream quietly when we abort it; a timeout is still a failure.
       if (req.timedOut) throw new ResolverError(`no data for ${this.retry.requestTimeoutMs} ms`, true);
+      // A stream may end early (a server caps operations per stream) and the rest is asked for
+      // again; one that ends without a single operation made no progress, and asking again at
+      // once would spin: it is a failure, with backoff.
+      if (req.next === start && this.requests.has(req.id) && !req.ac.signal.aborted) {
+        throw new ResolverError(`the stream for operations [${start}, ${req.end}) ended without sending any`, true);
+      }
       await this.serialize(() => {
         if (!this.requests.delete(req.id)) return;
         this.failures = 0;
@@ -412,17 +430,22 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       if (this.invalid > max) {
         throw new SyncError("InvalidResponse", `peer sent invalid data ${this.invalid} times; last: ${err.message}`, { cause: err });
       }
-      this.backoff(err.message);
+      this.backoff(err.message, undefined, "info"); // already warned above
     } else if (err instanceof ResolverError && err.throttled) {
-      // Rate limited: wait as long as the server asks; being throttled is not a failure.
-      this.backoff(err.message, err.retryAfterMs ?? this.retry.baseDelayMs);
+      // Rate limited: wait as long as the server asks; being throttled is not a failure, but a
+      // server that refuses every request is given up on after `maxThrottled` in a row.
+      this.throttled++;
+      if (this.throttled > this.retry.maxThrottled) {
+        throw new SyncError("ResolverFailed", `the server refused ${this.throttled} consecutive requests as throttled; last: ${err.message}`, { cause: err });
+      }
+      this.backoff(err.message, err.retryAfterMs ?? this.retry.baseDelayMs, this.throttled > THROTTLE_WARN_AFTER ? "warn" : "info");
     } else if (req.timedOut || (err instanceof ResolverError && err.retryable)) {
       this.failures++;
       const reason = req.timedOut ? `no data for ${this.retry.requestTimeoutMs} ms` : (err as Error).message;
       if (this.failures >= this.retry.maxAttempts) {
         throw new SyncError("ResolverFailed", `${this.failures} consecutive requests failed; last: ${reason}`, { cause: err });
       }
-      this.backoff(reason, err instanceof ResolverError ? err.retryAfterMs : undefined);
+      this.backoff(reason, err instanceof ResolverError ? err.retryAfterMs : undefined, "warn");
     } else if (err instanceof ResolverError) {
       throw new SyncError("ResolverFailed", err.message, { cause: err });
     } else {
@@ -431,13 +454,15 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     this.schedule();
   }
 
-  private backoff(reason: string, retryAfterMs?: number): void {
+  // Failures that count toward giving up are logged at warn; throttling at info until it repeats.
+  private backoff(reason: string, retryAfterMs: number | undefined, level: "info" | "warn"): void {
     const attempt = Math.max(this.failures, this.invalid);
     const exponential = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.max(0, attempt - 1));
     const delay = Math.max(retryAfterMs ?? 0, exponential * (0.5 + Math.random() / 2));
     this.retryAt = Math.max(this.retryAt, Date.now() + delay);
     this.options.observer?.retrying?.(reason, delay);
-    this.logger.info({ reason, delay_ms: Math.round(delay) }, "retrying");
+    const fields = { reason, delay_ms: Math.round(delay), failures: this.failures, invalid_responses: this.invalid, throttled: this.throttled };
+    this.logger[level](fields, "retrying");
   }
 
   // ---- applying ---------------------------------------------------------------------------
