@@ -9,6 +9,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
+import { DirectoryInUseError, StorageDirectoryError, lockStorageDirectory } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
@@ -85,13 +86,23 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
    * `KindMismatchError`). Transient failures are reported as `failed` events and retried.
    */
   async run(signal: AbortSignal): Promise<void> {
+    // The directory is ours for the whole run, not just during iterations.
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      await this.loop(signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
     this.log.info({ server: this.options.server, db: this.options.kind }, "starting continuous sync process");
     for (let iteration = 1; !signal.aborted; iteration++) {
       try {
         await this.syncOnce(iteration, signal);
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof KindMismatchError) throw err;
+        if (err instanceof KindMismatchError || err instanceof DirectoryInUseError || err instanceof StorageDirectoryError) throw err;
         this.options.metrics?.syncs.inc({ result: "error" });
         this.log.error({ err, sync_iteration: iteration }, "sync failed");
         this.emit("failed", { iteration, error: err as Error });
@@ -106,6 +117,15 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
 
   /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
   async syncOnce(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      return await this.syncLocked(iteration, signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async syncLocked(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
     const metrics = this.options.metrics;
     const tls = this.options.tls;
     const resolver = new GrpcResolver(this.options.server, this.options.kind, {

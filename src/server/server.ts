@@ -7,6 +7,7 @@
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { type DirectoryLock, lockStorageDirectory } from "../journal";
 import type { DbKindName } from "../qmdb";
 import { type Logger, type MetricsServer, hex, serveMetrics } from "../telemetry";
 import { ServedDatabase } from "./database";
@@ -55,6 +56,7 @@ export class SyncServer {
     private readonly options: ServerOptions,
     /** The gRPC port actually bound. */
     readonly port: number,
+    private readonly lock: DirectoryLock,
   ) {}
 
   /** The served database (e.g. to watch its `target` events in-process). */
@@ -71,7 +73,15 @@ export class SyncServer {
   static async start(options: ServerOptions): Promise<SyncServer> {
     const log = options.logger;
     log.info({ db: options.kind, storage_dir: options.storageDir }, "initializing database");
-    const db = await ServedDatabase.open(options.kind, options.storageDir);
+    // One owner per directory, locked before anything in it is read (held until `stop`).
+    const lock = lockStorageDirectory(options.storageDir);
+    let db: ServedDatabase;
+    try {
+      db = await ServedDatabase.open(options.kind, options.storageDir);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     const metrics = new ServerMetrics();
     const workload = new Workload(db, options.storageDir, options.workload, log, metrics);
     let grpc: Server | undefined;
@@ -107,11 +117,11 @@ export class SyncServer {
         "server listening and continuously adding operations",
       );
       workload.start(firstBatch);
-      return new SyncServer(grpc, db, workload, metricsServer, health, shuttingDown, stoppingWatches, options, port);
+      return new SyncServer(grpc, db, workload, metricsServer, health, shuttingDown, stoppingWatches, options, port, lock);
     } catch (err) {
       grpc?.forceShutdown();
       await metricsServer?.close();
-      await db.close();
+      await db.close().finally(() => lock.release());
       throw err;
     }
   }
@@ -134,7 +144,11 @@ export class SyncServer {
       if (!ended) this.grpc.forceShutdown();
     }
     await this.metricsServer.close();
-    await this.db.close();
+    try {
+      await this.db.close();
+    } finally {
+      this.lock.release();
+    }
     log.info("database closed; bye");
   }
 }
