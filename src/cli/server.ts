@@ -4,7 +4,7 @@
  * bad command line, 1 on any other failure.
  */
 import { writeFileSync } from "node:fs";
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, SyncServer } from "../server";
+import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
@@ -21,7 +21,7 @@ const FLAGS = {
   seed: { help: "make the run reproducible: initial load uses seed N, the k-th batch N+k", parse: u64 },
   "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
   "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
-  "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: "5s", parse: parseDuration },
+  "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: `${DEFAULT_SHUTDOWN_GRACE_MS / 1000}s`, parse: parseDuration },
   "tls-cert": { help: "PEM certificate chain: serve gRPC over TLS (needs --tls-key)", parse: fileContents },
   "tls-key": { help: "PEM private key of --tls-cert", parse: fileContents },
   "tls-client-ca": { help: "PEM CA: require client certificates issued by it (mutual TLS)", parse: fileContents },

@@ -13,9 +13,12 @@ import { DirectoryInUseError, StorageDirectoryError, lockStorageDirectory } from
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
-import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import { DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
+
+/** Defaults of the client's own timing options (the engine's are `DEFAULT_SYNC`). */
+export const DEFAULT_CLIENT_TIMING = { targetUpdateIntervalMs: 1000, syncIntervalMs: 10_000 } as const;
 
 /** Settings of a `SyncClient`. */
 export interface SyncClientOptions {
@@ -108,7 +111,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         this.emit("failed", { iteration, error: err as Error });
       }
       try {
-        await sleep(this.options.syncIntervalMs ?? 10_000, undefined, { signal });
+        await sleep(this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs, undefined, { signal });
       } catch {
         break;
       }
@@ -149,8 +152,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
           sync_iteration: iteration,
           target: { root: toHex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
           server: this.options.server,
-          batch_size: this.options.fetchBatchSize ?? 50,
-          target_update_interval: `${this.options.targetUpdateIntervalMs ?? 1000}ms`,
+          batch_size: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
+          target_update_interval: `${this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs}ms`,
         },
         "starting sync",
       );
@@ -159,8 +162,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         directory: this.options.directory,
         target: initial.target,
         resolver,
-        fetchBatchSize: this.options.fetchBatchSize ?? 50,
-        maxOutstandingRequests: this.options.maxOutstandingRequests ?? 1,
+        fetchBatchSize: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
+        maxOutstandingRequests: this.options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests,
         targetUpdates: this.options.target === undefined ? this.followTargets(resolver, initial.target, polling.signal) : undefined,
         retry: this.options.retry,
         signal,
@@ -201,7 +204,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
           root: toHex(root),
           operations_fetched: result.operationsFetched.toString(),
           operations_reused: result.operationsReused.toString(),
-          sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`,
+          sync_interval: `${this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs}ms`,
           duration_ms: durationMs,
         },
         "✅ sync completed successfully",
@@ -286,7 +289,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         this.log.info({ err: (err as Error).message }, "target push unavailable; polling instead");
       }
     }
-    const interval = this.options.targetUpdateIntervalMs ?? 1000;
+    const interval = this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs;
     while (!signal.aborted) {
       try {
         await sleep(interval, undefined, { signal });

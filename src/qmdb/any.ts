@@ -10,18 +10,15 @@ import { QmdbError } from "./errors";
 import { Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { ANY_OPERATION_BYTES, type AnyOperation, decodeAnyOperation, encodeAnyOperation } from "./operation";
+import { ANY_OPERATION_BYTES, ANY_TAG, type AnyOperation, decodeAnyOperation, encodeAnyOperation, operationKey } from "./operation";
 
-const TAG_UPDATE = 0xd2;
-const TAG_DELETE = 0xd1;
-const TAG_COMMIT_FLOOR = 0xd3;
 /** Operations per op-log blob (commonware's example uses 4096). */
 export const ANY_LOG_ITEMS_PER_BLOB = 4096;
 
 const anyCodec: OperationCodec<AnyOperation> = {
   encode: encodeAnyOperation,
   decode: decodeAnyOperation,
-  isCommit: (bytes) => bytes[0] === TAG_COMMIT_FLOOR,
+  isCommit: (bytes) => bytes[0] === ANY_TAG.commitFloor,
 };
 
 const logConfig = (options: DbOptions) => ({ itemSize: ANY_OPERATION_BYTES, itemsPerBlob: options.logItemsPerBlob ?? ANY_LOG_ITEMS_PER_BLOB });
@@ -130,8 +127,8 @@ export class AnyDb extends Db<AnyOperation> {
       if (this.floor >= tip) throw new QmdbError("Corruption", `no active operation between the floor and the tip ${tip}`);
       const loc = this.floor++;
       const bytes = this.log.readEncoded(loc);
-      if (bytes[0] !== TAG_UPDATE) continue;
-      const key = bytes.subarray(1, 33);
+      if (bytes[0] !== ANY_TAG.update) continue;
+      const key = operationKey(bytes);
       if (!this.index.hasAt(key, loc)) continue;
       this.index.move(key, loc, this.log.size);
       this.log.appendEncoded(bytes);
@@ -142,8 +139,8 @@ export class AnyDb extends Db<AnyOperation> {
   private rebuildIndex(from: number): void {
     this.index.clear();
     this.log.journal.replay(Math.max(from, this.log.pruningBoundary), (loc, bytes) => {
-      if (bytes[0] === TAG_UPDATE) this.index.set(bytes.subarray(1, 33), loc, this.keyAt);
-      else if (bytes[0] === TAG_DELETE) this.index.remove(bytes.subarray(1, 33), this.keyAt);
+      if (bytes[0] === ANY_TAG.update) this.index.set(operationKey(bytes), loc, this.keyAt);
+      else if (bytes[0] === ANY_TAG.delete) this.index.remove(operationKey(bytes), this.keyAt);
     });
   }
 }
@@ -157,5 +154,9 @@ export const ANY_KIND: DbKind<AnyOperation, AnyDb> = {
   openJournal: (root, options) => FixedJournal.open(root, "log_journal", logConfig(options)),
   initJournalAt: (root, options, size) => FixedJournal.initAtSize(root, "log_journal", logConfig(options), size),
   mmrConfig: mmrPartitions,
+  recordedFloor: (lastCommit) => {
+    const op = decodeAnyOperation(lastCommit);
+    return op.type === "commitFloor" ? op.floorLoc : undefined;
+  },
   open: (root, options) => AnyDb.open(root, options),
 };

@@ -9,11 +9,9 @@ import { Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation } from "./operation";
+import { IMMUTABLE_TAG, type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation, operationKey } from "./operation";
 import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
 
-const TAG_SET = 0x00;
-const TAG_COMMIT = 0x01;
 /** Operations per log section (commonware's example uses 512). */
 export const IMMUTABLE_ITEMS_PER_SECTION = 512;
 
@@ -22,7 +20,7 @@ const logConfig = (options: DbOptions) => ({ itemsPerSection: options.logItemsPe
 const immutableCodec: OperationCodec<ImmutableOperation> = {
   encode: encodeImmutableOperation,
   decode: decodeImmutableOperation,
-  isCommit: (bytes) => bytes[0] === TAG_COMMIT,
+  isCommit: (bytes) => bytes[0] === IMMUTABLE_TAG.commit,
 };
 
 /** The `immutable` authenticated key-value database. */
@@ -86,7 +84,7 @@ export class ImmutableDb extends Db<ImmutableOperation> {
   private rebuildIndex(): void {
     this.index.clear();
     this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => {
-      if (bytes[0] === TAG_SET) this.index.set(bytes.subarray(1, 33), loc, this.keyAt);
+      if (bytes[0] === IMMUTABLE_TAG.set) this.index.set(operationKey(bytes), loc, this.keyAt);
     });
   }
 }

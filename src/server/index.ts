@@ -1,5 +1,5 @@
 /** The sync server: gRPC adapter, request logic, workload, metrics. */
-export { SyncServer, SYNC_SERVICE_NAME, type ServerOptions, type ServerTlsOptions } from "./server";
+export { SyncServer, SYNC_SERVICE_NAME, DEFAULT_SHUTDOWN_GRACE_MS, type ServerOptions, type ServerTlsOptions } from "./server";
 export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimits } from "./limits";
 export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";

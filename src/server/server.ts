@@ -43,6 +43,9 @@ export interface ServerOptions {
   readonly logger: Logger;
 }
 
+/** Default of `ServerOptions.shutdownGraceMs`. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
 /** A running sync server. */
 export class SyncServer {
   private constructor(
@@ -134,7 +137,7 @@ export class SyncServer {
     this.health.setStatus(SYNC_SERVICE_NAME, "NOT_SERVING");
     this.stoppingWatches.abort(); // target watches never end by themselves: end them now, with OK
     await this.workload.stop();
-    const grace = this.options.shutdownGraceMs ?? 5000;
+    const grace = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const drained = new Promise<boolean>((resolve) => this.grpc.tryShutdown(() => resolve(true)));
     const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), grace).unref());
     if (!(await Promise.race([drained, timer]))) {

@@ -12,6 +12,7 @@ import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
 import { type Storage, withDirectoryLock } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
 import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
+import { type LocRange, findGap } from "./gaps";
 
 /** A sync target: the root over `upperBound` operations and the first location needed. */
 export interface SyncTarget {
@@ -51,10 +52,29 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   /** A request that delivers nothing for this long is cancelled and retried (default 30 s). */
   readonly requestTimeoutMs: number;
+  /**
+   * Consecutive requests the server may refuse as throttled (RESOURCE_EXHAUSTED with a retry
+   * delay) before the sync gives up on it (default 32). Being throttled is not a failure, but a
+   * server that never lets a request through must not hold the client forever.
+   */
+  readonly maxThrottled: number;
 }
 
 /** Defaults of `RetryPolicy`. */
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000 };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000, maxThrottled: 32 };
+
+/** Consecutive throttled requests logged at info; the ones after that at warn. */
+const THROTTLE_WARN_AFTER = 3;
+
+/** Defaults of the optional numbers of `SyncOptions` (the client and the CLI use these too). */
+export const DEFAULT_SYNC = {
+  fetchBatchSize: 50,
+  /** `requestOps` defaults to this many batches. */
+  batchesPerRequest: 64,
+  maxOutstandingRequests: 1,
+  maxInvalidResponses: 5,
+  commitEveryOps: 10_000,
+} as const;
 
 /** Everything a sync needs. */
 export interface SyncOptions<Op, D> {
@@ -63,18 +83,18 @@ export interface SyncOptions<Op, D> {
   readonly directory: string | Storage;
   readonly target: SyncTarget;
   readonly resolver: Resolver;
-  /** Operations per batch (default 50). */
+  /** Operations per batch (default `DEFAULT_SYNC.fetchBatchSize`, 50). */
   readonly fetchBatchSize?: number;
-  /** Operations per request/stream (default 64 batches). */
+  /** Operations per request/stream (default `DEFAULT_SYNC.batchesPerRequest` = 64 batches). */
   readonly requestOps?: number;
-  /** Concurrent requests (default 1). */
+  /** Concurrent requests (default `DEFAULT_SYNC.maxOutstandingRequests`, 1). */
   readonly maxOutstandingRequests?: number;
   /** New targets to follow; non-advancing ones are ignored. */
   readonly targetUpdates?: AsyncIterable<SyncTarget>;
   readonly retry?: Partial<RetryPolicy>;
-  /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5). */
+  /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5, `DEFAULT_SYNC`). */
   readonly maxInvalidResponses?: number;
-  /** Make appended operations durable every this many (default 10 000). */
+  /** Make appended operations durable every this many (default 10 000, `DEFAULT_SYNC`). */
   readonly commitEveryOps?: number;
   readonly signal?: AbortSignal;
   readonly logger?: SyncLogger;
@@ -161,6 +181,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   private nextId = 1;
   private invalid = 0;
   private failures = 0;
+  private throttled = 0;
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private sinceCommit = 0;
@@ -175,9 +196,9 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   ) {
     this.logger = options.logger ?? NOOP_LOGGER;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.batchSize = options.fetchBatchSize ?? 50;
-    this.requestOps = BigInt(options.requestOps ?? this.batchSize * 64);
-    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? 1);
+    this.batchSize = options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize;
+    this.requestOps = BigInt(options.requestOps ?? this.batchSize * DEFAULT_SYNC.batchesPerRequest);
+    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests);
     this.target = options.target;
     if (this.batchSize < 1 || this.requestOps < 1n) throw new SyncError("InvalidState", "batch and request sizes must be at least 1");
   }
@@ -256,12 +277,12 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       await this.log.close();
       throw new SyncError("InvalidTarget", `the operation at upper bound − 1 (${this.target.upperBound - 1n}) is not a commit`);
     }
-    const lastOp = kind.codec.decode(last) as { type: string; floorLoc?: bigint };
-    if (lastOp.type === "commitFloor" && lastOp.floorLoc! < this.target.lowerBound) {
+    const floor = kind.recordedFloor?.(last);
+    if (floor !== undefined && floor < this.target.lowerBound) {
       await this.log.close();
       throw new SyncError(
         "HiddenLiveKeys",
-        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${lastOp.floorLoc} recorded in the last commit: operations in between may be live`,
+        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${floor} recorded in the last commit: operations in between may be live`,
       );
     }
     const database = await this.log.finish();
@@ -297,19 +318,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   }
 
   // The first range at or after the local tip that no in-flight request or buffered batch covers.
-  private findGap(): { start: bigint; end: bigint } | undefined {
-    const upper = this.target.upperBound;
-    const covered: Array<[bigint, bigint]> = [];
-    for (const r of this.requests.values()) covered.push([r.next, r.end]);
-    for (const v of this.fetched.values()) covered.push([v.start, v.start + BigInt(v.operations.length)]);
-    covered.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    let cursor = this.log.size;
-    for (const [s, e] of covered) {
-      if (cursor >= upper) return undefined;
-      if (cursor < s) return { start: cursor, end: min(s, cursor + this.requestOps, upper) };
-      if (e > cursor) cursor = e;
-    }
-    return cursor < upper ? { start: cursor, end: min(cursor + this.requestOps, upper) } : undefined;
+  private findGap(): LocRange | undefined {
+    const covered: LocRange[] = [];
+    for (const r of this.requests.values()) covered.push({ start: r.next, end: r.end });
+    for (const v of this.fetched.values()) covered.push({ start: v.start, end: v.start + BigInt(v.operations.length) });
+    return findGap(this.log.size, this.target.upperBound, covered, this.requestOps);
   }
 
   private issue(start: bigint, end: bigint): void {
@@ -339,6 +352,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         req.ac.abort();
       }, this.retry.requestTimeoutMs);
     };
+    const start = req.next;
     try {
       arm();
       const fetchRequest: FetchRequest = { opCount: req.opCount, startLoc: req.next, maxOps: req.end - req.next, batchSize: req.batchSize };
@@ -347,6 +361,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         const verified = this.check(req, batch);
         req.next += BigInt(verified.operations.length);
         this.failures = 0;
+        this.throttled = 0;
         arm();
         await this.serialize(() => this.deliver(verified));
         if (req.next >= req.end || !this.requests.has(req.id)) break;
@@ -354,6 +369,12 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       clearTimeout(timer);
       // A resolver may end its stream quietly when we abort it; a timeout is still a failure.
       if (req.timedOut) throw new ResolverError(`no data for ${this.retry.requestTimeoutMs} ms`, true);
+      // A stream may end early (a server caps operations per stream) and the rest is asked for
+      // again; one that ends without a single operation made no progress, and asking again at
+      // once would spin: it is a failure, with backoff.
+      if (req.next === start && this.requests.has(req.id) && !req.ac.signal.aborted) {
+        throw new ResolverError(`the stream for operations [${start}, ${req.end}) ended without sending any`, true);
+      }
       await this.serialize(() => {
         if (!this.requests.delete(req.id)) return;
         this.failures = 0;
@@ -374,7 +395,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (batch.startLoc !== req.next) throw new InvalidResponseError("wrong start", `batch starts at ${batch.startLoc}, expected ${req.next}`);
     if (n === 0) throw new InvalidResponseError("wrong count", `empty batch at ${req.next}`);
     if (n > req.batchSize || BigInt(n) > req.end - req.next) {
-      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${min(BigInt(req.batchSize), req.end - req.next)}`);
+      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${Math.min(req.batchSize, Number(req.end - req.next))}`);
     }
     if (batch.proof.digests.length > MAX_PROOF_DIGESTS) {
       throw new InvalidResponseError("oversize", `proof has ${batch.proof.digests.length} digests, more than ${MAX_PROOF_DIGESTS}`);
@@ -407,22 +428,27 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (err instanceof InvalidResponseError) {
       this.invalid++;
       this.options.observer?.rejected?.(err.reason);
-      const max = this.options.maxInvalidResponses ?? 5;
+      const max = this.options.maxInvalidResponses ?? DEFAULT_SYNC.maxInvalidResponses;
       this.logger.warn({ reason: err.reason, err: err.message, invalid_responses: this.invalid, max }, "rejected invalid data from peer");
       if (this.invalid > max) {
         throw new SyncError("InvalidResponse", `peer sent invalid data ${this.invalid} times; last: ${err.message}`, { cause: err });
       }
-      this.backoff(err.message);
+      this.backoff(err.message, undefined, "info"); // already warned above
     } else if (err instanceof ResolverError && err.throttled) {
-      // Rate limited: wait as long as the server asks; being throttled is not a failure.
-      this.backoff(err.message, err.retryAfterMs ?? this.retry.baseDelayMs);
+      // Rate limited: wait as long as the server asks; being throttled is not a failure, but a
+      // server that refuses every request is given up on after `maxThrottled` in a row.
+      this.throttled++;
+      if (this.throttled > this.retry.maxThrottled) {
+        throw new SyncError("ResolverFailed", `the server refused ${this.throttled} consecutive requests as throttled; last: ${err.message}`, { cause: err });
+      }
+      this.backoff(err.message, err.retryAfterMs ?? this.retry.baseDelayMs, this.throttled > THROTTLE_WARN_AFTER ? "warn" : "info");
     } else if (req.timedOut || (err instanceof ResolverError && err.retryable)) {
       this.failures++;
       const reason = req.timedOut ? `no data for ${this.retry.requestTimeoutMs} ms` : (err as Error).message;
       if (this.failures >= this.retry.maxAttempts) {
         throw new SyncError("ResolverFailed", `${this.failures} consecutive requests failed; last: ${reason}`, { cause: err });
       }
-      this.backoff(reason, err instanceof ResolverError ? err.retryAfterMs : undefined);
+      this.backoff(reason, err instanceof ResolverError ? err.retryAfterMs : undefined, "warn");
     } else if (err instanceof ResolverError) {
       throw new SyncError("ResolverFailed", err.message, { cause: err });
     } else {
@@ -431,13 +457,15 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     this.schedule();
   }
 
-  private backoff(reason: string, retryAfterMs?: number): void {
+  // Failures that count toward giving up are logged at warn; throttling at info until it repeats.
+  private backoff(reason: string, retryAfterMs: number | undefined, level: "info" | "warn"): void {
     const attempt = Math.max(this.failures, this.invalid);
     const exponential = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.max(0, attempt - 1));
     const delay = Math.max(retryAfterMs ?? 0, exponential * (0.5 + Math.random() / 2));
     this.retryAt = Math.max(this.retryAt, Date.now() + delay);
     this.options.observer?.retrying?.(reason, delay);
-    this.logger.info({ reason, delay_ms: Math.round(delay) }, "retrying");
+    const fields = { reason, delay_ms: Math.round(delay), failures: this.failures, invalid_responses: this.invalid, throttled: this.throttled };
+    this.logger[level](fields, "retrying");
   }
 
   // ---- applying ---------------------------------------------------------------------------
@@ -464,7 +492,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         }
       }
     }
-    if (this.sinceCommit >= (this.options.commitEveryOps ?? 10_000)) {
+    if (this.sinceCommit >= (this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps)) {
       this.sinceCommit = 0;
       await this.log.commit();
     }
@@ -536,8 +564,3 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (!this.checkComplete()) this.schedule();
   }
 }
-
-function min(...xs: bigint[]): bigint {
-  return xs.reduce((a, b) => (b < a ? b : a));
-}
-

@@ -3,7 +3,7 @@
  * database from an untrusted resolver.
  */
 export {
-  syncDatabase, checkTarget, DEFAULT_RETRY, MAX_PROOF_DIGESTS,
+  syncDatabase, checkTarget, DEFAULT_RETRY, DEFAULT_SYNC, MAX_PROOF_DIGESTS,
   type RetryPolicy, type SyncLogger, type SyncObserver, type SyncOptions, type SyncResult, type SyncTarget,
 } from "./engine";
 export { InvalidResponseError, ResolverError, SyncError, type SyncErrorKind } from "./errors";
