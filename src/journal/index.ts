@@ -9,4 +9,5 @@ export { JournalError, isJournalError, type JournalErrorKind, type JournalErrorO
 export { FixedJournal, type FixedConfig } from './fixed';
 export { Metadata, type MetadataConfig } from './metadata';
 export { DiskStorage, destroyPartition, type Blob, type Storage } from './storage';
+export { type StateValidator, bigintField, countField, readStateFile, stringField, writeStateFile } from './state-file';
 export { VariableJournal, type VariableConfig } from './variable';
