@@ -5,9 +5,9 @@
  * temporary file is never read (the next write replaces it). Reads parse and validate the record;
  * a record that fails is `Corruption` naming the file, never silently ignored.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { JournalError } from './errors';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { JournalError } from "./errors";
 
 /** Turns a parsed JSON value into a record, throwing (with a reason) if it is not one. */
 export type StateValidator<T> = (value: unknown) => T;
@@ -15,7 +15,7 @@ export type StateValidator<T> = (value: unknown) => T;
 /** Durably replaces `file` with `JSON.stringify(record)`. */
 export function writeStateFile(file: string, record: unknown): void {
   const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w');
+  const fd = openSync(tmp, "w");
   try {
     writeFileSync(fd, JSON.stringify(record));
     fsyncSync(fd);
@@ -33,20 +33,20 @@ export function writeStateFile(file: string, record: unknown): void {
 export function readStateFile<T>(file: string, validate: StateValidator<T>): T | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
   try {
     return validate(JSON.parse(text));
   } catch (err) {
-    throw new JournalError('Corruption', `state file ${file} is unusable: ${(err as Error).message}`, { file, cause: err });
+    throw new JournalError("Corruption", `state file ${file} is unusable: ${(err as Error).message}`, { file, cause: err });
   }
 }
 
 function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
+  const fd = openSync(dir, "r");
   try {
     fsyncSync(fd);
   } finally {
@@ -59,7 +59,7 @@ function fsyncDirectory(dir: string): void {
 /** `record[name]` of a JSON object, which must be a string. */
 export function stringField(record: unknown, name: string): string {
   const v = fieldOf(record, name);
-  if (typeof v !== 'string') throw new Error(`${name} must be a string`);
+  if (typeof v !== "string") throw new Error(`${name} must be a string`);
   return v;
 }
 
@@ -73,11 +73,11 @@ export function bigintField(record: unknown, name: string): bigint {
 /** `record[name]`, a non-negative safe integer. */
 export function countField(record: unknown, name: string): number {
   const v = fieldOf(record, name);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a non-negative integer`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a non-negative integer`);
   return v;
 }
 
 function fieldOf(record: unknown, name: string): unknown {
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new Error('not a JSON object');
+  if (typeof record !== "object" || record === null || Array.isArray(record)) throw new Error("not a JSON object");
   return (record as Record<string, unknown>)[name];
 }
