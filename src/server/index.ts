@@ -5,3 +5,5 @@ export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, 
 export { ServiceError, type ServiceErrorKind } from "./errors";
 export { ServedDatabase } from "./database";
 export type { WorkloadOptions } from "./workload";
+export type { ServedSource, SourceContext, SourceFactory, TargetSignature, TargetSource } from "./target-source";
+export { writerSource } from "./writer-source";
