@@ -3,7 +3,7 @@
  * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
  * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
  */
-import { mkdirSync } from "node:fs";
+import { ensureStorageDirectory } from "../journal";
 import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient } from "../client";
 import { DEFAULT_SYNC } from "../sync";
 import { createLogger, serveMetrics } from "../telemetry";
@@ -61,7 +61,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const metrics = new ClientMetrics();
   let metricsServer;
   try {
-    mkdirSync(directory, { recursive: true });
+    ensureStorageDirectory(directory);
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
     logger.fatal({ err }, "failed to start");

@@ -3,7 +3,7 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
@@ -92,7 +92,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    mkdirSync(storageDir, { recursive: true });
     server = await SyncServer.start({
       kind: flags.db!,
       storageDir,

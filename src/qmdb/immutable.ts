@@ -3,9 +3,9 @@
  * of Set and Commit operations; a commit just appends Commit(metadata) and makes the log durable
  * (no floor, no moved operations). The oldest retained location plays the floor's role for sync.
  */
-import { VariableJournal, type Storage } from "../journal";
+import { type DirectoryLock, VariableJournal, type Storage } from "../journal";
 import { toHex } from "../codec";
-import { Db } from "./db";
+import { Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
@@ -27,18 +27,20 @@ const immutableCodec: OperationCodec<ImmutableOperation> = {
 export class ImmutableDb extends Db<ImmutableOperation> {
   private lastCommit: number;
 
-  private constructor(log: AuthenticatedLog<ImmutableOperation>) {
-    super(log);
+  private constructor(log: AuthenticatedLog<ImmutableOperation>, lock: DirectoryLock | undefined) {
+    super(log, lock);
     this.lastCommit = log.size - 1;
     this.rebuildIndex();
   }
 
   /** Opens (or creates) the database in `root`; a new database holds one commit. */
   static async open(root: string | Storage, options: DbOptions = {}): Promise<ImmutableDb> {
-    const journal = await IMMUTABLE_KIND.openJournal(root, options);
-    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
-    const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
-    return new ImmutableDb(log);
+    return openLocked(root, async (lock) => {
+      const journal = await IMMUTABLE_KIND.openJournal(root, options);
+      const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+      const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
+      return new ImmutableDb(log, lock);
+    });
   }
 
   /** The metadata of the last commit. */

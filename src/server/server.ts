@@ -7,6 +7,7 @@
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { type DirectoryLock, lockStorageDirectory } from "../journal";
 import type { DbKindName } from "../qmdb";
 import { type Logger, type MetricsServer, hex, serveMetrics } from "../telemetry";
 import { syncServiceDefinition, syncServiceHandlers } from "./grpc";
@@ -60,6 +61,7 @@ export class SyncServer {
     private readonly options: ServerOptions,
     /** The gRPC port actually bound. */
     readonly port: number,
+    private readonly lock: DirectoryLock,
   ) {}
 
   /** The served source (e.g. to watch its `target` events in-process). */
@@ -76,9 +78,17 @@ export class SyncServer {
   static async start(options: ServerOptions): Promise<SyncServer> {
     const log = options.logger;
     log.info({ db: options.kind, storage_dir: options.storageDir }, "initializing database");
+    // One owner per directory, locked before anything in it is read (held until `stop`).
+    const lock = lockStorageDirectory(options.storageDir);
     const metrics = new ServerMetrics();
     const open = options.source ?? writerSource(options.workload);
-    const served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics });
+    let served: Awaited<ReturnType<typeof open>>;
+    try {
+      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics });
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     const db = served.source;
     let grpc: Server | undefined;
     let metricsServer: MetricsServer | undefined;
@@ -119,11 +129,11 @@ export class SyncServer {
         "server listening and continuously adding operations",
       );
       served.start();
-      return new SyncServer(grpc, served, metricsServer, health, shuttingDown, stoppingWatches, options, port);
+      return new SyncServer(grpc, served, metricsServer, health, shuttingDown, stoppingWatches, options, port, lock);
     } catch (err) {
       grpc?.forceShutdown();
       await metricsServer?.close();
-      await served.close();
+      await served.close().finally(() => lock.release());
       throw err;
     }
   }
@@ -146,7 +156,11 @@ export class SyncServer {
       if (!ended) this.grpc.forceShutdown();
     }
     await this.metricsServer.close();
-    await this.served.close();
+    try {
+      await this.served.close();
+    } finally {
+      this.lock.release();
+    }
     log.info("database closed; bye");
   }
 }

@@ -9,7 +9,7 @@
 import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, nodesRequiredForRangeProof, verifyRangeAndCollect } from "../mmr";
 import { equalBytes, toHex } from "../codec";
 import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
-import type { Storage } from "../journal";
+import { type Storage, withDirectoryLock } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
 import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
 import { type LocRange, findGap } from "./gaps";
@@ -135,14 +135,17 @@ export function checkTarget(t: SyncTarget): void {
 export async function syncDatabase<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(options: SyncOptions<Op, D>): Promise<SyncResult<D>> {
   checkTarget(options.target);
   const logger = options.logger ?? NOOP_LOGGER;
-  try {
-    return await new Attempt(options, false).run();
-  } catch (err) {
-    if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
-    logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
-    await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
-    return await new Attempt(options, true).run();
-  }
+  // The directory stays locked throughout; the returned database holds its own share of the lock.
+  return withDirectoryLock(options.directory, async () => {
+    try {
+      return await new Attempt(options, false).run();
+    } catch (err) {
+      if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
+      logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
+      await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
+      return await new Attempt(options, true).run();
+    }
+  });
 }
 
 /** Options of `syncOpenLog`: those of `syncDatabase` that apply to a log the caller keeps open. */

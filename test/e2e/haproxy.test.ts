@@ -8,9 +8,7 @@
 import { spawnSync, spawn } from "node:child_process";
 import { createServer, connect } from "node:net";
 import path from "node:path";
-import {
-  type LogLine, type Proc as ProcType, ROOT, SERVER_BIN, SYNCED, cleanup, run, spawnClient, startServer, tempDir,
-} from "../production/helpers";
+import { type LogLine, type Proc as ProcType, ROOT, SERVER_BIN, SYNCED, cleanup, run, spawnClient, startServer, tempDir } from "../production/helpers";
 import { Proc } from "../helpers/process";
 import { committedRoots, eventually, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
 
@@ -60,7 +58,10 @@ test("16 clients through HAProxy in front of 3 relays reach the origin's roots, 
   await Promise.all(relays.map((r) => r.waitForMsg("relay reached target")));
 
   const port = await freePort();
-  const env = haproxyEnv(port, relays.map((r) => r.addr));
+  const env = haproxyEnv(
+    port,
+    relays.map((r) => r.addr),
+  );
   const check = spawnSync("haproxy", ["-c", "-f", CONFIG], { env, encoding: "utf8" });
   expect(`${check.stdout}${check.stderr}`).toMatch(/Configuration file is valid/);
   const haproxy = new Proc("haproxy", spawn("haproxy", ["-db", "-f", CONFIG], { env, stdio: ["ignore", "pipe", "pipe"] }));

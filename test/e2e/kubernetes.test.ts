@@ -94,7 +94,13 @@ test("every document parses and has apiVersion, kind and metadata.name; the expe
     expect(typeof d.kind).toBe("string");
     expect(d.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   }
-  for (const [kind, name] of [["StatefulSet", "sync-origin"], ["Service", "sync-origin"], ["Deployment", "sync-relay"], ["Service", "sync-relay"], ["ConfigMap", "sync-trust"]]) {
+  for (const [kind, name] of [
+    ["StatefulSet", "sync-origin"],
+    ["Service", "sync-origin"],
+    ["Deployment", "sync-relay"],
+    ["Service", "sync-relay"],
+    ["ConfigMap", "sync-trust"],
+  ]) {
     expect(() => find(kind!, name!)).not.toThrow();
   }
 });
@@ -181,7 +187,13 @@ test("the pods' command lines run the real binaries: a client syncs through a re
   const listen = ["--host", "127.0.0.1", "-p", "0", "-m", "0"];
 
   const originC = container(find("StatefulSet", "sync-origin"));
-  const origin = play("origin", originC, expand(originC, config), { "/data": tempDir("cw-k8s-origin-"), "/etc/sync-origin/signing.key": path.join(keyDir, "signing.key") }, listen);
+  const origin = play(
+    "origin",
+    originC,
+    expand(originC, config),
+    { "/data": tempDir("cw-k8s-origin-"), "/etc/sync-origin/signing.key": path.join(keyDir, "signing.key") },
+    listen,
+  );
   await origin.waitForMsg(LISTENING);
 
   const relayC = container(find("Deployment", "sync-relay"));
@@ -191,7 +203,12 @@ test("the pods' command lines run the real binaries: a client syncs through a re
   expect(await healthStatus(relay.addr)).toBe(1); // what the readiness probe asks
 
   const clientC = container(find("Deployment", "sync-client"));
-  const client = play("client", clientC, expand(clientC, config), { "/data": tempDir("cw-k8s-client-"), "sync-relay:8080": relay.addr }, ["--metrics-host", "127.0.0.1", "-m", "0"]);
+  const client = play("client", clientC, expand(clientC, config), { "/data": tempDir("cw-k8s-client-"), "sync-relay:8080": relay.addr }, [
+    "--metrics-host",
+    "127.0.0.1",
+    "-m",
+    "0",
+  ]);
   const synced = await client.waitForLog((l) => l.msg === SYNCED, "a completed sync", 30_000);
   expect(committedRoots(origin).get(synced.op_count as string)).toBe(synced.root);
 });
