@@ -39,6 +39,8 @@ export interface ServerOptions {
   readonly tls?: ServerTlsOptions;
   /** How long in-flight streams may run after shutdown begins (default 5 s). */
   readonly shutdownGraceMs?: number;
+  /** Stops a start still in its initial load (`start` then rejects with `InitialLoadStopped`). */
+  readonly signal?: AbortSignal;
   readonly logger: Logger;
 }
 
@@ -77,7 +79,7 @@ export class SyncServer {
     let grpc: Server | undefined;
     let metricsServer: MetricsServer | undefined;
     try {
-      const firstBatch = await workload.prepare();
+      const firstBatch = await workload.prepare(options.signal);
       metrics.opCount.set(Number(db.target.upperBound));
       log.info({ op_count: db.target.upperBound.toString(), root: hex(db.target.root) }, "database ready");
 
