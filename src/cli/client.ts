@@ -3,21 +3,28 @@
  * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
  * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
  */
-import { mkdirSync } from "node:fs";
-import { ClientMetrics, KindMismatchError, ProgressBar, SyncClient } from "../client";
+import { ensureStorageDirectory } from "../journal";
+import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient } from "../client";
+import { DEFAULT_SYNC } from "../sync";
 import { createLogger, serveMetrics } from "../telemetry";
+import { addressList } from "./addresses";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
-  server: { short: "s", help: "server address host:port", default: "127.0.0.1:8080", parse: text },
-  "batch-size": { short: "b", help: "operations per fetched batch", default: "50", parse: integer(1, 100_000) },
+  server: {
+    short: "s",
+    help: "server address host:port, or several separated by commas to fetch from all at once (targets: the first's, or with --trusted-key the newest signed one)",
+    default: "127.0.0.1:8080",
+    parse: addressList,
+  },
+  "batch-size": { short: "b", help: "operations per fetched batch", default: String(DEFAULT_SYNC.fetchBatchSize), parse: integer(1, 100_000) },
   "storage-dir": { short: "d", help: "local database directory (default: /tmp/commonware-sync/client-<random>)", parse: text },
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
   "metrics-host": { help: "address the metrics endpoint listens on", default: "127.0.0.1", parse: text },
-  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: "1s", parse: parseDuration },
-  "sync-interval": { short: "i", help: "pause between sync iterations", default: "10s", parse: parseDuration },
-  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: "1", parse: integer(1, 64) },
+  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: `${DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs / 1000}s`, parse: parseDuration },
+  "sync-interval": { short: "i", help: "pause between sync iterations", default: `${DEFAULT_CLIENT_TIMING.syncIntervalMs / 1000}s`, parse: parseDuration },
+  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: String(DEFAULT_SYNC.maxOutstandingRequests), parse: integer(1, 64) },
   "target-updates": { help: "follow new targets pushed by the server (watch) or poll for them", default: "watch", parse: oneOf(["watch", "poll"] as const) },
   "tls-ca": { help: "PEM CA that must have issued the server's certificate (enables TLS)", parse: fileContents },
   "tls-cert": { help: "PEM client certificate, for servers that require mutual TLS (needs --tls-key)", parse: fileContents },
@@ -54,7 +61,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const metrics = new ClientMetrics();
   let metricsServer;
   try {
-    mkdirSync(directory, { recursive: true });
+    ensureStorageDirectory(directory);
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
     logger.fatal({ err }, "failed to start");

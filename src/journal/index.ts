@@ -10,3 +10,4 @@ export { FixedJournal, type FixedConfig } from './fixed';
 export { Metadata, type MetadataConfig } from './metadata';
 export { DiskStorage, destroyPartition, type Blob, type Storage } from './storage';
 export { VariableJournal, type VariableConfig } from './variable';
+export { DirectoryInUseError, DirectoryLock, LOCK_FILE, StorageDirectoryError, ensureStorageDirectory, lockRoot, lockStorageDirectory, withDirectoryLock } from './dir-lock';
