@@ -4,12 +4,11 @@
  * newer targets, reports success, closes the database, waits, and repeats until aborted.
  */
 import { EventEmitter } from "node:events";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
-import { DirectoryInUseError, StorageDirectoryError, lockStorageDirectory } from "../journal";
+import { DirectoryInUseError, StorageDirectoryError, bigintField, lockStorageDirectory, readStateFile, stringField, writeStateFile } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
@@ -275,16 +274,12 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   }
 
   private lastTarget(): SyncTarget | undefined {
-    if (!existsSync(this.targetFile)) return undefined;
-    const saved = JSON.parse(readFileSync(this.targetFile, "utf8")) as { root: string; lowerBound: string; upperBound: string };
-    return { root: Uint8Array.from(Buffer.from(saved.root, "hex")), lowerBound: BigInt(saved.lowerBound), upperBound: BigInt(saved.upperBound) };
+    return readStateFile(this.targetFile, parseSavedTarget);
   }
 
-  // Remembers the last verified target synced (written atomically), so a replayed older one is refused.
+  // Remembers the last verified target synced (durably), so a replayed older one is refused.
   private rememberTarget(t: SyncTarget): void {
-    const tmp = `${this.targetFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
-    renameSync(tmp, this.targetFile);
+    writeStateFile(this.targetFile, { root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() });
   }
 
   // Yields newer targets: pushed by WatchSyncTarget when the server has it, else polled every
@@ -332,4 +327,13 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
     }
   }
+}
+
+// The record of `client-target.json`: a checked target (hex root, decimal bounds).
+function parseSavedTarget(record: unknown): SyncTarget {
+  const root = stringField(record, "root");
+  if (!/^[0-9a-f]{64}$/.test(root)) throw new Error("root must be 64 lowercase hex digits");
+  const target = { root: Uint8Array.from(Buffer.from(root, "hex")), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
+  checkTarget(target);
+  return target;
 }

@@ -3,8 +3,8 @@
  * checks, and the errors for positions outside `[pruningBoundary, size)`. No format of its own;
  * each journal documents where its records and CRCs sit.
  */
-import { crc32 } from './crc32';
-import { JournalError } from './errors';
+import { crc32 } from "./crc32";
+import { JournalError } from "./errors";
 
 /** Bytes of the CRC-32 stored after every record. */
 export const CRC_BYTES = 4;
@@ -39,26 +39,26 @@ export function crcMismatch(buf: Uint8Array, start: number, end: number): string
 }
 
 function hex32(v: number): string {
-  return v.toString(16).padStart(8, '0');
+  return v.toString(16).padStart(8, "0");
 }
 
 /** Throws `InvalidConfig` unless every value is a positive safe integer (names the first that is not). */
 export function checkPositive(values: Readonly<Record<string, number>>): void {
   for (const [name, value] of Object.entries(values)) {
     if (!Number.isSafeInteger(value) || value < 1) {
-      throw new JournalError('InvalidConfig', `${name} must be a positive safe integer, got ${value}`);
+      throw new JournalError("InvalidConfig", `${name} must be a positive safe integer, got ${value}`);
     }
   }
 }
 
 /** Position `pos` is at or past the journal's `size`. */
 export function outOfRange(pos: number, size: number): JournalError {
-  return new JournalError('ItemOutOfRange', `position ${pos} is not below size ${size}`, { position: pos });
+  return new JournalError("ItemOutOfRange", `position ${pos} is not below size ${size}`, { position: pos });
 }
 
 /** Position `pos` is below the pruning boundary. */
 export function pruned(pos: number, boundary: number): JournalError {
-  return new JournalError('ItemPruned', `position ${pos} is below the pruning boundary ${boundary}`, { position: pos });
+  return new JournalError("ItemPruned", `position ${pos} is below the pruning boundary ${boundary}`, { position: pos });
 }
 
 /** Throws unless the `count` positions from `start` are all in `[boundary, size)` (out of range first). */

@@ -76,18 +76,24 @@ describe("findGap: bounds and shapes", () => {
 test("agrees with a brute-force bitmap on random inputs", () => {
   const range = fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 12 })).map(([s, n]) => at(s, n));
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 }), fc.array(range, { maxLength: 8 }), fc.integer({ min: 1, max: 15 }), (from, upper, covered, maxOps) => {
-      const isCovered = (loc: number) => covered.some((c) => BigInt(loc) >= c.start && BigInt(loc) < c.end);
-      let start = from;
-      while (start < upper && isCovered(start)) start++;
-      let expected: LocRange | undefined;
-      if (start < upper) {
-        let end = start;
-        while (end < upper && end - start < maxOps && !isCovered(end)) end++;
-        expected = r(start, end);
-      }
-      expect(gap(from, upper, covered, BigInt(maxOps))).toEqual(expected);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.array(range, { maxLength: 8 }),
+      fc.integer({ min: 1, max: 15 }),
+      (from, upper, covered, maxOps) => {
+        const isCovered = (loc: number) => covered.some((c) => BigInt(loc) >= c.start && BigInt(loc) < c.end);
+        let start = from;
+        while (start < upper && isCovered(start)) start++;
+        let expected: LocRange | undefined;
+        if (start < upper) {
+          let end = start;
+          while (end < upper && end - start < maxOps && !isCovered(end)) end++;
+          expected = r(start, end);
+        }
+        expect(gap(from, upper, covered, BigInt(maxOps))).toEqual(expected);
+      },
+    ),
     { numRuns: 1000 },
   );
 });
