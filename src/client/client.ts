@@ -8,7 +8,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
-import { DirectoryInUseError, StorageDirectoryError, bigintField, lockStorageDirectory, readStateFile, stringField, writeStateFile } from "../journal";
+import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lockStorageDirectory, readStateFile, writeStateFile } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
@@ -331,9 +331,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
 
 // The record of `client-target.json`: a checked target (hex root, decimal bounds).
 function parseSavedTarget(record: unknown): SyncTarget {
-  const root = stringField(record, "root");
-  if (!/^[0-9a-f]{64}$/.test(root)) throw new Error("root must be 64 lowercase hex digits");
-  const target = { root: Uint8Array.from(Buffer.from(root, "hex")), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
+  const target = { root: hexField(record, "root", 32), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
   checkTarget(target);
   return target;
 }

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tempDir } from "../../test/helpers/tmp";
 import { JournalError } from "./errors";
-import { bigintField, countField, readStateFile, stringField, writeStateFile } from "./state-file";
+import { bigintField, countField, hexField, readStateFile, stringField, writeStateFile } from "./state-file";
 
 // The core module object `state-file.ts` calls into, so spies on it see its syscalls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -90,4 +90,13 @@ test("a file that is not JSON, or not a valid record, is Corruption naming the f
     expect((err as Error).message).toMatch(reason);
     expect(readFileSync(file, "utf8")).toBe(content); // reading never changes the file
   }
+});
+
+test("hexField: lowercase hex of the given length, as bytes", () => {
+  expect(hexField({ h: "00ff" }, "h")).toEqual(Uint8Array.of(0, 255));
+  expect(hexField({ h: "" }, "h")).toEqual(new Uint8Array(0));
+  expect(hexField({ h: "ab".repeat(32) }, "h", 32)).toHaveLength(32);
+  expect(() => hexField({ h: "0F" }, "h")).toThrow(/h must be lowercase hex/);
+  expect(() => hexField({ h: "abc" }, "h")).toThrow(/h must be lowercase hex/);
+  expect(() => hexField({ h: "ab" }, "h", 32)).toThrow(/h must be 32 bytes, got 1/);
 });

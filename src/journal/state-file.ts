@@ -70,6 +70,14 @@ export function bigintField(record: unknown, name: string): bigint {
   return BigInt(v);
 }
 
+/** `record[name]`, lowercase hex (of exactly `bytes` bytes when given), as bytes. */
+export function hexField(record: unknown, name: string, bytes?: number): Uint8Array {
+  const v = stringField(record, name);
+  if (!/^([0-9a-f]{2})*$/.test(v)) throw new Error(`${name} must be lowercase hex`);
+  if (bytes !== undefined && v.length !== 2 * bytes) throw new Error(`${name} must be ${bytes} bytes, got ${v.length / 2}`);
+  return Uint8Array.from(Buffer.from(v, "hex"));
+}
+
 /** `record[name]`, a non-negative safe integer. */
 export function countField(record: unknown, name: string): number {
   const v = fieldOf(record, name);

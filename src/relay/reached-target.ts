@@ -3,11 +3,12 @@
  * storage directory (`relay-target.json`, written atomically after the log is committed), so a
  * relay restarted on its directory serves it again at once and resumes from there.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { toHex } from "../codec";
+import { bigintField, hexField, readStateFile, stringField, writeStateFile } from "../journal";
 import type { DbKindName } from "../qmdb";
-import type { SyncTarget } from "../sync";
+import { type SyncTarget, checkTarget } from "../sync";
 
 const FILE = "relay-target.json";
 
@@ -18,58 +19,32 @@ export interface ReachedTarget {
   readonly signer: Uint8Array;
 }
 
-interface Stored {
-  readonly kind: DbKindName;
-  readonly root: string;
-  readonly lowerBound: string;
-  readonly upperBound: string;
-  readonly signature: string;
-  readonly signer: string;
-}
-
 /** The recorded target of a relay of `kind` in `dir`, if any (a record of another kind is ignored). */
 export function readReachedTarget(dir: string, kind: DbKindName): ReachedTarget | undefined {
-  const file = path.join(dir, FILE);
-  if (!existsSync(file)) return undefined;
-  const s = JSON.parse(readFileSync(file, "utf8")) as Stored;
-  if (s.kind !== kind) return undefined;
-  return {
-    target: { root: Uint8Array.from(Buffer.from(s.root, "hex")), lowerBound: BigInt(s.lowerBound), upperBound: BigInt(s.upperBound) },
-    signature: Uint8Array.from(Buffer.from(s.signature, "hex")),
-    signer: Uint8Array.from(Buffer.from(s.signer, "hex")),
-  };
+  const saved = readStateFile(path.join(dir, FILE), parseStored);
+  return saved === undefined || saved.kind !== kind ? undefined : saved.reached;
 }
 
 /** Records `reached` durably (temporary file, fsync, rename, fsync of the directory). */
 export function writeReachedTarget(dir: string, kind: DbKindName, reached: ReachedTarget): void {
-  const file = path.join(dir, FILE);
-  const tmp = `${file}.tmp`;
   const t = reached.target;
-  const stored: Stored = {
+  writeStateFile(path.join(dir, FILE), {
     kind,
     root: toHex(t.root),
     lowerBound: t.lowerBound.toString(),
     upperBound: t.upperBound.toString(),
     signature: toHex(reached.signature),
     signer: toHex(reached.signer),
-  };
-  writeFileSync(tmp, JSON.stringify(stored));
-  const fd = openSync(tmp, "r+");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dirFd = openSync(dir, "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  });
 }
 
 /** Forgets the recorded target (its data is gone). */
 export function clearReachedTarget(dir: string): void {
   rmSync(path.join(dir, FILE), { force: true });
+}
+
+function parseStored(record: unknown): { kind: string; reached: ReachedTarget } {
+  const target = { root: hexField(record, "root", 32), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
+  checkTarget(target);
+  return { kind: stringField(record, "kind"), reached: { target, signature: hexField(record, "signature"), signer: hexField(record, "signer") } };
 }
