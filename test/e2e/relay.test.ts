@@ -110,6 +110,21 @@ test("a relay restarted on its directory serves its last reached target at once 
   expect(relay1.lines.filter((l) => l.msg === "relay opened its local log")).toEqual([]);
 });
 
+test("several sources: with --trusted-key the newest validly signed target wins; without, the first source's", async () => {
+  // relay2's upstream (the first relay1 process) was SIGKILLed above: it keeps serving its last target.
+  const frozen = (await getTarget(stub(relay2.addr))).target!.upperBound;
+  await eventually(async () => (await getTarget(stub(origin.addr))).target!.upperBound > frozen, "the origin to move past the frozen relay");
+  const sources = `${relay2.addr},${origin.addr}`;
+  const firstTarget = async (extra: string[]): Promise<bigint> => {
+    const client = spawnClient(sources, extra);
+    const start = await client.waitForMsg("starting sync");
+    await client.stop();
+    return BigInt((start.target as { upper_bound: string }).upper_bound);
+  };
+  expect(await firstTarget(["--trusted-key", publicKey])).toBeGreaterThan(frozen);
+  expect(await firstTarget([])).toBe(frozen);
+});
+
 test("a relay of a lying upstream serves nothing and names the liar", async () => {
   liar = await startLyingProxy(origin.addr);
   const relay = await startRelay(liar.addr, tempDir("cw-relay-liar-"));
