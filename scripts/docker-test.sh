@@ -11,8 +11,9 @@
 # /var/tmp/sync-server-docker-test; the locally made base image is cached there between runs),
 # BASE_VARIANT=fast|debootstrap (how to make the base image if it is missing; default fast).
 #
-# Needs root (rootful podman) and the host's node_modules (`npm ci` first). Podman settings follow
-# ../shared/reference/toolchain.md §4: runtime runc, lowered ulimits, host network, cgroupfs.
+# Needs root (rootful podman) and the host's node_modules (`npm ci` first). Podman settings that work
+# in a CI VM without CAP_SYS_RESOURCE and with hybrid cgroups: runtime runc (crun refuses hybrid
+# cgroups), lowered ulimits (raising them is denied), host network, cgroupfs.
 # Ends with "docker-test: N passed, N failed" and exits non-zero if anything failed. Do not run two
 # at once with the same DOCKER_TEST_DIR (they share the image tag and prune dangling images).
 set -euo pipefail

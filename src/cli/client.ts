@@ -4,23 +4,37 @@
  * successful `--once`, 2 on a bad command line, 1 on a permanent failure (e.g. the server holds
  * the other database kind), a failed `--once`, or `--max-failures` failed iterations in a row.
  */
-import { mkdirSync } from "node:fs";
-import { ClientMetrics, KindMismatchError, ProgressBar, SyncClient, SyncFailuresError } from "../client";
+import { ensureStorageDirectory } from "../journal";
+import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient, SyncFailuresError } from "../client";
+import { DEFAULT_SYNC } from "../sync";
 import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
-import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, serverAddress, text, u64 } from "./args";
+import { addressList } from "./addresses";
+import { COMMON_FLAGS, DEFAULT_SERVER_PORT, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
-  server: { short: "s", help: "server address: host:port, [v6]:port or dns:///name:port (a bare host means port 8080)", default: "127.0.0.1:8080", parse: serverAddress },
-  "batch-size": { short: "b", help: "operations per fetched batch", default: "50", parse: integer(1, 100_000) },
+  server: {
+    short: "s",
+    help:
+      `server address: host:port, [v6]:port or dns:///name:port (a bare host means port ${DEFAULT_SERVER_PORT}), or several separated by commas to fetch ` +
+      "from all at once (targets: the first's, or with --trusted-key the newest signed one)",
+    default: "127.0.0.1:8080",
+    parse: addressList,
+  },
+  "batch-size": { short: "b", help: "operations per fetched batch", default: String(DEFAULT_SYNC.fetchBatchSize), parse: integer(1, 100_000) },
   "storage-dir": { short: "d", help: "local database directory (default: /tmp/commonware-sync/client-<random>)", parse: text },
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
   "metrics-host": { help: "address the metrics endpoint listens on", default: "127.0.0.1", parse: text },
-  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: "1s", parse: parseDuration },
-  "sync-interval": { short: "i", help: "pause between sync iterations (not a count of keys: that is the server's -i)", default: "10s", parse: parseDuration },
+  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: `${DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs / 1000}s`, parse: parseDuration },
+  "sync-interval": {
+    short: "i",
+    help: "pause between sync iterations (not a count of keys: that is the server's -i)",
+    default: `${DEFAULT_CLIENT_TIMING.syncIntervalMs / 1000}s`,
+    parse: parseDuration,
+  },
   once: { help: "sync once and exit: 0 on success, 1 on failure", boolean: true, parse: () => true },
   "max-failures": { help: "exit with status 1 after this many failed iterations in a row (0 = never)", default: "0", parse: integer(0, 1_000_000) },
-  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: "1", parse: integer(1, 64) },
+  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: String(DEFAULT_SYNC.maxOutstandingRequests), parse: integer(1, 64) },
   "target-updates": { help: "follow new targets pushed by the server (watch) or poll for them", default: "watch", parse: oneOf(["watch", "poll"] as const) },
   "tls-ca": { help: "PEM CA that must have issued the server's certificate (enables TLS)", parse: fileContents },
   "tls-cert": { help: "PEM client certificate, for servers that require mutual TLS (needs --tls-key)", parse: fileContents },
@@ -73,10 +87,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   try {
-    mkdirSync(directory, { recursive: true });
+    ensureStorageDirectory(directory);
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, "failed to start");
-    process.stderr.write(`sync-client: --storage-dir: ${(err as Error).message}\n`);
+    process.stderr.write(`sync-client: ${(err as Error).message}\n`);
     await metricsServer.close();
     process.exitCode = 1;
     return;

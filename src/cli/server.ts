@@ -3,12 +3,13 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, SyncServer } from "../server";
+import { writeFileSync } from "node:fs";
+import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
 import { PortUnavailableError, checkPortsFree } from "./ports";
+import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -23,7 +24,7 @@ const FLAGS = {
   seed: { help: "make the run reproducible: initial load uses seed N, the k-th batch N+k", parse: u64 },
   "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
   "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
-  "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: "5s", parse: parseDuration },
+  "shutdown-grace": { help: "how long open streams may finish after SIGTERM", default: `${DEFAULT_SHUTDOWN_GRACE_MS / 1000}s`, parse: parseDuration },
   "tls-cert": { help: "PEM certificate chain: serve gRPC over TLS (needs --tls-key)", parse: fileContents },
   "tls-key": { help: "PEM private key of --tls-cert", parse: fileContents },
   "tls-client-ca": { help: "PEM CA: require client certificates issued by it (mutual TLS)", parse: fileContents },
@@ -33,6 +34,7 @@ const FLAGS = {
   "rate-limit-ops": { help: "operations streamed per second per client (0 = unlimited)", default: "0", parse: integer(0, 1_000_000_000) },
   "max-streams-per-client": { help: "concurrent streams per client (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreamsPerClient), parse: integer(0, 1_000_000) },
   "max-streams": { help: "concurrent streams in total (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreams), parse: integer(0, 1_000_000) },
+  ...RELAY_FLAGS,
   ...COMMON_FLAGS,
 } as const;
 
@@ -53,12 +55,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`${Buffer.from(signer.publicKey).toString("hex")}\n`);
     return;
   }
+  const relay = flags.upstream === undefined ? undefined : relayFromFlags({ ...flags, upstream: flags.upstream });
   const tlsProblem =
     (flags["tls-cert"] === undefined) !== (flags["tls-key"] === undefined)
       ? "--tls-cert and --tls-key go together"
       : flags["tls-client-ca"] !== undefined && flags["tls-cert"] === undefined
         ? "--tls-client-ca needs --tls-cert and --tls-key"
-        : undefined;
+        : (relayFlagProblem(argv, flags.upstream) ?? (typeof relay === "string" ? relay : undefined));
   if (tlsProblem !== undefined) {
     process.stderr.write(`sync-server: ${tlsProblem}\n`);
     process.exitCode = 2;
@@ -103,7 +106,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    mkdirSync(storageDir, { recursive: true });
     server = await SyncServer.start({
       kind: flags.db!,
       storageDir,
@@ -111,6 +113,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       port: flags.port!,
       metricsHost,
       metricsPort: flags["metrics-port"]!,
+      source: typeof relay === "string" ? undefined : relay,
       workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
       limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
       shutdownGraceMs: flags["shutdown-grace"]!,

@@ -6,24 +6,34 @@
  * aborted, or until an iteration limit or a run of failures ends it.
  */
 import { EventEmitter } from "node:events";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
+import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lockStorageDirectory, readStateFile, writeStateFile } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
-import { type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import { DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
-import { clientTlsCredentials } from "./tls";
 import type { ClientMetrics } from "./metrics";
 import { type EntryIterable, NotSyncedError, SyncedSnapshot } from "./snapshot";
+import { clientTlsCredentials } from "./tls";
+import { MultiSourceResolver, SourceMetrics } from "./multi-source";
+import { SourceHealth } from "./source-health";
+
+/** Defaults of the client's own timing options (the engine's are `DEFAULT_SYNC`). */
+export const DEFAULT_CLIENT_TIMING = { targetUpdateIntervalMs: 1000, syncIntervalMs: 10_000 } as const;
 
 /** Settings of a `SyncClient`. */
 export interface SyncClientOptions {
-  /** `host:port` of the sync server. */
-  readonly server: string;
+  /**
+   * `host:port` of the sync server, or several sources (origin, relays) to fetch from at once:
+   * each range goes to one of them, every batch is verified as with one, and a source that sends
+   * invalid data is excluded for a growing cool-down. The target comes from the first source,
+   * or with `trustedKeys` is the newest validly signed target any source offers.
+   */
+  readonly server: string | readonly string[];
   /** The database kind; must match the server's. */
   readonly kind: DbKindName;
   /** Local database directory (reused across iterations and restarts). */
@@ -107,9 +117,17 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   private lastServerOpCount = 0n;
   private localOpCount = 0n;
   private lastSnapshot: SyncedSnapshot | undefined;
+  private readonly sources: readonly string[];
+  // Multi-source only: scores and cool-downs kept across iterations, and per-source metrics.
+  private readonly sourceHealth: SourceHealth | undefined;
+  private readonly sourceMetrics: SourceMetrics | undefined;
 
   constructor(readonly options: SyncClientOptions) {
     super();
+    this.sources = typeof options.server === "string" ? [options.server] : [...options.server];
+    if (this.sources.length === 0) throw new Error("at least one server address is needed");
+    this.sourceHealth = this.sources.length > 1 ? new SourceHealth(this.sources) : undefined;
+    this.sourceMetrics = this.sourceHealth !== undefined && options.metrics !== undefined ? new SourceMetrics(options.metrics.registry, "client") : undefined;
     this.log = options.logger ?? NOOP;
     this.verifier = options.trustedKeys === undefined || options.trustedKeys.length === 0 ? undefined : new TargetVerifier(options.trustedKeys);
     if (options.target !== undefined) checkTarget(options.target);
@@ -157,8 +175,18 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
    * `SyncFailuresError`).
    */
   async run(signal: AbortSignal, limits: RunOptions = {}): Promise<void> {
+    // The directory is ours for the whole run, not just during iterations.
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      await this.loop(signal, limits);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async loop(signal: AbortSignal, limits: RunOptions): Promise<void> {
     const metrics = this.options.metrics;
-    this.log.info({ server: this.options.server, db: this.options.kind }, "starting continuous sync process");
+    this.log.info({ server: this.sources.join(","), db: this.options.kind }, "starting continuous sync process");
     let failures = 0;
     for (let iteration = 1; !signal.aborted; iteration++) {
       try {
@@ -166,7 +194,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         failures = 0;
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof KindMismatchError) throw err;
+        if (err instanceof KindMismatchError || err instanceof DirectoryInUseError || err instanceof StorageDirectoryError) throw err;
         failures++;
         metrics?.syncs.inc({ result: "error" });
         metrics?.consecutiveFailures.set(failures);
@@ -178,21 +206,21 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
       if (limits.maxIterations !== undefined && iteration >= limits.maxIterations) break;
       try {
-        await this.pause(this.options.syncIntervalMs ?? 10_000, signal);
+        await this.pause(this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs, signal);
       } catch {
         break;
       }
     }
   }
 
-  // Waits between iterations, following the server's target so that the lag metric stays current.
+  // Waits between iterations, following the (first) server's target so that the lag metric stays current.
   private async pause(ms: number, signal: AbortSignal): Promise<void> {
     const metrics = this.options.metrics;
     if (metrics === undefined || this.options.target !== undefined) return sleep(ms, undefined, { signal });
     const waiting = new AbortController();
     const stopWaiting = (): void => waiting.abort();
     signal.addEventListener("abort", stopWaiting, { once: true });
-    const resolver = this.resolver();
+    const resolver = new GrpcResolver(this.sources[0]!, this.options.kind, this.connectOptions());
     const tracking = (async () => {
       for await (const served of this.serverTargets(resolver, waiting.signal)) {
         this.noteServerOpCount(served.target.upperBound);
@@ -210,7 +238,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   }
 
   // The server's targets as they change: pushed (WatchSyncTarget) when the server has it, else
-  // polled every target-update interval. Failures end the watch and are retried by polling.
+  // polled every target-update interval. Failures are logged at debug level only.
   private async *serverTargets(resolver: GrpcResolver, signal: AbortSignal): AsyncGenerator<ServerTarget> {
     if (this.options.watchTargets !== false) {
       try {
@@ -220,32 +248,51 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         this.log.debug({ err: (err as Error).message }, "target push unavailable; polling instead");
       }
     }
-    const interval = this.options.targetUpdateIntervalMs ?? 1000;
+    const interval = this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs;
     while (!signal.aborted) {
       try {
         yield await resolver.getSyncTarget(signal);
-        await sleep(interval, undefined, { signal });
       } catch (err) {
         if (signal.aborted) return;
         this.log.debug({ err: (err as Error).message }, "failed to fetch a target update");
-        await sleep(interval, undefined, { signal }).catch(() => {});
       }
+      await sleep(interval, undefined, { signal }).catch(() => {});
     }
   }
 
-  private resolver(): GrpcResolver {
+  // How to connect to a source: TLS credentials (without an IP address as server name) and byte counting.
+  private connectOptions(): { credentials: ChannelCredentials | undefined; onBytes: ((n: number) => void) | undefined } {
     const metrics = this.options.metrics;
     const tls = this.options.tls;
-    return new GrpcResolver(this.options.server, this.options.kind, {
+    return {
       credentials: this.options.credentials ?? (tls === undefined ? undefined : clientTlsCredentials(tls.ca, tls.key, tls.cert)),
-      onBytes: metrics && ((n) => metrics.bytesReceived.inc(n)),
-    });
+      onBytes: metrics && ((n: number) => metrics.bytesReceived.inc(n)),
+    };
   }
 
   /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
   async syncOnce(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      return await this.syncLocked(iteration, signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async syncLocked(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
     const metrics = this.options.metrics;
-    const resolver = this.resolver();
+    const connect = this.connectOptions();
+    const resolver =
+      this.sourceHealth === undefined
+        ? new GrpcResolver(this.sources[0]!, this.options.kind, connect)
+        : new MultiSourceResolver(this.sources, this.options.kind, {
+            connect,
+            verifier: this.verifier,
+            health: this.sourceHealth,
+            metrics: this.sourceMetrics,
+            logger: this.log,
+          });
     const polling = new AbortController();
     const stopPolling = (): void => polling.abort();
     signal?.addEventListener("abort", stopPolling, { once: true });
@@ -254,7 +301,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       await checkStoredKind(this.options.directory, this.options.kind);
       const served = await resolver.getSyncTarget(signal);
       if (served.kind !== this.options.kind) {
-        throw new KindMismatchError(`server ${this.options.server} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
+        throw new KindMismatchError(`server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
       }
       const initial = this.options.target === undefined ? { target: this.accept(served) } : { target: this.options.target };
       this.noteServerOpCount(initial.target.upperBound);
@@ -262,9 +309,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         {
           sync_iteration: iteration,
           target: { root: toHex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
-          server: this.options.server,
-          batch_size: this.options.fetchBatchSize ?? 50,
-          target_update_interval: `${this.options.targetUpdateIntervalMs ?? 1000}ms`,
+          server: this.sources.join(","),
+          batch_size: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
+          target_update_interval: `${this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs}ms`,
         },
         "starting sync",
       );
@@ -273,8 +320,10 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         directory: this.options.directory,
         target: initial.target,
         resolver,
-        fetchBatchSize: this.options.fetchBatchSize ?? 50,
-        maxOutstandingRequests: this.options.maxOutstandingRequests ?? 1,
+        fetchBatchSize: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
+        // Several sources: at least one request per source, in smaller ranges, so all get work.
+        maxOutstandingRequests: Math.max(this.options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests, this.sources.length),
+        requestOps: this.sources.length > 1 ? (this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize) * 16 : undefined,
         targetUpdates: this.options.target === undefined ? this.followTargets(resolver, initial.target, polling.signal) : undefined,
         retry: this.options.retry,
         signal,
@@ -326,7 +375,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
           root: toHex(root),
           operations_fetched: result.operationsFetched.toString(),
           operations_reused: result.operationsReused.toString(),
-          sync_interval: `${this.options.syncIntervalMs ?? 10_000}ms`,
+          sync_interval: `${this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs}ms`,
           duration_ms: durationMs,
         },
         "✅ sync completed successfully",
@@ -370,21 +419,17 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   }
 
   private lastTarget(): SyncTarget | undefined {
-    if (!existsSync(this.targetFile)) return undefined;
-    const saved = JSON.parse(readFileSync(this.targetFile, "utf8")) as { root: string; lowerBound: string; upperBound: string };
-    return { root: Uint8Array.from(Buffer.from(saved.root, "hex")), lowerBound: BigInt(saved.lowerBound), upperBound: BigInt(saved.upperBound) };
+    return readStateFile(this.targetFile, parseSavedTarget);
   }
 
-  // Remembers the last verified target synced (written atomically), so a replayed older one is refused.
+  // Remembers the last verified target synced (durably), so a replayed older one is refused.
   private rememberTarget(t: SyncTarget): void {
-    const tmp = `${this.targetFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
-    renameSync(tmp, this.targetFile);
+    writeStateFile(this.targetFile, { root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() });
   }
 
   // Yields newer targets: pushed by WatchSyncTarget when the server has it, else polled every
   // interval. Targets that fail `accept` are skipped with a warning.
-  private async *followTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
+  private async *followTargets(resolver: Pick<GrpcResolver, "getSyncTarget" | "watchSyncTarget">, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
     let last = first;
     const fresh = (t: SyncTarget): boolean => !equalBytes(t.root, last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
     const check = (served: ServerTarget): SyncTarget | undefined => {
@@ -411,7 +456,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         this.log.info({ err: (err as Error).message }, "target push unavailable; polling instead");
       }
     }
-    const interval = this.options.targetUpdateIntervalMs ?? 1000;
+    const interval = this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs;
     while (!signal.aborted) {
       try {
         await sleep(interval, undefined, { signal });
@@ -427,4 +472,11 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
     }
   }
+}
+
+// The record of `client-target.json`: a checked target (hex root, decimal bounds).
+function parseSavedTarget(record: unknown): SyncTarget {
+  const target = { root: hexField(record, "root", 32), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
+  checkTarget(target);
+  return target;
 }

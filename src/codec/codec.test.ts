@@ -1,5 +1,5 @@
 /**
- * Codec tests: the pinned byte examples from commonware-codec (mmr.md §6), the error kind of every
+ * Codec tests: the pinned byte examples from commonware-codec, the error kind of every
  * malformed input, and fast-check properties: round trips over the full u64 range, rejection of every
  * non-canonical varint, EndOfBuffer at every truncation and ExtraData on trailing bytes.
  */

@@ -7,5 +7,8 @@
 export { CodecError, type CodecErrorKind } from './errors';
 export { Reader, decode } from './reader';
 export { Writer, varintSize } from './writer';
-export { MAX_VARINT_U32_BYTES, VARINT_INVALID, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from './varint';
+export {
+  MAX_VARINT_U32_BYTES, VARINT_INVALID, VARINT_TRUNCATED, type VarintCursor, readLenientVarint, readLenientVarintU64, readVarintU32, varintU32Size,
+  writeVarintU32, writeVarintU64,
+} from './varint';
 export { equalBytes, toHex } from './bytes';

@@ -6,11 +6,11 @@
  * the exact size (see `varintSize`) to encode without copying or slack.
  */
 import { CodecError } from './errors';
+import { writeVarintU32, writeVarintU64 } from './varint';
 
 const U32_MAX = 0xffff_ffff;
 const U64_MAX = (1n << 64n) - 1n;
 const TWO_28 = 1n << 28n;
-const MASK_28 = TWO_28 - 1n;
 const EMPTY = new Uint8Array(0);
 const EMPTY_VIEW = new DataView(EMPTY.buffer);
 
@@ -112,21 +112,11 @@ export class Writer {
     return this;
   }
 
-  /**
-   * Minimal LEB128 of a u64. Values ≥ 2^28 emit their low 28 bits as four continuation bytes, then the
-   * high part (≤ 36 bits) as a number: one bigint mask and shift instead of a bigint op per byte.
-   */
+  /** Minimal LEB128 of a u64. */
   varintU64(v: bigint): this {
     checkU64(v);
-    if (v < TWO_28) {
-      this.varNumber(Number(v));
-      return this;
-    }
-    let lo = Number(v & MASK_28);
-    this.reserve(4);
-    const buf = this.buf;
-    for (let i = 0; i < 4; i++, lo >>>= 7) buf[this.pos++] = (lo & 0x7f) | 0x80;
-    this.varNumber(Number(v >> 28n));
+    this.reserve(10);
+    this.pos += writeVarintU64(this.buf, this.pos, v);
     return this;
   }
 
@@ -148,16 +138,9 @@ export class Writer {
   /** LEB128 of a safe non-negative integer (callers have range-checked it); at most 8 bytes. */
   private varNumber(v: number): void {
     this.reserve(8);
-    const buf = this.buf;
-    let pos = this.pos;
-    // `v & 0x7f` is exact above 2^32 too: ToInt32 reduces mod 2^32, which keeps the low 7 bits.
-    while (v >= 0x80) {
-      buf[pos++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    buf[pos++] = v;
-    this.pos = pos;
+    this.pos += writeVarintU32(this.buf, this.pos, v);
   }
+
 
   /** Ensures room for `n` more bytes, doubling the buffer when short. */
   private reserve(n: number): void {

@@ -20,7 +20,7 @@ describe("MemMmr against commonware's stability vectors", () => {
     }
   });
 
-  test("hashing matches the worked derivation in mmr.md §2, computed with an independent SHA-256", () => {
+  test("leaf, parent and root digests follow docs/formats.md, recomputed with an independent SHA-256", () => {
     const l0 = refSha256(be64(0), element(0));
     const l1 = refSha256(be64(1), element(1));
     const n2 = refSha256(be64(2), l0, l1);

@@ -15,7 +15,7 @@ const kindOf = (f: () => unknown): string | undefined => {
   return undefined;
 };
 
-describe("position arithmetic (mmr.md §1)", () => {
+describe("position arithmetic (docs/formats.md, MMR positions)", () => {
   test("location → position table pinned by the Rust tests", () => {
     const table = [0, 1, 3, 4, 7, 8, 10, 11, 15, 16, 18, 19, 22, 23, 25, 26];
     table.forEach((pos, loc) => {

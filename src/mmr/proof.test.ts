@@ -63,7 +63,7 @@ describe("range proofs", () => {
     expect(() => nodesRequiredForRangeProof(19n, MAX_LOCATION + 1n, MAX_LOCATION + 2n)).toThrow(/LocationOverflow/);
   });
 
-  test("proof bytes match the derived example in mmr.md §4.2", () => {
+  test("proof bytes (docs/formats.md, proof codec) match an independently derived example", () => {
     const mmr = new MemMmr();
     const e = new TextEncoder().encode("01234567012345670123456701234567");
     for (let i = 0; i < 11; i++) mmr.add(e);

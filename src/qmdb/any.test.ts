@@ -10,7 +10,7 @@ import { tempDir } from "../../test/helpers/tmp";
 const fill = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 const keyOf = (i: number): Uint8Array => refSha256(be64(i));
 
-describe("AnyDb (qmdb.md §5)", () => {
+describe("AnyDb", () => {
   test("fresh database: one commit at location 0 with the pinned root", async () => {
     const db = await AnyDb.open(tempDir());
     expect(db.opCount).toBe(1n);
@@ -103,7 +103,7 @@ describe("AnyDb (qmdb.md §5)", () => {
     await db.close();
   });
 
-  test("derived cross-check roots (qmdb.md §11.3): create_test_operations(5, 12345)", async () => {
+  test("cross-check roots derived by an independent model: create_test_operations(5, 12345)", async () => {
     const db = await AnyDb.open(tempDir());
     for (const op of createAnyTestOperations(5, 12345n)) await db.apply(op);
     expect(db.opCount).toBe(8n);

@@ -4,24 +4,21 @@
  * updates, so that everything below the floor is inactive and can be pruned; the number of steps
  * is one per overwrite/delete since the last commit, plus one (commonware 85d7d8f1fb, exactly).
  */
-import { FixedJournal, type Storage } from "../journal";
+import { type DirectoryLock, FixedJournal, type Storage } from "../journal";
 import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
 import { QmdbError } from "./errors";
-import { Db } from "./db";
+import { Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { ANY_OPERATION_BYTES, type AnyOperation, decodeAnyOperation, encodeAnyOperation } from "./operation";
+import { ANY_OPERATION_BYTES, ANY_TAG, type AnyOperation, decodeAnyOperation, encodeAnyOperation, operationKey } from "./operation";
 
-const TAG_UPDATE = 0xd2;
-const TAG_DELETE = 0xd1;
-const TAG_COMMIT_FLOOR = 0xd3;
 /** Operations per op-log blob (commonware's example uses 4096). */
 export const ANY_LOG_ITEMS_PER_BLOB = 4096;
 
 const anyCodec: OperationCodec<AnyOperation> = {
   encode: encodeAnyOperation,
   decode: decodeAnyOperation,
-  isCommit: (bytes) => bytes[0] === TAG_COMMIT_FLOOR,
+  isCommit: (bytes) => bytes[0] === ANY_TAG.commitFloor,
 };
 
 const logConfig = (options: DbOptions) => ({ itemSize: ANY_OPERATION_BYTES, itemsPerBlob: options.logItemsPerBlob ?? ANY_LOG_ITEMS_PER_BLOB });
@@ -33,8 +30,8 @@ export class AnyDb extends Db<AnyOperation> {
   // Floor-raising steps owed by overwrites and deletes since the last commit.
   private steps = 0;
 
-  private constructor(log: AuthenticatedLog<AnyOperation>, floor: number) {
-    super(log);
+  private constructor(log: AuthenticatedLog<AnyOperation>, lock: DirectoryLock | undefined, floor: number) {
+    super(log, lock);
     this.floor = floor;
     this.lastCommit = log.size - 1;
     this.rebuildIndex(floor);
@@ -45,12 +42,14 @@ export class AnyDb extends Db<AnyOperation> {
    * discarded; a new database holds one commit at location 0.
    */
   static async open(root: string | Storage, options: DbOptions = {}): Promise<AnyDb> {
-    const journal = await ANY_KIND.openJournal(root, options);
-    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
-    const log = await AuthenticatedLog.open(journal, mmr, anyCodec, { type: "commitFloor", metadata: undefined, floorLoc: 0n });
-    const last = log.read(log.size - 1);
-    if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
-    return new AnyDb(log, Number(last.floorLoc));
+    return openLocked(root, async (lock) => {
+      const journal = await ANY_KIND.openJournal(root, options);
+      const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+      const log = await AuthenticatedLog.open(journal, mmr, anyCodec, { type: "commitFloor", metadata: undefined, floorLoc: 0n });
+      const last = log.read(log.size - 1);
+      if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
+      return new AnyDb(log, lock, Number(last.floorLoc));
+    });
   }
 
   /** Every operation below this location is inactive. */
@@ -128,8 +127,8 @@ export class AnyDb extends Db<AnyOperation> {
       if (this.floor >= tip) throw new QmdbError("Corruption", `no active operation between the floor and the tip ${tip}`);
       const loc = this.floor++;
       const bytes = this.log.readEncoded(loc);
-      if (bytes[0] !== TAG_UPDATE) continue;
-      const key = bytes.subarray(1, 33);
+      if (bytes[0] !== ANY_TAG.update) continue;
+      const key = operationKey(bytes);
       if (!this.index.hasAt(key, loc)) continue;
       this.index.move(key, loc, this.log.size);
       this.log.appendEncoded(bytes);
@@ -140,8 +139,8 @@ export class AnyDb extends Db<AnyOperation> {
   private rebuildIndex(from: number): void {
     this.index.clear();
     this.log.journal.replay(Math.max(from, this.log.pruningBoundary), (loc, bytes) => {
-      if (bytes[0] === TAG_UPDATE) this.index.set(bytes.subarray(1, 33), loc, this.keyAt);
-      else if (bytes[0] === TAG_DELETE) this.index.remove(bytes.subarray(1, 33), this.keyAt);
+      if (bytes[0] === ANY_TAG.update) this.index.set(operationKey(bytes), loc, this.keyAt);
+      else if (bytes[0] === ANY_TAG.delete) this.index.remove(operationKey(bytes), this.keyAt);
     });
   }
 }
@@ -155,5 +154,9 @@ export const ANY_KIND: DbKind<AnyOperation, AnyDb> = {
   openJournal: (root, options) => FixedJournal.open(root, "log_journal", logConfig(options)),
   initJournalAt: (root, options, size) => FixedJournal.initAtSize(root, "log_journal", logConfig(options), size),
   mmrConfig: mmrPartitions,
+  recordedFloor: (lastCommit) => {
+    const op = decodeAnyOperation(lastCommit);
+    return op.type === "commitFloor" ? op.floorLoc : undefined;
+  },
   open: (root, options) => AnyDb.open(root, options),
 };

@@ -10,7 +10,7 @@ import { tempDir } from "../../test/helpers/tmp";
 const fill = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 const keyOf = (i: number): Uint8Array => refSha256(be64(i));
 
-describe("ImmutableDb (qmdb.md §6)", () => {
+describe("ImmutableDb", () => {
   test("fresh database root and the op counts pinned by the Rust tests", async () => {
     const dir = tempDir();
     const db = await ImmutableDb.open(dir);
@@ -34,7 +34,7 @@ describe("ImmutableDb (qmdb.md §6)", () => {
     await big.close();
   });
 
-  test("derived cross-check roots (qmdb.md §11.3): create_test_operations(5, 12345)", async () => {
+  test("cross-check roots derived by an independent model: create_test_operations(5, 12345)", async () => {
     const db = await ImmutableDb.open(tempDir());
     for (const op of createImmutableTestOperations(5, 12345n)) await db.apply(op);
     expect(db.opCount).toBe(7n);

@@ -3,17 +3,15 @@
  * of Set and Commit operations; a commit just appends Commit(metadata) and makes the log durable
  * (no floor, no moved operations). The oldest retained location plays the floor's role for sync.
  */
-import { VariableJournal, type Storage } from "../journal";
+import { type DirectoryLock, VariableJournal, type Storage } from "../journal";
 import { toHex } from "../codec";
-import { Db } from "./db";
+import { Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation } from "./operation";
+import { IMMUTABLE_TAG, type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation, operationKey } from "./operation";
 import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
 
-const TAG_SET = 0x00;
-const TAG_COMMIT = 0x01;
 /** Operations per log section (commonware's example uses 512). */
 export const IMMUTABLE_ITEMS_PER_SECTION = 512;
 
@@ -22,25 +20,27 @@ const logConfig = (options: DbOptions) => ({ itemsPerSection: options.logItemsPe
 const immutableCodec: OperationCodec<ImmutableOperation> = {
   encode: encodeImmutableOperation,
   decode: decodeImmutableOperation,
-  isCommit: (bytes) => bytes[0] === TAG_COMMIT,
+  isCommit: (bytes) => bytes[0] === IMMUTABLE_TAG.commit,
 };
 
 /** The `immutable` authenticated key-value database. */
 export class ImmutableDb extends Db<ImmutableOperation> {
   private lastCommit: number;
 
-  private constructor(log: AuthenticatedLog<ImmutableOperation>) {
-    super(log);
+  private constructor(log: AuthenticatedLog<ImmutableOperation>, lock: DirectoryLock | undefined) {
+    super(log, lock);
     this.lastCommit = log.size - 1;
     this.rebuildIndex();
   }
 
   /** Opens (or creates) the database in `root`; a new database holds one commit. */
   static async open(root: string | Storage, options: DbOptions = {}): Promise<ImmutableDb> {
-    const journal = await IMMUTABLE_KIND.openJournal(root, options);
-    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
-    const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
-    return new ImmutableDb(log);
+    return openLocked(root, async (lock) => {
+      const journal = await IMMUTABLE_KIND.openJournal(root, options);
+      const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+      const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
+      return new ImmutableDb(log, lock);
+    });
   }
 
   /** The metadata of the last commit. */
@@ -84,7 +84,7 @@ export class ImmutableDb extends Db<ImmutableOperation> {
   private rebuildIndex(): void {
     this.index.clear();
     this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => {
-      if (bytes[0] === TAG_SET) this.index.set(bytes.subarray(1, 33), loc, this.keyAt);
+      if (bytes[0] === IMMUTABLE_TAG.set) this.index.set(operationKey(bytes), loc, this.keyAt);
     });
   }
 }

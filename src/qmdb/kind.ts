@@ -29,6 +29,12 @@ export interface DbKind<Op, D> {
   /** An empty journal whose next position is `size` (a multiple of `alignment`). */
   initJournalAt(root: string | Storage, options: DbOptions, size: number): Promise<Contiguous>;
   mmrConfig(options: DbOptions): JournaledMmrConfig;
+  /**
+   * The inactivity floor recorded in an encoded commit (decoded strictly), for kinds that have one
+   * (`any`). A sync target's lower bound may not exceed the floor of its last commit: everything
+   * below the floor is inactive, while operations between it and a higher lower bound may be live.
+   */
+  recordedFloor?(lastCommit: Uint8Array): bigint | undefined;
   /** Opens the database stored in `root`. */
   open(root: string | Storage, options: DbOptions): Promise<D>;
 }

@@ -132,7 +132,7 @@ describe("model-based: random operation sequences agree with the reference model
         const model = new AnyModel();
         let db = await AnyDb.open(dir, opts);
         // Expected pruning boundary: whole blobs below the requested location, never the tail blob
-        // (qmdb.md §5.6, §8.2); it only ever grows and survives reopening.
+        // (docs/formats.md, fixed journal); it only ever grows and survives reopening.
         let boundary = 0;
         // Metadata of the last commit: what `db.metadata` reports, before and after reopening.
         let lastMetadata: Uint8Array | undefined;

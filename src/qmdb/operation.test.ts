@@ -17,7 +17,7 @@ const immutableOp: fc.Arbitrary<ImmutableOperation> = fc.oneof(
   fc.record({ type: fc.constant("commit" as const), metadata: fc.option(digest, { nil: undefined }) }),
 );
 
-describe("operation encodings (qmdb.md §3)", () => {
+describe("operation encodings (docs/formats.md)", () => {
   test("pinned any encodings", () => {
     expect(hex(encodeAnyOperation({ type: "commitFloor", metadata: undefined, floorLoc: 0n }))).toBe("d3" + "00".repeat(64));
     expect(hex(encodeAnyOperation({ type: "commitFloor", metadata: undefined, floorLoc: 5n }))).toBe(
@@ -78,7 +78,7 @@ describe("operation encodings (qmdb.md §3)", () => {
   });
 });
 
-describe("test-operation generator (qmdb.md §10)", () => {
+describe("test-operation generator (docs/formats.md, generated operations)", () => {
   test("seed 12345 keys and values", () => {
     const ops = createAnyTestOperations(2, 12345n);
     expect(ops.map((o) => o.type)).toEqual(["update", "update", "commitFloor"]);

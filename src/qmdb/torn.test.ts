@@ -1,6 +1,6 @@
 /**
- * In-process torn-write and corruption tests for both databases (style.md §6 "crash tests",
- * qmdb.md §8). A database is built with several commits, tiny blobs and one prune, closed, and then
+ * In-process torn-write and corruption tests for both databases (formats and recovery rules:
+ * docs/formats.md). A database is built with several commits, tiny blobs and one prune, closed, and then
  * damaged on disk: every byte offset of the last item of each journal's tail blob is truncated at
  * (what a crash can leave) and, separately, flipped; tails are cut at every item boundary and
  * zero-extended; tail blobs are deleted; a CRC in a middle blob is corrupted; the MMR metadata is

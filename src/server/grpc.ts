@@ -185,9 +185,11 @@ export function syncServiceHandlers(
     getSyncTarget(call: ServerUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
       const started = process.hrtime.bigint();
       metrics.requests.inc({ method: "GetSyncTarget" });
+      let response: GetSyncTargetResponse;
       try {
         if (isUndecodable(call.request)) throw new ServiceError("InvalidArgument", `malformed request: ${call.request.undecodable}`);
         limiter.chargeTarget(clientKey(call));
+        response = targetResponse();
       } catch (err) {
         const st = toStatus(err, log, "GetSyncTarget");
         finish("GetSyncTarget", started, st.code);
@@ -195,7 +197,7 @@ export function syncServiceHandlers(
         return;
       }
       finish("GetSyncTarget", started, status.OK);
-      callback(null, targetResponse());
+      callback(null, response);
     },
 
     getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
@@ -214,7 +216,7 @@ export function syncServiceHandlers(
       serveStream("WatchSyncTarget", call, async (_request, client, signal) => {
         limiter.chargeTarget(client);
         // Coalescing: while the transport is full, only the newest target is kept for later.
-        let pending = true;
+        let pending = service.hasTarget; // a relay without a target yet sends its first when it has one
         let wake: (() => void) | undefined;
         const onTarget = (): void => {
           pending = true;

@@ -7,9 +7,9 @@
  * its last durable commit left it and carries on with the same sequence.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, existsSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { bigintField, countField, readStateFile, stringField, writeStateFile } from "../journal";
 import { type Operation, createTestOperations } from "../qmdb";
 import type { Logger } from "../telemetry";
 import { AddedOperationsLog } from "./added-log";
@@ -155,30 +155,24 @@ export class Workload {
   }
 
   private readProgress(): Progress | undefined {
-    const file = path.join(this.dir, PROGRESS_FILE);
-    if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, "utf8")) as Progress;
+    return readStateFile(path.join(this.dir, PROGRESS_FILE), parseProgress);
   }
 
-  // Write to a temporary file, fsync it, rename it over the record, fsync the directory.
   private writeProgress(p: Progress): void {
-    const file = path.join(this.dir, PROGRESS_FILE);
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(p));
-    const fd = openSync(tmp, "r+");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    const dirFd = openSync(this.dir, "r");
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeStateFile(path.join(this.dir, PROGRESS_FILE), p);
   }
+}
+
+function parseProgress(record: unknown): Progress {
+  bigintField(record, "batchSeed");
+  bigintField(record, "opCount");
+  return {
+    kind: stringField(record, "kind"),
+    batch: countField(record, "batch"),
+    batchSeed: stringField(record, "batchSeed"),
+    applied: countField(record, "applied"),
+    opCount: stringField(record, "opCount"),
+  };
 }
 
 function isCommitOp(op: Operation): boolean {

@@ -1,5 +1,5 @@
 /**
- * The sync-engine acceptance scenarios of sync-engine.md §5 that apply to this design, each named
+ * The sync-engine acceptance scenarios of docs/sync-engine.md (Scenarios) that apply to this design, each named
  * after its id. Sources are real databases in temporary directories served in-process by
  * `DbResolver`; target updates come from a push queue driven by the engine's observer. Where the
  * design departs from the Dec-2025 baseline (non-advancing updates are ignored, not fatal; a local

@@ -6,30 +6,57 @@
  * any gRPC client can read them; the decoder accepts any valid encoding of the message (fields in
  * any order, unknown fields skipped) and is strict about everything the sync relies on.
  */
-import { ANY_OPERATION_BYTES, type DbKindName } from "../qmdb";
-import { DIGEST_BYTES, type Proof } from "../mmr";
+import {
+  ANY_FLOOR_OFFSET, ANY_OPERATION_BYTES, ANY_TAG, COMMIT_FLAG_OFFSET, COMMIT_METADATA_OFFSET, type DbKindName, IMMUTABLE_COMMIT_BYTES,
+  IMMUTABLE_COMMIT_WITH_METADATA_BYTES, IMMUTABLE_SET_BYTES, IMMUTABLE_TAG, KEY_BYTES, OP_KEY_OFFSET, OP_VALUE_OFFSET, anyCommitFloor,
+} from "../qmdb";
+import { DIGEST_BYTES, MAX_LOCATION, type Proof } from "../mmr";
+import { VARINT_TRUNCATED, readLenientVarint, readLenientVarintU64, varintSize, writeVarintU32, writeVarintU64 } from "../codec";
 import { WireError } from "./convert";
 
+// Protobuf wire types.
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
-// Canonical `any` tags and `immutable` tags (first byte of an encoded operation).
-const ANY_DELETE = 0xd1;
-const ANY_UPDATE = 0xd2;
-const ANY_COMMIT_FLOOR = 0xd3;
-const IMM_SET = 0x00;
-const IMM_COMMIT = 0x01;
+// Field numbers of `proto/commonware/sync/v1/sync.proto` (the property test against the generated
+// code keeps them honest).
+const RESPONSE_START_LOC = 1;
+const RESPONSE_PROOF = 2;
+const RESPONSE_OPERATIONS = 3;
+const PROOF_SIZE = 1;
+const PROOF_DIGESTS = 2;
+const OP_ANY_UPDATE = 1;
+const OP_ANY_DELETE = 2;
+const OP_ANY_COMMIT_FLOOR = 3;
+const OP_IMMUTABLE_SET = 4;
+const OP_IMMUTABLE_COMMIT = 5;
+/** `key` of AnyUpdate/AnyDelete/ImmutableSet, `metadata` of the commits. */
+const BODY_KEY = 1;
+const BODY_METADATA = 1;
+/** `value` of AnyUpdate/ImmutableSet, `floor_loc` of AnyCommitFloor. */
+const BODY_VALUE = 2;
+const BODY_FLOOR = 2;
 
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
+/** The key byte of a field (all field numbers here are below 16, so one byte). */
+const fieldKey = (field: number, wireType: number): number => (field << 3) | wireType;
+
+const KEY_START_LOC = fieldKey(RESPONSE_START_LOC, WIRE_VARINT);
+const KEY_PROOF = fieldKey(RESPONSE_PROOF, WIRE_LEN);
+const KEY_OPERATION = fieldKey(RESPONSE_OPERATIONS, WIRE_LEN);
+const KEY_PROOF_SIZE = fieldKey(PROOF_SIZE, WIRE_VARINT);
+const KEY_PROOF_DIGEST = fieldKey(PROOF_DIGESTS, WIRE_LEN);
+const KEY_DIGEST_FIELD = fieldKey(BODY_KEY, WIRE_LEN);
+const KEY_VALUE_FIELD = fieldKey(BODY_VALUE, WIRE_LEN);
+const KEY_FLOOR_FIELD = fieldKey(BODY_FLOOR, WIRE_VARINT);
+
+/** A 32-byte field (key, value, metadata, digest): key byte, length byte, bytes. */
+const DIGEST_FIELD_BYTES = 2 + KEY_BYTES;
+/** Body of AnyUpdate / ImmutableSet: key and value fields. */
+const KEY_VALUE_BODY_BYTES = 2 * DIGEST_FIELD_BYTES;
+/** Body of AnyDelete: the key field. */
+const KEY_BODY_BYTES = DIGEST_FIELD_BYTES;
 
 /** Writes protobuf into a buffer sized in advance. */
 class Out {
@@ -39,43 +66,32 @@ class Out {
     this.buf[this.pos++] = b;
   }
   varint(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.pos++] = v;
+    this.pos += writeVarintU32(this.buf, this.pos, v);
   }
   varint64(v: bigint): void {
-    while (v >= 0x80n) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.pos++] = Number(v);
+    this.pos += writeVarintU64(this.buf, this.pos, v);
   }
   bytes(b: Uint8Array, from = 0, to = b.length): void {
     this.buf.set(b.subarray(from, to), this.pos);
     this.pos += to - from;
   }
-}
-
-function varint64Size(v: bigint): number {
-  let n = 1;
-  while (v >= 0x80n) {
-    v >>= 7n;
-    n++;
+  /** A 32-byte field `key` holding `b[from, from + 32)`. */
+  digestField(key: number, b: Uint8Array, from: number): void {
+    this.byte(key);
+    this.byte(KEY_BYTES);
+    this.bytes(b, from, from + KEY_BYTES);
   }
-  return n;
 }
 
 // Size of the `Operation` message body for a canonical encoded operation.
 function operationBodySize(op: Uint8Array): number {
   switch (op[0]) {
-    case ANY_UPDATE:
-      return 2 + 68; // any_update { key, value }
-    case ANY_DELETE:
-      return 2 + 34; // any_delete { key }
-    case ANY_COMMIT_FLOOR: {
-      const inner = (op[1] === 1 ? 34 : 0) + floorFieldSize(op);
+    case ANY_TAG.update:
+      return 2 + KEY_VALUE_BODY_BYTES; // any_update { key, value }
+    case ANY_TAG.delete:
+      return 2 + KEY_BODY_BYTES; // any_delete { key }
+    case ANY_TAG.commitFloor: {
+      const inner = commitMetadataSize(op) + floorFieldSize(op);
       return 1 + varintSize(inner) + inner;
     }
     default:
@@ -83,18 +99,20 @@ function operationBodySize(op: Uint8Array): number {
   }
 }
 
-function floorOf(op: Uint8Array): bigint {
-  return new DataView(op.buffer, op.byteOffset + 34, 8).getBigUint64(0);
+// Size of a commit's optional metadata field (absent when the flag is 0).
+function commitMetadataSize(op: Uint8Array): number {
+  return op[COMMIT_FLAG_OFFSET] === 1 ? DIGEST_FIELD_BYTES : 0;
 }
 
+// Size of `floor_loc` (omitted when 0, as proto3 does).
 function floorFieldSize(op: Uint8Array): number {
-  const floor = floorOf(op);
-  return floor === 0n ? 0 : 1 + varint64Size(floor);
+  const floor = anyCommitFloor(op);
+  return floor === 0n ? 0 : 1 + varintSize(floor);
 }
 
 function immutableBodySize(op: Uint8Array): number {
-  if (op[0] === IMM_SET) return 2 + 68; // immutable_set { key, value }
-  const inner = op[1] === 1 ? 34 : 0;
+  if (op[0] === IMMUTABLE_TAG.set) return 2 + KEY_VALUE_BODY_BYTES; // immutable_set { key, value }
+  const inner = commitMetadataSize(op);
   return 1 + varintSize(inner) + inner; // immutable_commit { metadata? }
 }
 
@@ -104,8 +122,8 @@ function immutableBodySize(op: Uint8Array): number {
  */
 export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, proof: Proof, operations: readonly Uint8Array[]): Buffer {
   const bodySize = kind === "any" ? operationBodySize : immutableBodySize;
-  const proofBody = (proof.size === 0n ? 0 : 1 + varint64Size(proof.size)) + proof.digests.length * (2 + DIGEST_BYTES);
-  let total = (startLoc === 0n ? 0 : 1 + varint64Size(startLoc)) + 1 + varintSize(proofBody) + proofBody;
+  const proofBody = (proof.size === 0n ? 0 : 1 + varintSize(proof.size)) + proof.digests.length * (2 + DIGEST_BYTES);
+  let total = (startLoc === 0n ? 0 : 1 + varintSize(startLoc)) + 1 + varintSize(proofBody) + proofBody;
   const sizes = new Array<number>(operations.length);
   for (let i = 0; i < operations.length; i++) {
     const s = bodySize(operations[i]!);
@@ -114,23 +132,23 @@ export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, pro
   }
   const out = new Out(Buffer.allocUnsafe(total));
   if (startLoc !== 0n) {
-    out.byte(0x08);
+    out.byte(KEY_START_LOC);
     out.varint64(startLoc);
   }
-  out.byte(0x12);
+  out.byte(KEY_PROOF);
   out.varint(proofBody);
   if (proof.size !== 0n) {
-    out.byte(0x08);
+    out.byte(KEY_PROOF_SIZE);
     out.varint64(proof.size);
   }
   for (const d of proof.digests) {
-    out.byte(0x12);
+    out.byte(KEY_PROOF_DIGEST);
     out.byte(DIGEST_BYTES);
     out.bytes(d);
   }
   for (let i = 0; i < operations.length; i++) {
     const op = operations[i]!;
-    out.byte(0x1a);
+    out.byte(KEY_OPERATION);
     out.varint(sizes[i]!);
     if (kind === "any") writeAnyOperation(out, op);
     else writeImmutableOperation(out, op);
@@ -141,30 +159,24 @@ export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, pro
 
 function writeAnyOperation(out: Out, op: Uint8Array): void {
   switch (op[0]) {
-    case ANY_UPDATE:
-      out.byte(0x0a);
-      out.byte(68);
+    case ANY_TAG.update:
+      out.byte(fieldKey(OP_ANY_UPDATE, WIRE_LEN));
+      out.byte(KEY_VALUE_BODY_BYTES);
       writeKeyValue(out, op);
       return;
-    case ANY_DELETE:
-      out.byte(0x12);
-      out.byte(34);
-      out.byte(0x0a);
-      out.byte(32);
-      out.bytes(op, 1, 33);
+    case ANY_TAG.delete:
+      out.byte(fieldKey(OP_ANY_DELETE, WIRE_LEN));
+      out.byte(KEY_BODY_BYTES);
+      out.digestField(KEY_DIGEST_FIELD, op, OP_KEY_OFFSET);
       return;
     default: {
-      const inner = (op[1] === 1 ? 34 : 0) + floorFieldSize(op);
-      out.byte(0x1a);
+      const inner = commitMetadataSize(op) + floorFieldSize(op);
+      out.byte(fieldKey(OP_ANY_COMMIT_FLOOR, WIRE_LEN));
       out.varint(inner);
-      if (op[1] === 1) {
-        out.byte(0x0a);
-        out.byte(32);
-        out.bytes(op, 2, 34);
-      }
-      const floor = floorOf(op);
+      if (op[COMMIT_FLAG_OFFSET] === 1) out.digestField(KEY_DIGEST_FIELD, op, COMMIT_METADATA_OFFSET);
+      const floor = anyCommitFloor(op);
       if (floor !== 0n) {
-        out.byte(0x10);
+        out.byte(KEY_FLOOR_FIELD);
         out.varint64(floor);
       }
     }
@@ -172,30 +184,24 @@ function writeAnyOperation(out: Out, op: Uint8Array): void {
 }
 
 function writeImmutableOperation(out: Out, op: Uint8Array): void {
-  if (op[0] === IMM_SET) {
-    out.byte(0x22);
-    out.byte(68);
+  if (op[0] === IMMUTABLE_TAG.set) {
+    out.byte(fieldKey(OP_IMMUTABLE_SET, WIRE_LEN));
+    out.byte(KEY_VALUE_BODY_BYTES);
     writeKeyValue(out, op);
     return;
   }
-  out.byte(0x2a);
-  if (op[1] === 1) {
-    out.byte(34);
-    out.byte(0x0a);
-    out.byte(32);
-    out.bytes(op, 2, 34);
+  out.byte(fieldKey(OP_IMMUTABLE_COMMIT, WIRE_LEN));
+  if (op[COMMIT_FLAG_OFFSET] === 1) {
+    out.byte(DIGEST_FIELD_BYTES);
+    out.digestField(KEY_DIGEST_FIELD, op, COMMIT_METADATA_OFFSET);
   } else {
     out.byte(0);
   }
 }
 
 function writeKeyValue(out: Out, op: Uint8Array): void {
-  out.byte(0x0a);
-  out.byte(32);
-  out.bytes(op, 1, 33);
-  out.byte(0x12);
-  out.byte(32);
-  out.bytes(op, 33, 65);
+  out.digestField(KEY_DIGEST_FIELD, op, OP_KEY_OFFSET);
+  out.digestField(KEY_VALUE_FIELD, op, OP_VALUE_OFFSET);
 }
 
 /** A decoded batch: canonical operation encodings (views into one buffer) and the proof. */
@@ -234,34 +240,14 @@ class In {
     return this.pos < this.end;
   }
   varint(field: string): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.pos >= this.end) throw new WireError(field, "truncated varint");
-      const b = this.buf[this.pos++]!;
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        if (result > Number.MAX_SAFE_INTEGER) throw new WireError(field, "varint too large");
-        return result;
-      }
-      mul *= 128;
-    }
-    throw new WireError(field, "varint too large");
+    const v = readLenientVarint(this);
+    if (v < 0) throw new WireError(field, v === VARINT_TRUNCATED ? "truncated varint" : "varint too large");
+    return v;
   }
   varint64(field: string): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new WireError(field, "truncated varint");
-      const b = this.buf[this.pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) {
-        if (result >= 1n << 64n) throw new WireError(field, "varint exceeds 64 bits");
-        return result;
-      }
-      shift += 7n;
-    }
-    throw new WireError(field, "varint exceeds 10 bytes");
+    const v = readLenientVarintU64(this);
+    if (v < 0n) throw new WireError(field, v === BigInt(VARINT_TRUNCATED) ? "truncated varint" : "varint exceeds 64 bits");
+    return v;
   }
   // Reads a length-delimited field; its payload is [lenStart, lenEnd).
   len(field: string): void {
@@ -299,11 +285,11 @@ export function decodeOperationsResponse(bytes: Uint8Array, kind: DbKindName, li
     const tag = r.varint("tag");
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
-    if (field === 1 && wire === WIRE_VARINT) startLoc = r.varint64("start_loc");
-    else if (field === 2 && wire === WIRE_LEN) {
+    if (field === RESPONSE_START_LOC && wire === WIRE_VARINT) startLoc = r.varint64("start_loc");
+    else if (field === RESPONSE_PROOF && wire === WIRE_LEN) {
       r.len("proof");
       proof = decodeProof(bytes, r.lenStart, r.lenEnd, limits.maxDigests);
-    } else if (field === 3 && wire === WIRE_LEN) {
+    } else if (field === RESPONSE_OPERATIONS && wire === WIRE_LEN) {
       r.len("operations");
       opRanges.push(r.lenStart, r.lenEnd);
       if (opRanges.length / 2 > limits.maxOperations) throw new WireError("operations", `more than ${limits.maxOperations} operations`);
@@ -336,8 +322,8 @@ function decodeProof(bytes: Uint8Array, start: number, end: number, maxDigests: 
     const tag = r.varint("proof tag");
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
-    if (field === 1 && wire === WIRE_VARINT) size = r.varint64("proof.size");
-    else if (field === 2 && wire === WIRE_LEN) {
+    if (field === PROOF_SIZE && wire === WIRE_VARINT) size = r.varint64("proof.size");
+    else if (field === PROOF_DIGESTS && wire === WIRE_LEN) {
       r.len("proof.digests");
       const s = r.lenStart;
       const e = r.lenEnd;
@@ -363,7 +349,7 @@ function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: Db
     const tag = r.varint(NAME);
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
-    if (field >= 1 && field <= 5 && wire === WIRE_LEN) {
+    if (field >= OP_ANY_UPDATE && field <= OP_IMMUTABLE_COMMIT && wire === WIRE_LEN) {
       if (variant !== 0) throw new WireError(NAME, "must set exactly one operation variant, got more");
       variant = field;
       r.len(NAME);
@@ -372,51 +358,50 @@ function decodeOperation(bytes: Uint8Array, start: number, end: number, kind: Db
     } else r.skip(wire, NAME);
   }
   if (variant === 0) throw new WireError(NAME, "must set exactly one operation variant, got 0");
-  const isAny = variant <= 3;
+  const isAny = variant <= OP_ANY_COMMIT_FLOOR;
   if (isAny !== (kind === "any")) throw new WireError(NAME, `is not an operation of a${kind === "any" ? "n any" : "n immutable"} database`);
   const f = fields.read(bytes, bodyStart, bodyEnd);
   switch (variant) {
-    case 1: // any_update
-      out[at] = ANY_UPDATE;
-      f.digest(1, "key", out, at + 1);
-      f.digest(2, "value", out, at + 33);
+    case OP_ANY_UPDATE:
+      out[at] = ANY_TAG.update;
+      f.digest(BODY_KEY, "key", out, at + OP_KEY_OFFSET);
+      f.digest(BODY_VALUE, "value", out, at + OP_VALUE_OFFSET);
       return ANY_OPERATION_BYTES;
-    case 2: // any_delete
-      out[at] = ANY_DELETE;
-      f.digest(1, "key", out, at + 1);
-      out.fill(0, at + 33, at + 65);
+    case OP_ANY_DELETE:
+      out[at] = ANY_TAG.delete;
+      f.digest(BODY_KEY, "key", out, at + OP_KEY_OFFSET);
+      out.fill(0, at + OP_VALUE_OFFSET, at + ANY_OPERATION_BYTES);
       return ANY_OPERATION_BYTES;
-    case 3: {
-      // any_commit_floor
-      out[at] = ANY_COMMIT_FLOOR;
-      out.fill(0, at + 1, at + 65);
-      if (f.has(1)) {
-        out[at + 1] = 1;
-        f.digest(1, "metadata", out, at + 2);
+    case OP_ANY_COMMIT_FLOOR: {
+      out[at] = ANY_TAG.commitFloor;
+      out.fill(0, at + 1, at + ANY_OPERATION_BYTES);
+      if (f.has(BODY_METADATA)) {
+        out[at + COMMIT_FLAG_OFFSET] = 1;
+        f.digest(BODY_METADATA, "metadata", out, at + COMMIT_METADATA_OFFSET);
       }
       const floor = f.varint2;
-      if (floor > (1n << 62n) - 1n) throw new WireError(`${NAME}.floor_loc`, `${floor} exceeds the largest location 2^62 − 1`);
-      new DataView(out.buffer, out.byteOffset + at + 34, 8).setBigUint64(0, floor);
+      if (floor > MAX_LOCATION) throw new WireError(`${NAME}.floor_loc`, `${floor} exceeds the largest location 2^62 − 1`);
+      new DataView(out.buffer, out.byteOffset + at + ANY_FLOOR_OFFSET, 8).setBigUint64(0, floor);
       return ANY_OPERATION_BYTES;
     }
-    case 4: // immutable_set
-      out[at] = IMM_SET;
-      f.digest(1, "key", out, at + 1);
-      f.digest(2, "value", out, at + 33);
-      return 65;
-    default: // immutable_commit
-      out[at] = IMM_COMMIT;
-      if (f.has(1)) {
-        out[at + 1] = 1;
-        f.digest(1, "metadata", out, at + 2);
-        return 34;
+    case OP_IMMUTABLE_SET:
+      out[at] = IMMUTABLE_TAG.set;
+      f.digest(BODY_KEY, "key", out, at + OP_KEY_OFFSET);
+      f.digest(BODY_VALUE, "value", out, at + OP_VALUE_OFFSET);
+      return IMMUTABLE_SET_BYTES;
+    default: // OP_IMMUTABLE_COMMIT
+      out[at] = IMMUTABLE_TAG.commit;
+      if (f.has(BODY_METADATA)) {
+        out[at + COMMIT_FLAG_OFFSET] = 1;
+        f.digest(BODY_METADATA, "metadata", out, at + COMMIT_METADATA_OFFSET);
+        return IMMUTABLE_COMMIT_WITH_METADATA_BYTES;
       }
-      out[at + 1] = 0;
-      return 2;
+      out[at + COMMIT_FLAG_OFFSET] = 0;
+      return IMMUTABLE_COMMIT_BYTES;
   }
 }
 
-/** Fields 1 and 2 of a small message body, located once (the last occurrence of a field wins). */
+/** Fields 1 and 2 of an operation body, located once (the last occurrence of a field wins). */
 class Fields {
   private bytes: Uint8Array = new Uint8Array(0);
   private start1 = -1;
@@ -436,15 +421,15 @@ class Fields {
       const tag = r.varint(NAME);
       const field = Math.floor(tag / 8);
       const wire = tag & 7;
-      if (field === 1 && wire === WIRE_LEN) {
+      if (field === BODY_KEY && wire === WIRE_LEN) {
         r.len(NAME);
         this.start1 = r.lenStart;
         this.end1 = r.lenEnd;
-      } else if (field === 2 && wire === WIRE_LEN) {
+      } else if (field === BODY_VALUE && wire === WIRE_LEN) {
         r.len(NAME);
         this.start2 = r.lenStart;
         this.end2 = r.lenEnd;
-      } else if (field === 2 && wire === WIRE_VARINT) {
+      } else if (field === BODY_FLOOR && wire === WIRE_VARINT) {
         this.varint2 = r.varint64(NAME);
       } else r.skip(wire, NAME);
     }
@@ -458,7 +443,7 @@ class Fields {
   digest(field: 1 | 2, what: string, out: Uint8Array, at: number): void {
     const s = field === 1 ? this.start1 : this.start2;
     const e = field === 1 ? this.end1 : this.end2;
-    if (s < 0 || e - s !== 32) throw new WireError(`${NAME}.${what}`, `must be 32 bytes, got ${s < 0 ? 0 : e - s}`);
+    if (s < 0 || e - s !== KEY_BYTES) throw new WireError(`${NAME}.${what}`, `must be ${KEY_BYTES} bytes, got ${s < 0 ? 0 : e - s}`);
     out.set(this.bytes.subarray(s, e), at);
   }
 }

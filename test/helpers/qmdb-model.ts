@@ -1,6 +1,6 @@
 /**
- * Reference models of the two QMDB databases, written straight from qmdb.md §3 (encodings), §5.3–5.4
- * (`any` mutations and floor raising) and §6 (`immutable`). They share no code with src/qmdb: their
+ * Reference models of the two QMDB databases, written straight from docs/formats.md (operation encodings)
+ * and docs/architecture.md (the two databases: `any` mutations and floor raising, `immutable`). They share no code with src/qmdb: their
  * own encoders, a plain `Map` snapshot and a literal floor-raising loop. Only the MMR is borrowed
  * (`MemMmr`, pinned elsewhere by the 200 stability roots) to turn the list of encoded operations
  * into a root. A model holds its committed state plus pending operations; `reopen()` drops the
@@ -10,7 +10,7 @@ import { MemMmr } from "../../src/mmr";
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
-/** `any` Update: `D2 ‖ key ‖ value` (qmdb.md §3.1). */
+/** `any` Update: `D2 ‖ key ‖ value` (docs/formats.md). */
 export function encodeAnyUpdate(key: Uint8Array, value: Uint8Array): Uint8Array {
   const out = new Uint8Array(65);
   out[0] = 0xd2;
@@ -39,7 +39,7 @@ export function encodeAnyCommitFloor(metadata: Uint8Array | undefined, floor: nu
   return out;
 }
 
-/** `immutable` Set: `00 ‖ key ‖ value` (qmdb.md §3.2). */
+/** `immutable` Set: `00 ‖ key ‖ value` (docs/formats.md). */
 export function encodeImmutableSet(key: Uint8Array, value: Uint8Array): Uint8Array {
   const out = new Uint8Array(65);
   out.set(key, 1);
@@ -108,7 +108,7 @@ abstract class OpLog {
   }
 }
 
-/** The `any` database, literally as qmdb.md §5.3–5.4 describes it. */
+/** The `any` database, literally as docs/architecture.md (the two databases) describes it. */
 export class AnyModel extends OpLog implements ModelState {
   /** Active key (hex) → location of its latest Update. */
   private snapshot: Map<string, number>;
@@ -196,7 +196,7 @@ export class AnyModel extends OpLog implements ModelState {
   }
 }
 
-/** The `immutable` database (qmdb.md §6), with `set` of an existing key refused. */
+/** The `immutable` database (docs/architecture.md), with `set` of an existing key refused. */
 export class ImmutableModel extends OpLog implements ModelState {
   /** Key (hex) → location of its Set and its value. */
   private keys: Map<string, { loc: number; value: Uint8Array }>;
