@@ -4,7 +4,7 @@
  * bad command line, 1 on any other failure.
  */
 import { writeFileSync } from "node:fs";
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, SyncServer } from "../server";
+import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer } from "../server";
 import { createLogger } from "../telemetry";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
@@ -85,6 +85,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   // as soon as it is up (never the default action, which would skip closing the database).
   let server: SyncServer | undefined;
   let stopping = false;
+  // Ends a long initial load early (the next start loads again from scratch).
+  const starting = new AbortController();
   const stop = (): void => {
     server!.stop().then(
       () => process.exit(0),
@@ -102,6 +104,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     stopping = true;
     logger.info({ signal }, "received signal");
     if (server !== undefined) stop();
+    else starting.abort();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -125,9 +128,14 @@ export async function main(argv: readonly string[]): Promise<void> {
         maxStreamsPerClient: flags["max-streams-per-client"]!,
         maxStreams: flags["max-streams"]!,
       },
+      signal: starting.signal,
       logger,
     });
   } catch (err) {
+    if (err instanceof InitialLoadStopped) {
+      logger.info({ reason: err.message }, "database closed before it was ready; bye");
+      process.exit(0);
+    }
     logger.fatal({ err }, "failed to start");
     process.stderr.write(`sync-server: ${(err as Error).message}\n`);
     process.exit(1);

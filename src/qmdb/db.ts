@@ -13,6 +13,15 @@ import type { AuthenticatedLog, ProvenOperations } from "./log";
 const KEY_OFFSET = 1;
 const KEY_END = 33;
 
+/** How a commit is made. */
+export interface CommitOptions {
+  /**
+   * When false, the commit is appended but nothing is fsynced: a bulk load that calls `sync` once
+   * at the end (a crash before then may lose any commit made this way). Default true.
+   */
+  readonly durable?: boolean;
+}
+
 /**
  * Opens a database in `root` holding its directory lock (taken before anything is read), which
  * `close`/`destroy` release; a failed open releases it at once.
@@ -109,6 +118,12 @@ export abstract class Db<Op> {
   /** Operations from `startLoc` with a proof against the current root. */
   proof(startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
     return this.historicalProof(this.opCount, startLoc, maxOps);
+  }
+
+  /** Makes the log durable (`commit`), or only writes it to its files (`durable: false`). */
+  protected async persistCommit(options: CommitOptions | undefined): Promise<void> {
+    if (options?.durable === false) await this.log.flush();
+    else await this.log.commit();
   }
 
   /** Makes everything durable, including MMR nodes (so the next open has nothing to redo). */

@@ -10,7 +10,19 @@
 import path from "node:path";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import {
-  type LogLine, type Proc, SERVER_BIN, SYNCED, cleanup, getTarget, hex, rejection, run, spawnClient, startServer, stub, tempDir,
+  type LogLine,
+  type Proc,
+  SERVER_BIN,
+  SYNCED,
+  cleanup,
+  getTarget,
+  hex,
+  rejection,
+  run,
+  spawnClient,
+  startServer,
+  stub,
+  tempDir,
 } from "../production/helpers";
 import { type LyingProxy, startLyingProxy } from "../helpers/lying-proxy";
 import { committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
