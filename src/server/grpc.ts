@@ -12,10 +12,11 @@ import {
   GetOperationsRequest, type GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
   WatchSyncTargetRequest,
 } from "../../gen/commonware/sync/v1/sync";
-import { encodeOperationsResponse, toProtoKind, toProtoTarget } from "../wire";
+import { toProtoKind, toProtoTarget } from "../wire";
 import type { Logger } from "../telemetry";
 import { ServiceError } from "./errors";
 import { Pushback, type RateLimiter } from "./limits";
+import { BatchSource } from "./batch-source";
 import type { ServerMetrics } from "./metrics";
 import type { SyncService } from "./service";
 import { retryMetadata } from "./status";
@@ -111,6 +112,7 @@ export function syncServiceHandlers(
   shuttingDown: AbortSignal,
   stoppingWatches: AbortSignal,
 ): SyncServiceServer {
+  const batchSource = new BatchSource(service);
   // A call the client cancelled itself (e.g. a watch it no longer needs) is timed but is not an error.
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -202,11 +204,9 @@ export function syncServiceHandlers(
 
     getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
       serveStream("GetOperations", call, async (request, client, signal) => {
-        for (const batch of service.batches(request, signal)) {
-          limiter.chargeOperations(client, batch.operations.length);
-          // Serialized straight from the stored operation bytes (no per-operation objects).
-          const message = encodeOperationsResponse(service.kind, batch.startLoc, batch.proof, batch.operations);
-          metrics.operationsServed.inc(batch.operations.length);
+        for await (const { message, operations } of batchSource.batches(request, signal)) {
+          limiter.chargeOperations(client, operations);
+          metrics.operationsServed.inc(operations);
           if (!call.write(message as unknown as GetOperationsResponse)) await drained(call, signal);
         }
       });
