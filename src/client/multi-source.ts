@@ -27,13 +27,13 @@ export class SourceMetrics {
 
   constructor(registry: Registry, prefix: string) {
     this.invalid = new Counter({
-      name: `${prefix}_source_invalid_total`,
+      name: `${prefix}_source_invalid_batches_total`,
       help: "Batches of invalid data, by source",
       labelNames: ["source", "reason"],
       registers: [registry],
     });
     this.operations = new Counter({
-      name: `${prefix}_source_operations_total`,
+      name: `${prefix}_source_received_operations_total`,
       help: "Operations received, by source",
       labelNames: ["source"],
       registers: [registry],
