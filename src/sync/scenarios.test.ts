@@ -13,6 +13,7 @@ import {
 } from "../qmdb";
 import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncOptions, type SyncTarget } from ".";
 import { DbResolver } from "../../test/helpers/db-resolver";
+import { closeAfterTest } from "../../test/helpers/tmp";
 import {
   ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, expectSameOperations, expectSameValues, FAST_RETRY, hex,
   IMM_OPTS, immutableKeys, immutableTarget, RecordingResolver, scratchDir, settle, TargetQueue,
@@ -25,7 +26,7 @@ const syncImm = (o: ImmRun) => syncDatabase<ImmutableOperation, ImmutableDb>({ k
 
 /** An `any` source holding `n` workload ops (seed 1), pruned to its floor unless told not to. */
 async function anySource(n: number, opts: { prune?: boolean; seed?: bigint } = {}): Promise<{ db: AnyDb; keys: Uint8Array[] }> {
-  const db = await AnyDb.open(scratchDir(), ANY_OPTS);
+  const db = closeAfterTest(await AnyDb.open(scratchDir(), ANY_OPTS));
   const { ops, keys } = anyWorkload(n, opts.seed ?? 1n);
   await applyAll(db, ops);
   if (opts.prune ?? true) await db.prune(db.inactivityFloorLoc);
@@ -34,23 +35,18 @@ async function anySource(n: number, opts: { prune?: boolean; seed?: bigint } = {
 
 /** An immutable source holding `n` test ops (seed 1), pruned to `pruneTo` (section-aligned down). */
 async function immSource(n: number, pruneTo = 0n): Promise<{ db: ImmutableDb; keys: Uint8Array[] }> {
-  const db = await ImmutableDb.open(scratchDir(), IMM_OPTS);
+  const db = closeAfterTest(await ImmutableDb.open(scratchDir(), IMM_OPTS));
   const ops = createImmutableTestOperations(n, 1n);
   await applyAll(db, ops);
   if (pruneTo > 0n) await db.prune(pruneTo);
   return { db, keys: immutableKeys(ops) };
 }
 
-/** Reads an MMR node of a database (test-only access to the protected log). */
-function mmrNode(db: AnyDb | ImmutableDb, pos: number): Uint8Array | undefined {
-  return (db as unknown as { log: { mmr: { getNode(pos: number): Uint8Array | undefined } } }).log.mmr.getNode(pos);
-}
-
 /** Every retained MMR node of `client` (positions from its lower bound up) equals the server's. */
 function expectSameMmrNodes(client: AnyDb | ImmutableDb, server: AnyDb | ImmutableDb, lower: bigint, upper: bigint): void {
   const bad: number[] = [];
   for (let pos = Number(mmrSize(lower)); pos < Number(mmrSize(upper)); pos++) {
-    if (hex(mmrNode(client, pos)) !== hex(mmrNode(server, pos)) || mmrNode(client, pos) === undefined) bad.push(pos);
+    if (hex(client.mmrNode(BigInt(pos))) !== hex(server.mmrNode(BigInt(pos))) || client.mmrNode(BigInt(pos)) === undefined) bad.push(pos);
   }
   expect(bad).toEqual([]);
 }
