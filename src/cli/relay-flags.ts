@@ -13,14 +13,24 @@ import { fileContents, key32 } from "./args";
 /** Flags of relay mode. */
 export const RELAY_FLAGS = {
   upstream: { help: "relay mode: serve a verified copy of these servers (host:port, comma-separated) instead of generating operations", parse: addressList },
-  "trusted-key": { help: "relay: accept only upstream targets signed by this Ed25519 public key (64 hex digits, inline or in a file); repeatable", multiple: true, parse: key32 },
+  "trusted-key": {
+    help: "relay: accept only upstream targets signed by this Ed25519 public key (64 hex digits, inline or in a file); repeatable",
+    multiple: true,
+    parse: key32,
+  },
   "upstream-tls-ca": { help: "relay: PEM CA that must have issued the upstream's certificate (TLS to the upstream)", parse: fileContents },
   "upstream-tls-cert": { help: "relay: PEM client certificate for an upstream that requires mutual TLS (needs --upstream-tls-key)", parse: fileContents },
   "upstream-tls-key": { help: "relay: PEM private key of --upstream-tls-cert", parse: fileContents },
 } as const;
 
 /** Flags only a writer (generating) server takes, by long name with their short forms. */
-const GENERATOR_ONLY: Record<string, string | undefined> = { "initial-ops": "i", "ops-per-interval": "o", "op-interval": "t", seed: undefined, "signing-key": undefined };
+const GENERATOR_ONLY: Record<string, string | undefined> = {
+  "initial-ops": "i",
+  "ops-per-interval": "o",
+  "op-interval": "t",
+  seed: undefined,
+  "signing-key": undefined,
+};
 
 /** Flags only a relay takes. */
 const RELAY_ONLY = ["trusted-key", "upstream-tls-ca", "upstream-tls-cert", "upstream-tls-key"];

@@ -12,9 +12,7 @@
  */
 import { Counter, type Registry } from "prom-client";
 import type { DbKindName } from "../qmdb";
-import {
-  type FetchedBatch, type FetchRequest, InvalidResponseError, type Resolver, ResolverError, type TargetVerifier,
-} from "../sync";
+import { type FetchedBatch, type FetchRequest, InvalidResponseError, type Resolver, ResolverError, type TargetVerifier } from "../sync";
 import { type ConnectOptions, GrpcResolver, type ServerTarget } from "./resolver";
 import { SourceHealth, type SourceState } from "./source-health";
 
@@ -28,8 +26,18 @@ export class SourceMetrics {
   readonly failovers: Counter<"source">;
 
   constructor(registry: Registry, prefix: string) {
-    this.invalid = new Counter({ name: `${prefix}_source_invalid_total`, help: "Batches of invalid data, by source", labelNames: ["source", "reason"], registers: [registry] });
-    this.operations = new Counter({ name: `${prefix}_source_operations_total`, help: "Operations received, by source", labelNames: ["source"], registers: [registry] });
+    this.invalid = new Counter({
+      name: `${prefix}_source_invalid_total`,
+      help: "Batches of invalid data, by source",
+      labelNames: ["source", "reason"],
+      registers: [registry],
+    });
+    this.operations = new Counter({
+      name: `${prefix}_source_operations_total`,
+      help: "Operations received, by source",
+      labelNames: ["source"],
+      registers: [registry],
+    });
     this.failovers = new Counter({
       name: `${prefix}_source_failovers_total`,
       help: "Requests moved away from a source that failed, stalled or lacked the range",

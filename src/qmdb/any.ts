@@ -7,7 +7,7 @@
 import { type DirectoryLock, FixedJournal, type Storage } from "../journal";
 import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
 import { QmdbError } from "./errors";
-import { Db, openLocked } from "./db";
+import { type CommitOptions, Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
 import { ANY_OPERATION_BYTES, ANY_TAG, type AnyOperation, decodeAnyOperation, encodeAnyOperation, operationKey } from "./operation";
@@ -48,6 +48,10 @@ export class AnyDb extends Db<AnyOperation> {
       const log = await AuthenticatedLog.open(journal, mmr, anyCodec, { type: "commitFloor", metadata: undefined, floorLoc: 0n });
       const last = log.read(log.size - 1);
       if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
+      // Pruning never passes the floor: a log starting above it lost operations that are still active.
+      if (BigInt(log.pruningBoundary) > last.floorLoc) {
+        throw new QmdbError("Corruption", `the operation log starts at ${log.pruningBoundary}, above the inactivity floor ${last.floorLoc}: active operations are missing`);
+      }
       return new AnyDb(log, lock, Number(last.floorLoc));
     });
   }
@@ -89,10 +93,10 @@ export class AnyDb extends Db<AnyOperation> {
   }
 
   /**
-   * Raises the inactivity floor, appends `CommitFloor(metadata, floor)` and makes the log durable.
-   * Returns the location of the commit.
+   * Raises the inactivity floor, appends `CommitFloor(metadata, floor)` and makes the log durable
+   * (unless `options.durable` is false). Returns the location of the commit.
    */
-  async commit(metadata?: Uint8Array): Promise<bigint> {
+  async commit(metadata?: Uint8Array, options?: CommitOptions): Promise<bigint> {
     this.checkOpen();
     if (this.index.size === 0) {
       this.floor = this.log.size;
@@ -102,15 +106,15 @@ export class AnyDb extends Db<AnyOperation> {
     this.steps = 0;
     const loc = this.log.append({ type: "commitFloor", metadata, floorLoc: BigInt(this.floor) });
     this.lastCommit = loc;
-    await this.log.commit();
+    await this.persistCommit(options);
     return BigInt(loc);
   }
 
   /** Applies one operation as the example server does (a commit's floor field is ignored). */
-  async apply(op: AnyOperation): Promise<void> {
+  async apply(op: AnyOperation, options?: CommitOptions): Promise<void> {
     if (op.type === "update") this.update(op.key, op.value);
     else if (op.type === "delete") this.delete(op.key);
-    else await this.commit(op.metadata);
+    else await this.commit(op.metadata, options);
   }
 
   /** Prunes operations below `loc` (whole blobs only). `loc` may not exceed the floor. */

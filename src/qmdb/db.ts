@@ -12,6 +12,15 @@ import { operationKey, operationValue } from "./operation";
 
 /** Offset of the key inside every keyed operation encoding (after the 1-byte tag). */
 
+/** How a commit is made. */
+export interface CommitOptions {
+  /**
+   * When false, the commit is appended but nothing is fsynced: a bulk load that calls `sync` once
+   * at the end (a crash before then may lose any commit made this way). Default true.
+   */
+  readonly durable?: boolean;
+}
+
 /**
  * Opens a database in `root` holding its directory lock (taken before anything is read), which
  * `close`/`destroy` release; a failed open releases it at once.
@@ -75,6 +84,21 @@ export abstract class Db<Op> {
     return this.log.mmr.getNode(toSafeNumber(pos, "node position"));
   }
 
+  /**
+   * Every live key and its value (`any`: the current value; `immutable`: the value set), in log
+   * order. The keys are those live when `entries` is called; keys and values are copies. Reading
+   * the log as it goes, it holds 8 bytes a key; pruning while iterating is not allowed.
+   */
+  *entries(): IterableIterator<[key: Uint8Array, value: Uint8Array]> {
+    this.checkOpen();
+    const locations = this.index.sortedLocations();
+    for (const loc of locations) {
+      this.checkOpen();
+      const bytes = this.log.readEncoded(loc);
+      yield [bytes.slice(KEY_OFFSET, KEY_END), bytes.slice(KEY_END, KEY_END + 32)];
+    }
+  }
+
   /** The operation at `loc`. */
   operation(loc: Location): Op {
     this.checkOpen();
@@ -102,6 +126,12 @@ export abstract class Db<Op> {
   /** Operations from `startLoc` with a proof against the current root. */
   proof(startLoc: bigint, maxOps: bigint): ProvenOperations<Op> {
     return this.historicalProof(this.opCount, startLoc, maxOps);
+  }
+
+  /** Makes the log durable (`commit`), or only writes it to its files (`durable: false`). */
+  protected async persistCommit(options: CommitOptions | undefined): Promise<void> {
+    if (options?.durable === false) await this.log.flush();
+    else await this.log.commit();
   }
 
   /** Makes everything durable, including MMR nodes (so the next open has nothing to redo). */

@@ -5,7 +5,7 @@
  */
 import { type DirectoryLock, VariableJournal, type Storage } from "../journal";
 import { toHex } from "../codec";
-import { Db, openLocked } from "./db";
+import { type CommitOptions, Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
@@ -57,19 +57,22 @@ export class ImmutableDb extends Db<ImmutableOperation> {
     this.index.insertNew(key, this.log.appendEncoded(bytes));
   }
 
-  /** Appends `Commit(metadata)` and makes the log durable. Returns the commit's location. */
-  async commit(metadata?: Uint8Array): Promise<bigint> {
+  /**
+   * Appends `Commit(metadata)` and makes the log durable (unless `options.durable` is false).
+   * Returns the commit's location.
+   */
+  async commit(metadata?: Uint8Array, options?: CommitOptions): Promise<bigint> {
     this.checkOpen();
     const loc = this.log.append({ type: "commit", metadata });
     this.lastCommit = loc;
-    await this.log.commit();
+    await this.persistCommit(options);
     return BigInt(loc);
   }
 
   /** Applies one operation as the example server does. */
-  async apply(op: ImmutableOperation): Promise<void> {
+  async apply(op: ImmutableOperation, options?: CommitOptions): Promise<void> {
     if (op.type === "set") this.set(op.key, op.value);
-    else await this.commit(op.metadata);
+    else await this.commit(op.metadata, options);
   }
 
   /** Prunes operations below `loc` (whole sections only); `loc` may not exceed the last commit. */

@@ -14,9 +14,7 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { equalBytes, toHex } from "../codec";
 import { type ConnectOptions, MultiSourceResolver, type ServerTarget, SourceMetrics } from "../client";
-import {
-  ANY_KIND, type AnyDb, type DbKind, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, type ProvenOperations, SyncLog, checkStoredKind,
-} from "../qmdb";
+import { ANY_KIND, type AnyDb, type DbKind, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, type ProvenOperations, SyncLog, checkStoredKind } from "../qmdb";
 import { type RetryPolicy, SyncError, type SyncLogger, type SyncTarget, TargetVerifier, syncOpenLog } from "../sync";
 import type { ServedSource, SourceContext, SourceFactory, TargetSignature, TargetSource } from "../server/target-source";
 import { type Logger, hex } from "../telemetry";
@@ -98,7 +96,10 @@ export class RelaySource extends EventEmitter<{ target: [SyncTarget] }> implemen
       log = await SyncLog.open(dbKind, dir, t.lowerBound, t.upperBound, {}, true);
       if (log.origin === "reused" && log.size === t.upperBound && !log.needsPins && equalBytes(log.mmrRoot(), t.root)) {
         reached = saved;
-        logger.info({ op_count: t.upperBound.toString(), root: hex(t.root), lower_bound: t.lowerBound.toString() }, "relay resumes from the target it last reached");
+        logger.info(
+          { op_count: t.upperBound.toString(), root: hex(t.root), lower_bound: t.lowerBound.toString() },
+          "relay resumes from the target it last reached",
+        );
       } else {
         logger.warn({ op_count: t.upperBound.toString(), reason: log.reason }, "the recorded relay target does not match the local copy; starting over");
         await log.destroy();

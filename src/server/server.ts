@@ -43,6 +43,8 @@ export interface ServerOptions {
   readonly tls?: ServerTlsOptions;
   /** How long in-flight streams may run after shutdown begins (default 5 s). */
   readonly shutdownGraceMs?: number;
+  /** Stops a start still in its initial load (`start` then rejects with `InitialLoadStopped`). */
+  readonly signal?: AbortSignal;
   readonly logger: Logger;
 }
 
@@ -84,7 +86,7 @@ export class SyncServer {
     const open = options.source ?? writerSource(options.workload);
     let served: Awaited<ReturnType<typeof open>>;
     try {
-      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics });
+      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics, signal: options.signal });
     } catch (err) {
       lock.release();
       throw err;

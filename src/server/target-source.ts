@@ -53,6 +53,8 @@ export interface SourceContext {
   readonly storageDir: string;
   readonly logger: Logger;
   readonly metrics: ServerMetrics;
+  /** Aborts a long preparation (the writer's initial load): the factory then rejects. */
+  readonly signal?: AbortSignal;
 }
 
 /** Opens a served source (the writer by default; `--upstream` makes a relay). */

@@ -9,12 +9,12 @@ import { Workload, type WorkloadOptions } from "./workload";
 
 /** A factory of writer sources running `workload`. */
 export function writerSource(workload: WorkloadOptions): SourceFactory {
-  return async ({ kind, storageDir, logger, metrics }: SourceContext): Promise<ServedSource> => {
+  return async ({ kind, storageDir, logger, metrics, signal }: SourceContext): Promise<ServedSource> => {
     const db = await ServedDatabase.open(kind, storageDir);
     const runner = new Workload(db, storageDir, workload, logger, metrics);
     let firstBatch: number;
     try {
-      firstBatch = await runner.prepare();
+      firstBatch = await runner.prepare(signal);
     } catch (err) {
       await db.close();
       throw err;

@@ -6,8 +6,14 @@
  */
 import { type ServerUnaryCall, type ServerWritableStream, Server, ServerCredentials, type sendUnaryData, credentials, status } from "@grpc/grpc-js";
 import {
-  type GetOperationsRequest, type GetOperationsResponse, type GetSyncTargetRequest, type GetSyncTargetResponse, type Operation,
-  SyncServiceClient, SyncServiceService, type WatchSyncTargetRequest,
+  type GetOperationsRequest,
+  type GetOperationsResponse,
+  type GetSyncTargetRequest,
+  type GetSyncTargetResponse,
+  type Operation,
+  SyncServiceClient,
+  SyncServiceService,
+  type WatchSyncTargetRequest,
 } from "../../gen/commonware/sync/v1/sync";
 
 /** A running lying proxy. */
@@ -47,7 +53,9 @@ export async function startLyingProxy(upstream: string): Promise<LyingProxy> {
         call.write(m);
       });
       upstreamCall.on("end", () => call.end());
-      upstreamCall.on("error", (err: { code?: number; details?: string }) => call.destroy(Object.assign(new Error(err.details ?? "upstream failed"), { code: err.code ?? status.UNAVAILABLE })));
+      upstreamCall.on("error", (err: { code?: number; details?: string }) =>
+        call.destroy(Object.assign(new Error(err.details ?? "upstream failed"), { code: err.code ?? status.UNAVAILABLE })),
+      );
     },
     watchSyncTarget(call: ServerWritableStream<WatchSyncTargetRequest, GetSyncTargetResponse>): void {
       const upstreamCall = honest.watchSyncTarget(call.request);

@@ -12,7 +12,25 @@ const SERVER_BIN = path.join(ROOT, "bin/sync-server.js");
 
 /** Spawns a relay of `upstream` (comma-separated) on free ports; waits until it listens. */
 export async function startRelay(upstream: string, dir: string, extra: readonly string[] = [], db: "any" | "immutable" = "any"): Promise<Proc> {
-  const args = ["--db", db, "--upstream", upstream, "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", dir, "--shutdown-grace", "1s", "--log-format", "json", ...extra];
+  const args = [
+    "--db",
+    db,
+    "--upstream",
+    upstream,
+    "--host",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "-m",
+    "0",
+    "-d",
+    dir,
+    "--shutdown-grace",
+    "1s",
+    "--log-format",
+    "json",
+    ...extra,
+  ];
   const relay = new Proc("relay", spawn(process.execPath, [SERVER_BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
   await relay.waitForMsg(LISTENING);
   return relay;
@@ -73,7 +91,8 @@ export function healthStatus(addr: string, service = ""): Promise<number> {
 export function committedRoots(origin: Proc): Map<string, string> {
   const roots = new Map<string, string>();
   for (const l of origin.lines as LogLine[]) {
-    if ((l.msg === "database ready" || l.msg === "added operations") && typeof l.op_count === "string" && typeof l.root === "string") roots.set(l.op_count, l.root);
+    if ((l.msg === "database ready" || l.msg === "added operations") && typeof l.op_count === "string" && typeof l.root === "string")
+      roots.set(l.op_count, l.root);
   }
   return roots;
 }
