@@ -220,7 +220,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
 
   /** Remove whole sections below `minPos` (capped at the size); `true` if any was removed. */
   prunedBoundary(minPos: number): number {
-    return Math.max(this.oldest, Math.floor(Math.min(minPos, this._size) / this.itemsPerSection) * this.itemsPerSection);
+    return Math.max(this._pruningBoundary, Math.floor(Math.min(minPos, this._size) / this.itemsPerSection) * this.itemsPerSection);
   }
 
   prune(minPos: number): Promise<boolean> {

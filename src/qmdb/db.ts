@@ -95,7 +95,7 @@ export abstract class Db<Op> {
     for (const loc of locations) {
       this.checkOpen();
       const bytes = this.log.readEncoded(loc);
-      yield [bytes.slice(KEY_OFFSET, KEY_END), bytes.slice(KEY_END, KEY_END + 32)];
+      yield [operationKey(bytes).slice(), operationValue(bytes)];
     }
   }
 
