@@ -113,11 +113,13 @@ export function syncServiceHandlers(
   stoppingWatches: AbortSignal,
 ): SyncServiceServer {
   const batchSource = new BatchSource(service);
+  // A call the client cancelled itself (e.g. a watch it no longer needs) is timed but is not an error.
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.rpcDuration.observe({ method, code: status[code] }, seconds);
-    if (code !== status.OK) metrics.errors.inc({ method, code: status[code] });
+    if (code !== status.OK && code !== status.CANCELLED) metrics.errors.inc({ method, code: status[code] });
   };
+  const streams = new StreamGauges(metrics);
 
   const targetResponse = (): GetSyncTargetResponse => {
     const { target, signature, signer } = service.signedTarget();
@@ -154,7 +156,12 @@ export function syncServiceHandlers(
       return;
     }
     try {
-      release = limiter.openStream(client);
+      const releaseSlot = limiter.openStream(client);
+      const closeGauge = streams.open(method, client);
+      release = () => {
+        closeGauge();
+        releaseSlot();
+      };
     } catch (err) {
       fail(err);
       done();
@@ -246,5 +253,29 @@ async function drained(call: NodeJS.EventEmitter, signal: AbortSignal): Promise<
     await once(call, "drain", { signal });
   } catch (err) {
     if (!signal.aborted) throw err;
+  }
+}
+
+/** Keeps `server_active_streams{method}` and `server_connected_clients` current. */
+class StreamGauges {
+  private readonly perClient = new Map<string, number>();
+
+  constructor(private readonly metrics: ServerMetrics) {}
+
+  /** Counts a stream of `client` as open; returns the function that counts it closed (once). */
+  open(method: string, client: string): () => void {
+    this.metrics.activeStreams.inc({ method });
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    this.metrics.connectedClients.set(this.perClient.size);
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      this.metrics.activeStreams.dec({ method });
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left === 0) this.perClient.delete(client);
+      else this.perClient.set(client, left);
+      this.metrics.connectedClients.set(this.perClient.size);
+    };
   }
 }
