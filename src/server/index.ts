@@ -1,7 +1,8 @@
 /** The sync server: gRPC adapter, request logic, workload, metrics. */
-export { SyncServer, SYNC_SERVICE_NAME, DEFAULT_SHUTDOWN_GRACE_MS, type ServerOptions, type ServerTlsOptions } from "./server";
+export { SyncServer, SYNC_SERVICE_NAME, DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, type ServerOptions, type ServerTlsOptions } from "./server";
 export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimits } from "./limits";
 export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";
 export { ServedDatabase } from "./database";
 export type { WorkloadOptions } from "./workload";
+export { DEFAULT_SEND_LIMITS, SendBudget, StreamSender, type MessageSink, type SendLimits } from "./send-budget";

@@ -21,6 +21,33 @@ export class ServerMetrics {
   readonly bytesSent = new Counter({ name: "server_bytes_sent_total", help: "Serialized response bytes sent", labelNames: ["method"], registers: [this.registry] });
   readonly operationsServed = new Counter({ name: "server_operations_served_total", help: "Operations streamed to clients", registers: [this.registry] });
   readonly opCount = new Gauge({ name: "server_op_count", help: "Committed operations in the database", registers: [this.registry] });
+  readonly sendQueuedBytes = new Gauge({
+    name: "server_send_queued_bytes",
+    help: "Response bytes queued to clients and not yet sent (bounded by the total send buffer)",
+    registers: [this.registry],
+  });
+  readonly stalledStreams = new Counter({
+    name: "server_streams_stalled_total",
+    help: "Streams ended because their client stopped reading for the stall timeout",
+    labelNames: ["method"],
+    registers: [this.registry],
+  });
+  /** Set by the gRPC adapter: fills the two gauges below when metrics are collected. */
+  sampleStreams: (() => void) | undefined = undefined;
+  readonly openStreams = new Gauge({
+    name: "server_streams_open",
+    help: "Open server streams",
+    labelNames: ["method"],
+    registers: [this.registry],
+    collect: () => this.sampleStreams?.(),
+  });
+  readonly eventListeners = new Gauge({
+    name: "server_event_listeners",
+    help: "Event listeners on the database, the shutdown signals, and open streams' signals and calls (flat unless something leaks)",
+    labelNames: ["emitter"],
+    registers: [this.registry],
+    collect: () => this.sampleStreams?.(),
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
