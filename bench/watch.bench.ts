@@ -38,7 +38,7 @@ export default async function watchBench(): Promise<string> {
   const resolver = new GrpcResolver(`127.0.0.1:${server.port}`, "any");
   try {
     // For each commit, the lag until the client holds that target or a newer one.
-    let seenUpTo = server.database.target.upperBound;
+    let seenUpTo = server.database.target!.upperBound; // a writer always has a target
     const lagsUntil = (upper: bigint, now: number, into: number[]): void => {
       for (const [u, at] of committedAt) if (u > seenUpTo && u <= upper) into.push(now - at);
       if (upper > seenUpTo) seenUpTo = upper;

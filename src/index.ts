@@ -13,3 +13,8 @@ export type { AnyOperation, ImmutableOperation, Operation, DbKind, DbKindName, D
 export { verifyRangeInclusion, type Proof } from "./mmr";
 // For users of the generated stubs: canonical operation bytes (what proofs cover) from typed messages.
 export { encodeProtoOperation, fromProtoOperation, toProtoOperation, WireError } from "./wire";
+// Scale-out: fetching from several sources at once, and relays that re-serve a verified copy.
+export { MultiSourceResolver, SourceHealth, SourceMetrics } from "./client";
+export type { MultiSourceOptions } from "./client";
+export { relaySource, RelaySource } from "./relay";
+export type { RelayOptions } from "./relay";

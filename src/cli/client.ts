@@ -3,15 +3,21 @@
  * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
  * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
  */
-import { mkdirSync } from "node:fs";
+import { ensureStorageDirectory } from "../journal";
 import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient } from "../client";
 import { DEFAULT_SYNC } from "../sync";
 import { createLogger, serveMetrics } from "../telemetry";
+import { addressList } from "./addresses";
 import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
-  server: { short: "s", help: "server address host:port", default: "127.0.0.1:8080", parse: text },
+  server: {
+    short: "s",
+    help: "server address host:port, or several separated by commas to fetch from all at once (targets: the first's, or with --trusted-key the newest signed one)",
+    default: "127.0.0.1:8080",
+    parse: addressList,
+  },
   "batch-size": { short: "b", help: "operations per fetched batch", default: String(DEFAULT_SYNC.fetchBatchSize), parse: integer(1, 100_000) },
   "storage-dir": { short: "d", help: "local database directory (default: /tmp/commonware-sync/client-<random>)", parse: text },
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
@@ -55,7 +61,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const metrics = new ClientMetrics();
   let metricsServer;
   try {
-    mkdirSync(directory, { recursive: true });
+    ensureStorageDirectory(directory);
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
     logger.fatal({ err }, "failed to start");

@@ -3,11 +3,14 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, SyncServer } from "../server";
+import { writeFileSync } from "node:fs";
+import {
+  DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer,
+} from "../server";
 import { createLogger } from "../telemetry";
 import { COMMON_FLAGS, byteSize, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
+import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -35,6 +38,7 @@ const FLAGS = {
   "max-total-buffer": { help: "response bytes queued to all clients together before every stream waits", default: `${DEFAULT_SEND_LIMITS.totalBytes / 2 ** 20}MiB`, parse: byteSize(1024, 2 ** 40) },
   "stream-stall-timeout": { help: "end a stream whose client reads nothing of what is queued for this long", default: `${DEFAULT_SEND_LIMITS.stallTimeoutMs / 1000}s`, parse: parseDuration },
   "idle-connection-timeout": { help: "close connections with no open call for this long", default: `${DEFAULT_IDLE_CONNECTION_TIMEOUT_MS / 60_000}m`, parse: parseDuration },
+  ...RELAY_FLAGS,
   ...COMMON_FLAGS,
 } as const;
 
@@ -55,12 +59,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`${Buffer.from(signer.publicKey).toString("hex")}\n`);
     return;
   }
+  const relay = flags.upstream === undefined ? undefined : relayFromFlags({ ...flags, upstream: flags.upstream });
   const tlsProblem =
     (flags["tls-cert"] === undefined) !== (flags["tls-key"] === undefined)
       ? "--tls-cert and --tls-key go together"
       : flags["tls-client-ca"] !== undefined && flags["tls-cert"] === undefined
         ? "--tls-client-ca needs --tls-cert and --tls-key"
-        : undefined;
+        : (relayFlagProblem(argv, flags.upstream) ?? (typeof relay === "string" ? relay : undefined));
   if (tlsProblem !== undefined) {
     process.stderr.write(`sync-server: ${tlsProblem}\n`);
     process.exitCode = 2;
@@ -72,6 +77,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   // as soon as it is up (never the default action, which would skip closing the database).
   let server: SyncServer | undefined;
   let stopping = false;
+  // Ends a long initial load early (the next start loads again from scratch).
+  const starting = new AbortController();
   const stop = (): void => {
     server!.stop().then(
       () => process.exit(0),
@@ -89,11 +96,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     stopping = true;
     logger.info({ signal }, "received signal");
     if (server !== undefined) stop();
+    else starting.abort();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    mkdirSync(storageDir, { recursive: true });
     server = await SyncServer.start({
       kind: flags.db!,
       storageDir,
@@ -101,6 +108,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       port: flags.port!,
       metricsHost: flags.host!,
       metricsPort: flags["metrics-port"]!,
+      source: typeof relay === "string" ? undefined : relay,
       workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
       limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
       shutdownGraceMs: flags["shutdown-grace"]!,
@@ -114,9 +122,14 @@ export async function main(argv: readonly string[]): Promise<void> {
         maxStreamsPerClient: flags["max-streams-per-client"]!,
         maxStreams: flags["max-streams"]!,
       },
+      signal: starting.signal,
       logger,
     });
   } catch (err) {
+    if (err instanceof InitialLoadStopped) {
+      logger.info({ reason: err.message }, "database closed before it was ready; bye");
+      process.exit(0);
+    }
     logger.fatal({ err }, "failed to start");
     process.stderr.write(`sync-server: ${(err as Error).message}\n`);
     process.exit(1);

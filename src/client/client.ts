@@ -4,25 +4,32 @@
  * newer targets, reports success, closes the database, waits, and repeats until aborted.
  */
 import { EventEmitter } from "node:events";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
+import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lockStorageDirectory, readStateFile, writeStateFile } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
 import { DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
+import { MultiSourceResolver, SourceMetrics } from "./multi-source";
+import { SourceHealth } from "./source-health";
 
 /** Defaults of the client's own timing options (the engine's are `DEFAULT_SYNC`). */
 export const DEFAULT_CLIENT_TIMING = { targetUpdateIntervalMs: 1000, syncIntervalMs: 10_000 } as const;
 
 /** Settings of a `SyncClient`. */
 export interface SyncClientOptions {
-  /** `host:port` of the sync server. */
-  readonly server: string;
+  /**
+   * `host:port` of the sync server, or several sources (origin, relays) to fetch from at once:
+   * each range goes to one of them, every batch is verified as with one, and a source that sends
+   * invalid data is excluded for a growing cool-down. The target comes from the first source,
+   * or with `trustedKeys` is the newest validly signed target any source offers.
+   */
+  readonly server: string | readonly string[];
   /** The database kind; must match the server's. */
   readonly kind: DbKindName;
   /** Local database directory (reused across iterations and restarts). */
@@ -75,9 +82,17 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   private readonly log: NonNullable<SyncClientOptions["logger"]>;
   private readonly verifier: TargetVerifier | undefined;
   private lastServerOpCount = 0n;
+  private readonly sources: readonly string[];
+  // Multi-source only: scores and cool-downs kept across iterations, and per-source metrics.
+  private readonly sourceHealth: SourceHealth | undefined;
+  private readonly sourceMetrics: SourceMetrics | undefined;
 
   constructor(readonly options: SyncClientOptions) {
     super();
+    this.sources = typeof options.server === "string" ? [options.server] : [...options.server];
+    if (this.sources.length === 0) throw new Error("at least one server address is needed");
+    this.sourceHealth = this.sources.length > 1 ? new SourceHealth(this.sources) : undefined;
+    this.sourceMetrics = this.sourceHealth !== undefined && options.metrics !== undefined ? new SourceMetrics(options.metrics.registry, "client") : undefined;
     this.log = options.logger ?? NOOP;
     this.verifier = options.trustedKeys === undefined || options.trustedKeys.length === 0 ? undefined : new TargetVerifier(options.trustedKeys);
     if (options.target !== undefined) checkTarget(options.target);
@@ -88,13 +103,23 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
    * `KindMismatchError`). Transient failures are reported as `failed` events and retried.
    */
   async run(signal: AbortSignal): Promise<void> {
-    this.log.info({ server: this.options.server, db: this.options.kind }, "starting continuous sync process");
+    // The directory is ours for the whole run, not just during iterations.
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      await this.loop(signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    this.log.info({ server: this.sources.join(","), db: this.options.kind }, "starting continuous sync process");
     for (let iteration = 1; !signal.aborted; iteration++) {
       try {
         await this.syncOnce(iteration, signal);
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof KindMismatchError) throw err;
+        if (err instanceof KindMismatchError || err instanceof DirectoryInUseError || err instanceof StorageDirectoryError) throw err;
         this.options.metrics?.syncs.inc({ result: "error" });
         this.log.error({ err, sync_iteration: iteration }, "sync failed");
         this.emit("failed", { iteration, error: err as Error });
@@ -109,12 +134,31 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
 
   /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
   async syncOnce(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
+    const lock = lockStorageDirectory(this.options.directory);
+    try {
+      return await this.syncLocked(iteration, signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async syncLocked(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
     const metrics = this.options.metrics;
     const tls = this.options.tls;
-    const resolver = new GrpcResolver(this.options.server, this.options.kind, {
+    const connect = {
       credentials: this.options.credentials ?? (tls === undefined ? undefined : credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)),
-      onBytes: metrics && ((n) => metrics.bytesReceived.inc(n)),
-    });
+      onBytes: metrics && ((n: number) => metrics.bytesReceived.inc(n)),
+    };
+    const resolver =
+      this.sourceHealth === undefined
+        ? new GrpcResolver(this.sources[0]!, this.options.kind, connect)
+        : new MultiSourceResolver(this.sources, this.options.kind, {
+            connect,
+            verifier: this.verifier,
+            health: this.sourceHealth,
+            metrics: this.sourceMetrics,
+            logger: this.log,
+          });
     const polling = new AbortController();
     const stopPolling = (): void => polling.abort();
     signal?.addEventListener("abort", stopPolling, { once: true });
@@ -123,7 +167,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       await checkStoredKind(this.options.directory, this.options.kind);
       const served = await resolver.getSyncTarget(signal);
       if (served.kind !== this.options.kind) {
-        throw new KindMismatchError(`server ${this.options.server} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
+        throw new KindMismatchError(`server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
       }
       const initial = this.options.target === undefined ? { target: this.accept(served) } : { target: this.options.target };
       this.noteServerOpCount(initial.target.upperBound);
@@ -131,7 +175,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         {
           sync_iteration: iteration,
           target: { root: toHex(initial.target.root), lower_bound: initial.target.lowerBound.toString(), upper_bound: initial.target.upperBound.toString() },
-          server: this.options.server,
+          server: this.sources.join(","),
           batch_size: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
           target_update_interval: `${this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs}ms`,
         },
@@ -143,7 +187,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         target: initial.target,
         resolver,
         fetchBatchSize: this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize,
-        maxOutstandingRequests: this.options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests,
+        // Several sources: at least one request per source, in smaller ranges, so all get work.
+        maxOutstandingRequests: Math.max(this.options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests, this.sources.length),
+        requestOps: this.sources.length > 1 ? (this.options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize) * 16 : undefined,
         targetUpdates: this.options.target === undefined ? this.followTargets(resolver, initial.target, polling.signal) : undefined,
         retry: this.options.retry,
         signal,
@@ -228,21 +274,17 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   }
 
   private lastTarget(): SyncTarget | undefined {
-    if (!existsSync(this.targetFile)) return undefined;
-    const saved = JSON.parse(readFileSync(this.targetFile, "utf8")) as { root: string; lowerBound: string; upperBound: string };
-    return { root: Uint8Array.from(Buffer.from(saved.root, "hex")), lowerBound: BigInt(saved.lowerBound), upperBound: BigInt(saved.upperBound) };
+    return readStateFile(this.targetFile, parseSavedTarget);
   }
 
-  // Remembers the last verified target synced (written atomically), so a replayed older one is refused.
+  // Remembers the last verified target synced (durably), so a replayed older one is refused.
   private rememberTarget(t: SyncTarget): void {
-    const tmp = `${this.targetFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() }));
-    renameSync(tmp, this.targetFile);
+    writeStateFile(this.targetFile, { root: toHex(t.root), lowerBound: t.lowerBound.toString(), upperBound: t.upperBound.toString() });
   }
 
   // Yields newer targets: pushed by WatchSyncTarget when the server has it, else polled every
   // interval. Targets that fail `accept` are skipped with a warning.
-  private async *followTargets(resolver: GrpcResolver, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
+  private async *followTargets(resolver: Pick<GrpcResolver, "getSyncTarget" | "watchSyncTarget">, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
     let last = first;
     const fresh = (t: SyncTarget): boolean => !equalBytes(t.root, last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
     const check = (served: ServerTarget): SyncTarget | undefined => {
@@ -285,4 +327,11 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
     }
   }
+}
+
+// The record of `client-target.json`: a checked target (hex root, decimal bounds).
+function parseSavedTarget(record: unknown): SyncTarget {
+  const target = { root: hexField(record, "root", 32), lowerBound: bigintField(record, "lowerBound"), upperBound: bigintField(record, "upperBound") };
+  checkTarget(target);
+  return target;
 }

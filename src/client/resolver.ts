@@ -37,8 +37,8 @@ export interface ServerTarget {
   readonly signer: Uint8Array;
 }
 
-/** Checks a `GetSyncTargetResponse` from a peer. */
-function toServerTarget(response: GetSyncTargetResponse): ServerTarget {
+/** Checks a `GetSyncTargetResponse` from a peer; throws `InvalidResponseError` for anything malformed. */
+export function toServerTarget(response: GetSyncTargetResponse): ServerTarget {
   try {
     const kind = fromProtoKind(response.database);
     if (kind === undefined) throw new WireError("database", `unknown database kind ${response.database}`);

@@ -6,10 +6,10 @@
  * before the next one is created. `append` buffers; `sync` fsyncs the tail. `open` drops a torn tail.
  * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
-import { crc32 } from './crc32';
 import { AppendBlob } from './append';
 import type { Contiguous, ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
+import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, pruned, writeCrc } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from './storage';
@@ -34,7 +34,6 @@ export interface FixedConfig {
  */
 const READ_CHUNK_BYTES = 1 << 20;
 const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
-const CRC_BYTES = 4;
 
 export class FixedJournal implements Contiguous {
   readonly itemSize: number;
@@ -212,12 +211,7 @@ export class FixedJournal implements Contiguous {
       const at = tail.reserve(this.chunkSize);
       const buf = tail.buf;
       buf.set(item, at);
-      const crc = crc32(item);
-      const c = at + this.itemSize;
-      buf[c] = crc >>> 24;
-      buf[c + 1] = crc >>> 16;
-      buf[c + 2] = crc >>> 8;
-      buf[c + 3] = crc;
+      writeCrc(buf, at, at + this.itemSize);
       tail.commit(this.chunkSize);
       if (tail.size === this.blobBytes) this.roll();
     } catch (err) {
@@ -276,8 +270,7 @@ export class FixedJournal implements Contiguous {
   replay(startPos: number, visit: ReplayVisitor): void {
     this.life.check();
     requireIndex(startPos, 'startPos');
-    if (startPos > this._size) throw outOfRange(startPos, this._size);
-    if (startPos < this._pruningBoundary) throw pruned(startPos, this._pruningBoundary);
+    checkReplayStart(startPos, this._pruningBoundary, this._size);
     const items = Math.max(1, Math.floor(READ_CHUNK_BYTES / this.chunkSize));
     const buffer = new Uint8Array(Math.min(items, this._size - startPos) * this.chunkSize);
     this.scan(startPos, this._size, buffer, (pos, chunks, at) => {
@@ -448,8 +441,7 @@ export class FixedJournal implements Contiguous {
 
   private checkReadable(start: number, count: number): void {
     requireIndex(start, 'position');
-    if (start + count > this._size) throw outOfRange(start + count - 1, this._size);
-    if (start < this._pruningBoundary) throw pruned(start, this._pruningBoundary);
+    checkReadable(start, count, this._pruningBoundary, this._size);
   }
 
   /**
@@ -480,15 +472,13 @@ export class FixedJournal implements Contiguous {
   }
 
   private verify(buf: Uint8Array, at: number, blob: AppendBlob, offset: number, pos: number): void {
-    const c = at + this.itemSize;
-    const stored = ((buf[c] << 24) | (buf[c + 1] << 16) | (buf[c + 2] << 8) | buf[c + 3]) >>> 0;
-    const computed = crc32(buf.subarray(at, c));
-    if (stored !== computed) {
-      throw new JournalError(
-        'ChecksumMismatch',
-        `item ${pos} in ${blob.path} at offset ${offset}: stored crc ${hex32(stored)}, computed ${hex32(computed)}`,
-        { position: pos, file: blob.path, offset },
-      );
+    const mismatch = crcMismatch(buf, at, at + this.itemSize);
+    if (mismatch !== undefined) {
+      throw new JournalError('ChecksumMismatch', `item ${pos} in ${blob.path} at offset ${offset}: ${mismatch}`, {
+        position: pos,
+        file: blob.path,
+        offset,
+      });
     }
   }
 
@@ -510,8 +500,7 @@ async function trimTail(blob: Blob, size: number, chunkSize: number, itemSize: n
   const chunk = new Uint8Array(chunkSize);
   while (valid > 0) {
     blob.readAt(chunk, valid - chunkSize);
-    const crc = (chunk[itemSize] << 24) | (chunk[itemSize + 1] << 16) | (chunk[itemSize + 2] << 8) | chunk[itemSize + 3];
-    if (crc >>> 0 === crc32(chunk.subarray(0, itemSize))) break;
+    if (crcMatches(chunk, 0, itemSize)) break;
     valid -= chunkSize;
   }
   if (valid !== size) {
@@ -525,34 +514,13 @@ function checkConfig(cfg: FixedConfig): Required<FixedConfig> {
   const { itemSize, itemsPerBlob } = cfg;
   const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
   const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
-  for (const [name, value] of [
-    ['itemSize', itemSize],
-    ['itemsPerBlob', itemsPerBlob],
-    ['writeBufferBytes', writeBufferBytes],
-    ['maxOpenBlobs', maxOpenBlobs],
-  ] as const) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new JournalError('InvalidConfig', `${name} must be a positive safe integer, got ${value}`);
-    }
-  }
+  checkPositive({ itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs });
   if (!Number.isSafeInteger(itemsPerBlob * (itemSize + CRC_BYTES))) {
     throw new JournalError('InvalidConfig', `blobs of ${itemsPerBlob} items of ${itemSize} bytes are too large`);
   }
   return { itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs };
 }
 
-function outOfRange(pos: number, size: number): JournalError {
-  return new JournalError('ItemOutOfRange', `position ${pos} is not below size ${size}`, { position: pos });
-}
-
-function pruned(pos: number, boundary: number): JournalError {
-  return new JournalError('ItemPruned', `position ${pos} is below the pruning boundary ${boundary}`, { position: pos });
-}
-
 function unexpectedData(file: string, size: number): JournalError {
   return new JournalError('Corruption', `new blob ${file} already holds ${size} bytes`, { file, offset: size });
-}
-
-function hex32(v: number): string {
-  return v.toString(16).padStart(8, '0');
 }

@@ -76,21 +76,26 @@ export class Lifecycle {
   /**
    * The body of every journal's `close`: marks the handle closed, runs `flush` (the final sync),
    * and releases the files whatever happens; a handle that was already closed or poisoned only
-   * has its files released and rethrows.
+   * has its files released and rethrows its own error (which wins over a failed release: the
+   * release then only repeats what the first failure or close already reported).
    */
-  async closeWith(flush: () => Promise<unknown>, releaseFiles: () => void): Promise<void> {
+  async closeWith(flush: () => Promise<unknown>, releaseFiles: () => void | Promise<void>): Promise<void> {
     try {
       this.close();
     } catch (err) {
       await this.idle();
-      releaseFiles();
+      try {
+        await releaseFiles();
+      } catch {
+        // The handle's own error, thrown below, is the one to report.
+      }
       throw err;
     }
     try {
       await flush();
     } finally {
       await this.idle();
-      releaseFiles();
+      await releaseFiles();
     }
   }
 

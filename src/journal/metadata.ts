@@ -6,7 +6,7 @@
  * torn write only ever damages the older state. `open` takes the valid blob with the higher version
  * (ties → left); a blob shorter than 12 bytes or failing its CRC is emptied.
  */
-import { crc32 } from './crc32';
+import { CRC_BYTES, checkPositive, crcMatches, writeCrc } from './framing';
 import { JournalError } from './errors';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, toStorage } from './storage';
@@ -22,7 +22,6 @@ export interface MetadataConfig {
 
 const BLOB_NAMES = [new TextEncoder().encode('left'), new TextEncoder().encode('right')] as const;
 const VERSION_BYTES = 8;
-const CRC_BYTES = 4;
 const DEFAULT_KEY_SIZE = 9;
 const MAX_U32 = 0xffff_ffff;
 
@@ -65,9 +64,7 @@ export class Metadata {
     const storage = toStorage(root);
     checkPartitionName(partition);
     const keySize = cfg.keySize ?? DEFAULT_KEY_SIZE;
-    if (!Number.isSafeInteger(keySize) || keySize < 1) {
-      throw new JournalError('InvalidConfig', `keySize must be a positive safe integer, got ${keySize}`);
-    }
+    checkPositive({ keySize });
     const opened: Blob[] = [];
     try {
       const loaded = [];
@@ -179,7 +176,7 @@ export class Metadata {
       out.set(value, at);
       at += value.length;
     }
-    view.setUint32(at, crc32(out.subarray(0, at)));
+    writeCrc(out, 0, at);
     return out;
   }
 
@@ -206,8 +203,7 @@ async function load(
   const buf = new Uint8Array(size);
   blob.readAt(buf, 0);
   const crcAt = size - CRC_BYTES;
-  const valid =
-    size >= VERSION_BYTES + CRC_BYTES && new DataView(buf.buffer).getUint32(crcAt) === crc32(buf.subarray(0, crcAt));
+  const valid = size >= VERSION_BYTES + CRC_BYTES && crcMatches(buf, 0, crcAt);
   if (!valid) {
     blob.resize(0);
     await blob.sync();

@@ -6,9 +6,9 @@
  * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
  * Only the newest section stays open; older ones are opened on demand, `maxOpenBlobs` at most (LRU).
  */
-import { crc32 } from './crc32';
 import { AppendBlob } from './append';
 import { JournalError } from './errors';
+import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle } from './lifecycle';
 import { type Storage, checkPartitionName, indexName, nameIndex } from './storage';
@@ -16,7 +16,6 @@ import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, w
 
 /** Entries start at multiples of this many bytes. */
 export const ITEM_ALIGNMENT = 16;
-const CRC_BYTES = 4;
 const MAX_U32 = 0xffff_ffff;
 /** Bytes read per syscall while scanning a section. */
 const READ_CHUNK_BYTES = 1 << 20;
@@ -76,9 +75,7 @@ export class SegmentedJournal {
     maxOpenBlobs: number = DEFAULT_MAX_OPEN_BLOBS,
   ): Promise<SegmentedJournal> {
     checkPartitionName(partition);
-    if (!Number.isSafeInteger(maxOpenBlobs) || maxOpenBlobs < 1) {
-      throw new JournalError('InvalidConfig', `maxOpenBlobs must be a positive safe integer, got ${maxOpenBlobs}`);
-    }
+    checkPositive({ maxOpenBlobs });
     const names = await storage.scan(partition);
     const numbers = names.map((name) => {
       const section = nameIndex(name);
@@ -134,11 +131,7 @@ export class SegmentedJournal {
       const start = at + pad;
       const body = writeVarintU32(buf, start, data.length) + data.length;
       buf.set(data, start + body - data.length);
-      const crc = crc32(buf.subarray(start, start + body));
-      buf[start + body] = crc >>> 24;
-      buf[start + body + 1] = crc >>> 16;
-      buf[start + body + 2] = crc >>> 8;
-      buf[start + body + 3] = crc;
+      writeCrc(buf, start, start + body);
       blob.commit(pad + entry);
     } catch (err) {
       throw this.life.fail(err);
@@ -404,13 +397,8 @@ export class SegmentedJournal {
 }
 
 function checkEntryCrc(buf: Uint8Array, at: number, body: number, blob: AppendBlob, offset: number): void {
-  const c = at + body;
-  const stored = ((buf[c] << 24) | (buf[c + 1] << 16) | (buf[c + 2] << 8) | buf[c + 3]) >>> 0;
-  const computed = crc32(buf.subarray(at, c));
-  if (stored !== computed) {
-    const hex = (v: number) => v.toString(16).padStart(8, '0');
-    throw entryError('ChecksumMismatch', blob, offset, `stored crc ${hex(stored)}, computed ${hex(computed)}`);
-  }
+  const mismatch = crcMismatch(buf, at, at + body);
+  if (mismatch !== undefined) throw entryError('ChecksumMismatch', blob, offset, mismatch);
 }
 
 function entryError(kind: 'Corruption' | 'ChecksumMismatch', blob: AppendBlob, offset: number, what: string): JournalError {

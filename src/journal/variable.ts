@@ -9,6 +9,7 @@
 import type { Contiguous, ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
 import { FixedJournal } from './fixed';
+import { checkPositive, checkReadable, checkReplayStart, outOfRange, pruned, readU32 } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { ITEM_ALIGNMENT, SegmentedJournal } from './segmented';
@@ -160,11 +161,7 @@ export class VariableJournal implements Contiguous {
     this.life.check();
     requireIndex(count, 'count');
     requireIndex(start, 'start');
-    if (start + count > this._size) {
-      throw new JournalError('ItemOutOfRange', `position ${start + count - 1} is not below size ${this._size}`, {
-        position: start + count - 1,
-      });
-    }
+    if (start + count > this._size) throw outOfRange(start + count - 1, this._size);
     const items: Uint8Array[] = [];
     if (count === 0) return items;
     this.replay(start, (_pos, item) => {
@@ -177,8 +174,7 @@ export class VariableJournal implements Contiguous {
   replay(startPos: number, visit: ReplayVisitor): void {
     this.life.check();
     requireIndex(startPos, 'startPos');
-    if (startPos < this.oldest) throw pruned(startPos, this.oldest);
-    if (startPos > this._size) throw outOfRange(startPos, this._size);
+    checkReplayStart(startPos, this.oldest, this._size);
     if (startPos === this._size) return;
     const end = this._size;
     let pos = startPos;
@@ -263,18 +259,10 @@ export class VariableJournal implements Contiguous {
 
   /** Sync both journals and release their files. */
   async close(): Promise<void> {
-    try {
-      this.life.close();
-    } catch (err) {
-      await Promise.allSettled([this.data.close(), this.offsets.close()]);
-      throw err;
-    }
-    try {
-      await this.life.track(Promise.all([this.data.sync(this.currentSection()), this.offsets.sync()]));
-    } finally {
-      const results = await Promise.allSettled([this.data.close(), this.offsets.close()]);
-      for (const r of results) if (r.status === 'rejected' && !this.life.isPoisoned) throw r.reason;
-    }
+    return this.life.closeWith(
+      () => this.life.track(Promise.all([this.data.sync(this.currentSection()), this.offsets.sync()])),
+      () => this.closeParts(),
+    );
   }
 
   /** Delete both partitions (allowed on a poisoned handle). */
@@ -284,14 +272,20 @@ export class VariableJournal implements Contiguous {
     await this.offsets.destroy();
   }
 
+  // Closes both journals; a failure is reported unless the handle is poisoned (it then already
+  // reported the first failure, which the parts repeat).
+  private async closeParts(): Promise<void> {
+    const results = await Promise.allSettled([this.data.close(), this.offsets.close()]);
+    for (const r of results) if (r.status === 'rejected' && !this.life.isPoisoned) throw r.reason;
+  }
+
   private currentSection(): number {
     return Math.floor(this._size / this.itemsPerSection);
   }
 
   private checkReadable(pos: number): void {
     requireIndex(pos, 'position');
-    if (pos >= this._size) throw outOfRange(pos, this._size);
-    if (pos < this.oldest) throw pruned(pos, this.oldest);
+    checkReadable(pos, 1, this.oldest, this._size);
   }
 
   private offsetOf(pos: number): number {
@@ -403,15 +397,7 @@ function prepare(
   const ips = cfg.itemsPerSection;
   const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
   const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
-  if (!Number.isSafeInteger(ips) || ips < 1) {
-    throw new JournalError('InvalidConfig', `itemsPerSection must be a positive safe integer, got ${ips}`);
-  }
-  if (!Number.isSafeInteger(writeBufferBytes) || writeBufferBytes < 1) {
-    throw new JournalError('InvalidConfig', `writeBufferBytes must be a positive safe integer, got ${writeBufferBytes}`);
-  }
-  if (!Number.isSafeInteger(maxOpenBlobs) || maxOpenBlobs < 1) {
-    throw new JournalError('InvalidConfig', `maxOpenBlobs must be a positive safe integer, got ${maxOpenBlobs}`);
-  }
+  checkPositive({ itemsPerSection: ips, writeBufferBytes, maxOpenBlobs });
   return { storage: toStorage(root), ips, writeBufferBytes, maxOpenBlobs };
 }
 
@@ -419,14 +405,3 @@ function sectionTooShort(dataPartition: string, section: number, pos: number): J
   return new JournalError('Corruption', `section ${section} of ${dataPartition} ends before position ${pos}`, { position: pos });
 }
 
-function readU32(buf: Uint8Array, at: number): number {
-  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
-}
-
-function outOfRange(pos: number, size: number): JournalError {
-  return new JournalError('ItemOutOfRange', `position ${pos} is not below size ${size}`, { position: pos });
-}
-
-function pruned(pos: number, boundary: number): JournalError {
-  return new JournalError('ItemPruned', `position ${pos} is below the pruning boundary ${boundary}`, { position: pos });
-}

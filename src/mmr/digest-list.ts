@@ -7,6 +7,9 @@ import { DIGEST_BYTES } from "./sha256";
 
 const CHUNK_DIGESTS = 4096;
 const CHUNK_BYTES = CHUNK_DIGESTS * DIGEST_BYTES;
+// A list's first chunk starts this small and doubles as it fills: a list that is emptied after a
+// few dozen digests (a journaled MMR flushes at every commit) then never zero-fills a whole chunk.
+const FIRST_CHUNK_BYTES = 32 * DIGEST_BYTES;
 
 /** Chunked storage of digests indexed from 0. */
 export class DigestList {
@@ -31,9 +34,8 @@ export class DigestList {
   /** Appends a copy of `digest`. */
   push(digest: Uint8Array): void {
     const slot = this.head + this.count;
-    const c = Math.floor(slot / CHUNK_DIGESTS);
-    if (c === this.chunks.length) this.chunks.push(new Uint8Array(CHUNK_BYTES));
-    this.chunks[c]!.set(digest, (slot % CHUNK_DIGESTS) * DIGEST_BYTES);
+    const offset = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
+    this.chunkWithRoom(Math.floor(slot / CHUNK_DIGESTS), offset + DIGEST_BYTES).set(digest, offset);
     this.count++;
   }
 
@@ -41,11 +43,9 @@ export class DigestList {
   pushAll(flat: Uint8Array): void {
     for (let at = 0; at < flat.length; ) {
       const slot = this.head + this.count;
-      const c = Math.floor(slot / CHUNK_DIGESTS);
-      if (c === this.chunks.length) this.chunks.push(new Uint8Array(CHUNK_BYTES));
       const offset = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
       const n = Math.min(flat.length - at, CHUNK_BYTES - offset);
-      this.chunks[c]!.set(flat.subarray(at, at + n), offset);
+      this.chunkWithRoom(Math.floor(slot / CHUNK_DIGESTS), offset + n).set(flat.subarray(at, at + n), offset);
       at += n;
       this.count += n / DIGEST_BYTES;
     }
@@ -75,5 +75,20 @@ export class DigestList {
       this.chunks.splice(0, whole);
       this.head -= whole * CHUNK_DIGESTS;
     }
+  }
+
+  // Chunk `c` (the last one or a new one), grown to hold at least `bytes` bytes. Only a list's
+  // first chunk is ever short; growing it copies, and views handed out before stay valid (digests
+  // never change once written, except through `get`, which always reads the current chunk).
+  private chunkWithRoom(c: number, bytes: number): Uint8Array {
+    const chunk = this.chunks[c];
+    if (chunk !== undefined && chunk.length >= bytes) return chunk;
+    const start = c === 0 ? FIRST_CHUNK_BYTES : CHUNK_BYTES;
+    let size = Math.max(start, chunk?.length ?? 0);
+    while (size < bytes) size *= 2;
+    const grown = new Uint8Array(Math.min(size, CHUNK_BYTES));
+    if (chunk !== undefined) grown.set(chunk);
+    this.chunks[c] = grown;
+    return grown;
   }
 }

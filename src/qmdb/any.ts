@@ -4,10 +4,10 @@
  * updates, so that everything below the floor is inactive and can be pruned; the number of steps
  * is one per overwrite/delete since the last commit, plus one (commonware 85d7d8f1fb, exactly).
  */
-import { FixedJournal, type Storage } from "../journal";
+import { type DirectoryLock, FixedJournal, type Storage } from "../journal";
 import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
 import { QmdbError } from "./errors";
-import { Db } from "./db";
+import { type CommitOptions, Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
 import { ANY_OPERATION_BYTES, ANY_TAG, type AnyOperation, decodeAnyOperation, encodeAnyOperation, operationKey } from "./operation";
@@ -30,8 +30,8 @@ export class AnyDb extends Db<AnyOperation> {
   // Floor-raising steps owed by overwrites and deletes since the last commit.
   private steps = 0;
 
-  private constructor(log: AuthenticatedLog<AnyOperation>, floor: number) {
-    super(log);
+  private constructor(log: AuthenticatedLog<AnyOperation>, lock: DirectoryLock | undefined, floor: number) {
+    super(log, lock);
     this.floor = floor;
     this.lastCommit = log.size - 1;
     this.rebuildIndex(floor);
@@ -42,12 +42,14 @@ export class AnyDb extends Db<AnyOperation> {
    * discarded; a new database holds one commit at location 0.
    */
   static async open(root: string | Storage, options: DbOptions = {}): Promise<AnyDb> {
-    const journal = await ANY_KIND.openJournal(root, options);
-    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
-    const log = await AuthenticatedLog.open(journal, mmr, anyCodec, { type: "commitFloor", metadata: undefined, floorLoc: 0n });
-    const last = log.read(log.size - 1);
-    if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
-    return new AnyDb(log, Number(last.floorLoc));
+    return openLocked(root, async (lock) => {
+      const journal = await ANY_KIND.openJournal(root, options);
+      const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+      const log = await AuthenticatedLog.open(journal, mmr, anyCodec, { type: "commitFloor", metadata: undefined, floorLoc: 0n });
+      const last = log.read(log.size - 1);
+      if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
+      return new AnyDb(log, lock, Number(last.floorLoc));
+    });
   }
 
   /** Every operation below this location is inactive. */
@@ -87,10 +89,10 @@ export class AnyDb extends Db<AnyOperation> {
   }
 
   /**
-   * Raises the inactivity floor, appends `CommitFloor(metadata, floor)` and makes the log durable.
-   * Returns the location of the commit.
+   * Raises the inactivity floor, appends `CommitFloor(metadata, floor)` and makes the log durable
+   * (unless `options.durable` is false). Returns the location of the commit.
    */
-  async commit(metadata?: Uint8Array): Promise<bigint> {
+  async commit(metadata?: Uint8Array, options?: CommitOptions): Promise<bigint> {
     this.checkOpen();
     if (this.index.size === 0) {
       this.floor = this.log.size;
@@ -100,15 +102,15 @@ export class AnyDb extends Db<AnyOperation> {
     this.steps = 0;
     const loc = this.log.append({ type: "commitFloor", metadata, floorLoc: BigInt(this.floor) });
     this.lastCommit = loc;
-    await this.log.commit();
+    await this.persistCommit(options);
     return BigInt(loc);
   }
 
   /** Applies one operation as the example server does (a commit's floor field is ignored). */
-  async apply(op: AnyOperation): Promise<void> {
+  async apply(op: AnyOperation, options?: CommitOptions): Promise<void> {
     if (op.type === "update") this.update(op.key, op.value);
     else if (op.type === "delete") this.delete(op.key);
-    else await this.commit(op.metadata);
+    else await this.commit(op.metadata, options);
   }
 
   /** Prunes operations below `loc` (whole blobs only). `loc` may not exceed the floor. */

@@ -3,6 +3,7 @@
  * rebuilt by replaying the log on open, proofs, pruning and lifecycle. Subclasses add their
  * mutations and decide how replay updates the index.
  */
+import { type DirectoryLock, type Storage, lockRoot } from "../journal";
 import type { Location } from "../mmr";
 import { QmdbError } from "./errors";
 import { KeyIndex } from "./key-index";
@@ -12,6 +13,29 @@ import type { AuthenticatedLog, ProvenOperations } from "./log";
 const KEY_OFFSET = 1;
 const KEY_END = 33;
 
+/** How a commit is made. */
+export interface CommitOptions {
+  /**
+   * When false, the commit is appended but nothing is fsynced: a bulk load that calls `sync` once
+   * at the end (a crash before then may lose any commit made this way). Default true.
+   */
+  readonly durable?: boolean;
+}
+
+/**
+ * Opens a database in `root` holding its directory lock (taken before anything is read), which
+ * `close`/`destroy` release; a failed open releases it at once.
+ */
+export async function openLocked<D>(root: string | Storage, open: (lock: DirectoryLock | undefined) => Promise<D>): Promise<D> {
+  const lock = lockRoot(root);
+  try {
+    return await open(lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
 /** The common part of both databases. */
 export abstract class Db<Op> {
   protected readonly index = new KeyIndex();
@@ -19,7 +43,11 @@ export abstract class Db<Op> {
   // Reads the key of the keyed operation at `loc` (only ever called for indexed locations).
   protected readonly keyAt = (loc: number): Uint8Array => this.log.readEncoded(loc).subarray(KEY_OFFSET, KEY_END);
 
-  protected constructor(protected readonly log: AuthenticatedLog<Op>) {}
+  protected constructor(
+    protected readonly log: AuthenticatedLog<Op>,
+    // This process's share of the directory lock (none for storages without a directory).
+    private readonly lock: DirectoryLock | undefined,
+  ) {}
 
   /** Number of operations ever appended, pruned and uncommitted ones included. */
   get opCount(): bigint {
@@ -77,6 +105,12 @@ export abstract class Db<Op> {
     return this.historicalProof(this.opCount, startLoc, maxOps);
   }
 
+  /** Makes the log durable (`commit`), or only writes it to its files (`durable: false`). */
+  protected async persistCommit(options: CommitOptions | undefined): Promise<void> {
+    if (options?.durable === false) await this.log.flush();
+    else await this.log.commit();
+  }
+
   /** Makes everything durable, including MMR nodes (so the next open has nothing to redo). */
   async sync(): Promise<void> {
     this.checkOpen();
@@ -87,13 +121,21 @@ export abstract class Db<Op> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.log.close();
+    try {
+      await this.log.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   /** Deletes everything the database stored. */
   async destroy(): Promise<void> {
     this.closed = true;
-    await this.log.destroy();
+    try {
+      await this.log.destroy();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   protected checkOpen(): void {

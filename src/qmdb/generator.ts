@@ -28,26 +28,38 @@ function checkCount(count: number): void {
 
 /** `count` updates with a CommitFloor after every 10th and at the end (count + ⌊count/10⌋ + 1 ops). */
 export function createAnyTestOperations(count: number, seed: bigint): AnyOperation[] {
+  return [...anyTestOperations(count, seed)];
+}
+
+/** `createAnyTestOperations`, one operation at a time (a large load never holds them all). */
+export function* anyTestOperations(count: number, seed: bigint): Generator<AnyOperation, void, undefined> {
   checkCount(count);
-  const ops: AnyOperation[] = [];
   for (let i = 0; i < count; i++) {
-    ops.push({ type: "update", ...keyValue(i, seed) });
-    if ((i + 1) % 10 === 0) ops.push({ type: "commitFloor", metadata: undefined, floorLoc: BigInt(i + 1) });
+    yield { type: "update", ...keyValue(i, seed) };
+    if ((i + 1) % 10 === 0) yield { type: "commitFloor", metadata: undefined, floorLoc: BigInt(i + 1) };
   }
-  ops.push({ type: "commitFloor", metadata: undefined, floorLoc: BigInt(count) });
-  return ops;
+  yield { type: "commitFloor", metadata: undefined, floorLoc: BigInt(count) };
 }
 
 /** `count` sets with a Commit after every 10th and a final Commit carrying 32 × 0x01. */
 export function createImmutableTestOperations(count: number, seed: bigint): ImmutableOperation[] {
+  return [...immutableTestOperations(count, seed)];
+}
+
+/** `createImmutableTestOperations`, one operation at a time. */
+export function* immutableTestOperations(count: number, seed: bigint): Generator<ImmutableOperation, void, undefined> {
   checkCount(count);
-  const ops: ImmutableOperation[] = [];
   for (let i = 0; i < count; i++) {
-    ops.push({ type: "set", ...keyValue(i, seed) });
-    if ((i + 1) % 10 === 0) ops.push({ type: "commit", metadata: undefined });
+    yield { type: "set", ...keyValue(i, seed) };
+    if ((i + 1) % 10 === 0) yield { type: "commit", metadata: undefined };
   }
-  ops.push({ type: "commit", metadata: new Uint8Array(32).fill(1) });
-  return ops;
+  yield { type: "commit", metadata: new Uint8Array(32).fill(1) };
+}
+
+/** Number of operations the generator makes for `count` keys: count + ⌊count/10⌋ + 1. */
+export function testOperationCount(count: number): number {
+  checkCount(count);
+  return count + Math.floor(count / 10) + 1;
 }
 
 /**
@@ -59,4 +71,9 @@ export function createTestOperations(kind: "immutable", count: number, seed: big
 export function createTestOperations(kind: "any" | "immutable", count: number, seed: bigint): AnyOperation[] | ImmutableOperation[];
 export function createTestOperations(kind: "any" | "immutable", count: number, seed: bigint): AnyOperation[] | ImmutableOperation[] {
   return kind === "any" ? createAnyTestOperations(count, seed) : createImmutableTestOperations(count, seed);
+}
+
+/** `createTestOperations`, one operation at a time (a large load never holds them all). */
+export function testOperations(kind: "any" | "immutable", count: number, seed: bigint): Generator<AnyOperation | ImmutableOperation, void, undefined> {
+  return kind === "any" ? anyTestOperations(count, seed) : immutableTestOperations(count, seed);
 }

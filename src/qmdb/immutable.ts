@@ -3,9 +3,9 @@
  * of Set and Commit operations; a commit just appends Commit(metadata) and makes the log durable
  * (no floor, no moved operations). The oldest retained location plays the floor's role for sync.
  */
-import { VariableJournal, type Storage } from "../journal";
+import { type DirectoryLock, VariableJournal, type Storage } from "../journal";
 import { toHex } from "../codec";
-import { Db } from "./db";
+import { type CommitOptions, Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
@@ -27,18 +27,20 @@ const immutableCodec: OperationCodec<ImmutableOperation> = {
 export class ImmutableDb extends Db<ImmutableOperation> {
   private lastCommit: number;
 
-  private constructor(log: AuthenticatedLog<ImmutableOperation>) {
-    super(log);
+  private constructor(log: AuthenticatedLog<ImmutableOperation>, lock: DirectoryLock | undefined) {
+    super(log, lock);
     this.lastCommit = log.size - 1;
     this.rebuildIndex();
   }
 
   /** Opens (or creates) the database in `root`; a new database holds one commit. */
   static async open(root: string | Storage, options: DbOptions = {}): Promise<ImmutableDb> {
-    const journal = await IMMUTABLE_KIND.openJournal(root, options);
-    const mmr = await JournaledMmr.open(root, mmrPartitions(options));
-    const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
-    return new ImmutableDb(log);
+    return openLocked(root, async (lock) => {
+      const journal = await IMMUTABLE_KIND.openJournal(root, options);
+      const mmr = await JournaledMmr.open(root, mmrPartitions(options));
+      const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
+      return new ImmutableDb(log, lock);
+    });
   }
 
   /** The metadata of the last commit. */
@@ -55,19 +57,22 @@ export class ImmutableDb extends Db<ImmutableOperation> {
     this.index.insertNew(key, this.log.appendEncoded(bytes));
   }
 
-  /** Appends `Commit(metadata)` and makes the log durable. Returns the commit's location. */
-  async commit(metadata?: Uint8Array): Promise<bigint> {
+  /**
+   * Appends `Commit(metadata)` and makes the log durable (unless `options.durable` is false).
+   * Returns the commit's location.
+   */
+  async commit(metadata?: Uint8Array, options?: CommitOptions): Promise<bigint> {
     this.checkOpen();
     const loc = this.log.append({ type: "commit", metadata });
     this.lastCommit = loc;
-    await this.log.commit();
+    await this.persistCommit(options);
     return BigInt(loc);
   }
 
   /** Applies one operation as the example server does. */
-  async apply(op: ImmutableOperation): Promise<void> {
+  async apply(op: ImmutableOperation, options?: CommitOptions): Promise<void> {
     if (op.type === "set") this.set(op.key, op.value);
-    else await this.commit(op.metadata);
+    else await this.commit(op.metadata, options);
   }
 
   /** Prunes operations below `loc` (whole sections only); `loc` may not exceed the last commit. */

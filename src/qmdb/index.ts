@@ -4,9 +4,11 @@
  */
 export { AnyDb, ANY_KIND, ANY_LOG_ITEMS_PER_BLOB } from "./any";
 export { ImmutableDb, IMMUTABLE_KIND, IMMUTABLE_ITEMS_PER_SECTION } from "./immutable";
-export type { Db } from "./db";
+export type { CommitOptions, Db } from "./db";
 export { QmdbError, type QmdbErrorKind } from "./errors";
-export { createAnyTestOperations, createImmutableTestOperations, createTestOperations } from "./generator";
+export {
+  anyTestOperations, createAnyTestOperations, createImmutableTestOperations, createTestOperations, immutableTestOperations, testOperationCount, testOperations,
+} from "./generator";
 export { type DbKind, type DbKindName, type DbOptions, KindMismatchError, checkStoredKind } from "./kind";
 export type { ProvenOperations } from "./log";
 export * from "./operation";

@@ -121,6 +121,14 @@ export class AuthenticatedLog<Op> {
     });
   }
 
+  /**
+   * Writes appended operations and MMR nodes to their files without making them durable (a bulk
+   * load that is made durable once at the end with `sync`; a crash before that may lose any of it).
+   */
+  async flush(): Promise<void> {
+    await this.guard(() => this.mmr.flush());
+  }
+
   /** Makes the journal and the MMR durable, leaving nothing for recovery to redo. */
   async sync(): Promise<void> {
     await this.guard(async () => {

@@ -10,7 +10,7 @@ import { type Location, MmrError } from "../mmr";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import type { DbKind, DbOptions } from "./kind";
-import { AuthenticatedLog } from "./log";
+import { AuthenticatedLog, type ProvenOperations } from "./log";
 
 /** What `SyncLog.open` found locally. */
 export type SyncLogOrigin = "empty" | "reused" | "replaced";
@@ -36,8 +36,17 @@ export class SyncLog<Op, D> {
    * Opens the local log for target range `[lower, upper)`. A log that ends inside the range (and
    * still holds the start) is pruned to the start and kept; one that is longer than `upper`, ends
    * at or before the start, was pruned past it, or cannot be recovered is replaced by an empty one.
+   * With `rewindLonger`, a log longer than `upper` is rewound to `upper` and kept instead (a relay
+   * resuming from the last state it reached).
    */
-  static async open<Op, D>(kind: DbKind<Op, D>, root: string | Storage, lower: Location, upper: Location, options: DbOptions = {}): Promise<SyncLog<Op, D>> {
+  static async open<Op, D>(
+    kind: DbKind<Op, D>,
+    root: string | Storage,
+    lower: Location,
+    upper: Location,
+    options: DbOptions = {},
+    rewindLonger = false,
+  ): Promise<SyncLog<Op, D>> {
     if (lower >= upper) throw new QmdbError("InvalidSyncState", `lower bound ${lower} must be below upper bound ${upper}`);
     const alignment = kind.alignment(options);
     const start = Number(lower) - (Number(lower) % alignment);
@@ -57,10 +66,11 @@ export class SyncLog<Op, D> {
               ? `local log ends at ${journal.size}, at or before the start ${start}`
               : `local log was pruned past the start ${start}`;
       }
-      if (journal.size > start && journal.size <= end && journal.pruningBoundary <= start) {
+      if (journal.size > start && (journal.size <= end || rewindLonger) && journal.pruningBoundary <= start) {
         mmr = await JournaledMmr.open(root, kind.mmrConfig(options));
         const log = await AuthenticatedLog.recover(journal, mmr, kind.codec, false);
-        if (log.pruningBoundary <= start) {
+        if (log.pruningBoundary <= start && log.size > end) await log.rewind(end);
+        if (log.pruningBoundary <= start && log.size > start) {
           await journal.prune(start);
           await mmr.retainFrom(BigInt(start));
           return new SyncLog(kind, root, options, log, journal, start, end, "reused", `kept ${log.size - start} local operations`);
@@ -125,6 +135,23 @@ export class SyncLog<Op, D> {
     }
   }
 
+  /** The MMR root over every appended operation (throws before the first batch). */
+  mmrRoot(): Uint8Array {
+    if (this.log === undefined) throw new QmdbError("InvalidSyncState", `no operations appended yet at ${this.startLoc}`);
+    return this.log.root();
+  }
+
+  /** First location held with its proof nodes (what can be served). */
+  get oldestRetainedLoc(): bigint {
+    return BigInt(this.log?.pruningBoundary ?? this.startLoc);
+  }
+
+  /** Operations and a proof against the root at `opCount` (see `AuthenticatedLog.historicalProofEncoded`). */
+  historicalProofEncoded(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Uint8Array> {
+    if (this.log === undefined) throw new QmdbError("RangeOutOfBounds", `no operations held yet (op count ${opCount} requested)`);
+    return this.log.historicalProofEncoded(opCount, startLoc, maxOps);
+  }
+
   /** The encoded operation at `size − 1`, or undefined if nothing was appended yet. */
   lastOperation(): Uint8Array | undefined {
     const log = this.log;
@@ -134,6 +161,11 @@ export class SyncLog<Op, D> {
   /** Makes the appended operations durable, so a restart resumes after them. */
   async commit(): Promise<void> {
     await this.log?.commit();
+  }
+
+  /** Makes the operations and the MMR durable (a restart then has nothing to rebuild or replay). */
+  async sync(): Promise<void> {
+    await this.log?.sync();
   }
 
   /**

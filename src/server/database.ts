@@ -9,13 +9,20 @@ import {
 } from "../qmdb";
 import type { SyncTarget } from "../sync";
 
+const BUFFERED = { durable: false } as const;
+
+function openDb(kind: DbKindName, dir: string): Promise<AnyDb | ImmutableDb> {
+  return kind === "any" ? AnyDb.open(dir) : ImmutableDb.open(dir);
+}
+
 /** The database a server owns. Emits `target` with each new committed target. */
 export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
   private committed: SyncTarget;
 
   private constructor(
     readonly kind: DbKindName,
-    private readonly db: AnyDb | ImmutableDb,
+    private readonly dir: string,
+    private db: AnyDb | ImmutableDb,
   ) {
     super();
     this.setMaxListeners(0); // one listener per watching client
@@ -25,8 +32,7 @@ export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
   /** Opens (or creates) the database of `kind` in `dir`; refuses a directory of the other kind. */
   static async open(kind: DbKindName, dir: string): Promise<ServedDatabase> {
     await checkStoredKind(dir, kind);
-    const db = kind === "any" ? await AnyDb.open(dir) : await ImmutableDb.open(dir);
-    return new ServedDatabase(kind, db);
+    return new ServedDatabase(kind, dir, await openDb(kind, dir));
   }
 
   /** The target of the last commit: what clients sync to. */
@@ -57,6 +63,29 @@ export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
       this.committed = this.currentTarget();
       this.emit("target", this.committed);
     }
+  }
+
+  /**
+   * Applies one operation of a bulk load: its commit is neither made durable nor served until
+   * `sync` (a crash before then may lose any of the load).
+   */
+  async load(op: Operation): Promise<void> {
+    if (this.db instanceof AnyDb) await this.db.apply(op as AnyOperation, BUFFERED);
+    else await this.db.apply(op as ImmutableOperation, BUFFERED);
+  }
+
+  /** Makes everything durable and serves the last commit (ends a bulk load, whose last operation is a commit). */
+  async sync(): Promise<void> {
+    await this.db.sync();
+    this.committed = this.currentTarget();
+    this.emit("target", this.committed);
+  }
+
+  /** Deletes everything stored and starts again from an empty database (one commit). */
+  async wipe(): Promise<void> {
+    await this.db.destroy();
+    this.db = await openDb(this.kind, this.dir);
+    this.committed = this.currentTarget();
   }
 
   /** Canonically encoded operations with a proof against the root at `opCount` (see `Db.historicalProof`). */

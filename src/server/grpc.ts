@@ -264,9 +264,11 @@ export function syncServiceHandlers(
     getSyncTarget(call: ServerUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
       const started = process.hrtime.bigint();
       metrics.requests.inc({ method: "GetSyncTarget" });
+      let response: GetSyncTargetResponse;
       try {
         if (isUndecodable(call.request)) throw new ServiceError("InvalidArgument", `malformed request: ${call.request.undecodable}`);
         limiter.chargeTarget(clientKey(call));
+        response = targetResponse();
       } catch (err) {
         const st = toStatus(err, log, "GetSyncTarget");
         finish("GetSyncTarget", started, st.code);
@@ -274,7 +276,7 @@ export function syncServiceHandlers(
         return;
       }
       finish("GetSyncTarget", started, status.OK);
-      callback(null, targetResponse());
+      callback(null, response);
     },
 
     getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
@@ -298,7 +300,7 @@ export function syncServiceHandlers(
         // Coalescing: one target in flight at a time; while the reader is slow, newer targets
         // replace the pending one. One listener each on the database and the stream's signal,
         // for the life of the stream (none per commit).
-        let pending = true;
+        let pending = service.hasTarget; // a relay without a target yet sends its first when it has one
         let wake: (() => void) | undefined;
         const onChange = (): void => {
           pending = true;

@@ -4,5 +4,7 @@ export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimit
 export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsBatch, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";
 export { ServedDatabase } from "./database";
-export type { WorkloadOptions } from "./workload";
+export { InitialLoadStopped, type WorkloadOptions } from "./workload";
+export type { ServedSource, SourceContext, SourceFactory, TargetSignature, TargetSource } from "./target-source";
+export { writerSource } from "./writer-source";
 export { DEFAULT_SEND_LIMITS, SendBudget, StreamSender, type MessageSink, type SendLimits } from "./send-budget";

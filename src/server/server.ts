@@ -7,9 +7,9 @@
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { type DirectoryLock, lockStorageDirectory } from "../journal";
 import type { DbKindName } from "../qmdb";
 import { type Logger, type MetricsServer, hex, serveMetrics } from "../telemetry";
-import { ServedDatabase } from "./database";
 import { syncServiceDefinition, syncServiceHandlers } from "./grpc";
 import { ServerMetrics } from "./metrics";
 import { addReflection } from "./reflection";
@@ -17,7 +17,9 @@ import { DEFAULT_LIMITS, type ServiceLimits, SyncService } from "./service";
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from "./limits";
 import { DEFAULT_SEND_LIMITS, SendBudget, type SendLimits } from "./send-budget";
 import type { TargetSigner } from "../sync";
-import { Workload, type WorkloadOptions } from "./workload";
+import type { ServedSource, SourceFactory, TargetSource } from "./target-source";
+import type { WorkloadOptions } from "./workload";
+import { writerSource } from "./writer-source";
 
 /** The fully qualified name of the sync service (health reports it). */
 export const SYNC_SERVICE_NAME = "commonware.sync.v1.SyncService";
@@ -31,6 +33,8 @@ export interface ServerOptions {
   readonly metricsHost: string;
   readonly metricsPort: number;
   readonly workload: WorkloadOptions;
+  /** Serve from this source instead of running the workload (a relay); the default is the writer. */
+  readonly source?: SourceFactory;
   readonly limits?: ServiceLimits;
   /** Per-client rate limits and stream caps (default: no rate limits; 16 streams a client, 1024 in all). */
   readonly rateLimits?: RateLimits;
@@ -44,6 +48,8 @@ export interface ServerOptions {
   readonly sendLimits?: SendLimits;
   /** Connections with no open call for this long are closed (default 5 min). */
   readonly idleConnectionTimeoutMs?: number;
+  /** Stops a start still in its initial load (`start` then rejects with `InitialLoadStopped`). */
+  readonly signal?: AbortSignal;
   readonly logger: Logger;
 }
 
@@ -62,8 +68,7 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
 export class SyncServer {
   private constructor(
     private readonly grpc: Server,
-    private readonly db: ServedDatabase,
-    private readonly workload: Workload,
+    private readonly served: ServedSource,
     private readonly metricsServer: MetricsServer,
     private readonly health: HealthImplementation,
     private readonly shuttingDown: AbortController,
@@ -71,11 +76,12 @@ export class SyncServer {
     private readonly options: ServerOptions,
     /** The gRPC port actually bound. */
     readonly port: number,
+    private readonly lock: DirectoryLock,
   ) {}
 
-  /** The served database (e.g. to watch its `target` events in-process). */
-  get database(): ServedDatabase {
-    return this.db;
+  /** The served source (e.g. to watch its `target` events in-process). */
+  get database(): TargetSource {
+    return this.served.source;
   }
 
   /** The metrics port actually bound. */
@@ -87,16 +93,21 @@ export class SyncServer {
   static async start(options: ServerOptions): Promise<SyncServer> {
     const log = options.logger;
     log.info({ db: options.kind, storage_dir: options.storageDir }, "initializing database");
-    const db = await ServedDatabase.open(options.kind, options.storageDir);
+    // One owner per directory, locked before anything in it is read (held until `stop`).
+    const lock = lockStorageDirectory(options.storageDir);
     const metrics = new ServerMetrics();
-    const workload = new Workload(db, options.storageDir, options.workload, log, metrics);
+    const open = options.source ?? writerSource(options.workload);
+    let served: Awaited<ReturnType<typeof open>>;
+    try {
+      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics, signal: options.signal });
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    const db = served.source;
     let grpc: Server | undefined;
     let metricsServer: MetricsServer | undefined;
     try {
-      const firstBatch = await workload.prepare();
-      metrics.opCount.set(Number(db.target.upperBound));
-      log.info({ op_count: db.target.upperBound.toString(), root: hex(db.target.root) }, "database ready");
-
       const shuttingDown = new AbortController();
       const stoppingWatches = new AbortController();
       const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
@@ -112,7 +123,18 @@ export class SyncServer {
         syncServiceDefinition(metrics),
         syncServiceHandlers(service, metrics, limiter, budget, log, shuttingDown.signal, stoppingWatches.signal),
       );
-      const health = new HealthImplementation({ "": "SERVING", [SYNC_SERVICE_NAME]: "SERVING" });
+      // A relay is NOT_SERVING until it has reached its first target.
+      const initial = db.target === undefined ? "NOT_SERVING" : "SERVING";
+      const health = new HealthImplementation({ "": initial, [SYNC_SERVICE_NAME]: initial });
+      if (db.target === undefined) {
+        const onFirst = (): void => {
+          db.off("target", onFirst);
+          if (shuttingDown.signal.aborted || stoppingWatches.signal.aborted) return;
+          health.setStatus("", "SERVING");
+          health.setStatus(SYNC_SERVICE_NAME, "SERVING");
+        };
+        db.on("target", onFirst);
+      }
       health.addToServer(grpc);
       addReflection(grpc);
       const server = grpc;
@@ -124,19 +146,18 @@ export class SyncServer {
         {
           addr: `${formatHost(options.host)}:${port}`,
           metrics_addr: `${formatHost(options.metricsHost)}:${metricsServer.port}`,
-          op_interval: `${options.workload.intervalMs}ms`,
-          ops_per_interval: options.workload.opsPerInterval,
+          ...served.description,
           tls: options.tls === undefined ? "off" : options.tls.clientCa === undefined ? "on" : "mutual",
           target_signing_key: options.signer === undefined ? undefined : hex(options.signer.publicKey),
         },
         "server listening and continuously adding operations",
       );
-      workload.start(firstBatch);
-      return new SyncServer(grpc, db, workload, metricsServer, health, shuttingDown, stoppingWatches, options, port);
+      served.start();
+      return new SyncServer(grpc, served, metricsServer, health, shuttingDown, stoppingWatches, options, port, lock);
     } catch (err) {
       grpc?.forceShutdown();
       await metricsServer?.close();
-      await db.close();
+      await served.close().finally(() => lock.release());
       throw err;
     }
   }
@@ -148,7 +169,7 @@ export class SyncServer {
     this.health.setStatus("", "NOT_SERVING");
     this.health.setStatus(SYNC_SERVICE_NAME, "NOT_SERVING");
     this.stoppingWatches.abort(); // target watches never end by themselves: end them now, with OK
-    await this.workload.stop();
+    await this.served.stop();
     const grace = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const drained = new Promise<boolean>((resolve) => this.grpc.tryShutdown(() => resolve(true)));
     const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), grace).unref());
@@ -159,7 +180,11 @@ export class SyncServer {
       if (!ended) this.grpc.forceShutdown();
     }
     await this.metricsServer.close();
-    await this.db.close();
+    try {
+      await this.served.close();
+    } finally {
+      this.lock.release();
+    }
     log.info("database closed; bye");
   }
 }

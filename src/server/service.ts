@@ -7,9 +7,9 @@
 import { MmrError, type Proof } from "../mmr";
 import { type DbKindName, QmdbError } from "../qmdb";
 import type { SyncTarget } from "../sync";
-import type { ServedDatabase } from "./database";
 import type { TargetSigner } from "../sync";
 import { ServiceError } from "./errors";
+import type { TargetSource } from "./target-source";
 
 /** Bounds on what one request may ask for. */
 export interface ServiceLimits {
@@ -46,29 +46,40 @@ export interface SignedTarget {
   readonly signer: Uint8Array;
 }
 
-/** Serves targets and proven operations from a database. */
+/** Serves targets and proven operations from a target source (the server's database, or a relay's copy). */
 export class SyncService {
   private signed: SignedTarget | undefined;
 
   constructor(
-    private readonly db: ServedDatabase,
+    private readonly db: TargetSource,
     readonly limits: ServiceLimits = DEFAULT_LIMITS,
     private readonly signer?: TargetSigner,
   ) {}
 
-  /** The database, for subscribing to new targets. */
-  get database(): ServedDatabase {
+  /** The source, for subscribing to new targets. */
+  get database(): TargetSource {
     return this.db;
   }
 
-  /** The target of the last commit, signed if the server has a signing key (signed once per target). */
+  /** Whether there is a target to serve (a relay has none until it reaches its first). */
+  get hasTarget(): boolean {
+    return this.db.target !== undefined;
+  }
+
+  /**
+   * The served target, signed if the server has a signing key (signed once per target), or with
+   * the origin's signature a relay received with it. `Unavailable` while there is no target.
+   */
   signedTarget(): SignedTarget {
-    const target = this.db.target;
+    const target = this.served();
     if (this.signed?.target !== target) {
+      const passedOn = this.db.targetSignature;
       this.signed =
-        this.signer === undefined
-          ? { target, signature: new Uint8Array(0), signer: new Uint8Array(0) }
-          : { target, signature: this.signer.sign(this.db.kind, target), signer: this.signer.publicKey };
+        this.signer !== undefined
+          ? { target, signature: this.signer.sign(this.db.kind, target), signer: this.signer.publicKey }
+          : passedOn !== undefined
+            ? { target, signature: passedOn.signature, signer: passedOn.signer }
+            : { target, signature: new Uint8Array(0), signer: new Uint8Array(0) };
     }
     return this.signed;
   }
@@ -78,9 +89,15 @@ export class SyncService {
     return this.db.kind;
   }
 
-  /** The target of the last commit. */
+  /** The served target. `Unavailable` while there is none. */
   target(): SyncTarget {
-    return this.db.target;
+    return this.served();
+  }
+
+  private served(): SyncTarget {
+    const target = this.db.target;
+    if (target === undefined) throw new ServiceError("Unavailable", "this relay has not reached a target yet; retry later");
+    return target;
   }
 
   /**
@@ -94,8 +111,9 @@ export class SyncService {
     if (req.startLoc >= req.opCount) {
       throw new ServiceError("InvalidArgument", `start_loc ${req.startLoc} must be below op_count ${req.opCount}`);
     }
-    const size = this.db.target.upperBound;
+    const size = this.served().upperBound;
     if (req.opCount > size) {
+      if (this.db.catchingUp === true) throw new ServiceError("Unavailable", `op_count ${req.opCount} is beyond the op count ${size} this relay has reached; retry later`);
       throw new ServiceError("OutOfRange", `op_count ${req.opCount} exceeds the database's committed op count ${size}`);
     }
     const oldest = this.db.oldestRetainedLoc;

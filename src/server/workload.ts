@@ -5,18 +5,25 @@
  * N + k (mod 2^64). Progress is recorded after every commit in `server-progress.json` (written
  * atomically), so a server restarted on its directory finishes an interrupted batch exactly where
  * its last durable commit left it and carries on with the same sequence.
+ *
+ * The initial load is the exception: its commits are not made durable one by one (that costs an
+ * fsync and a progress record each); the whole load is synced once at the end and only then
+ * recorded as done. A load that did not finish (crash, or a signal while loading) is deleted and
+ * run again on the next start: it is deterministic given its recorded seed.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, existsSync } from "node:fs";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { type Operation, createTestOperations } from "../qmdb";
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from "node:timers/promises";
+import { bigintField, countField, readStateFile, stringField, writeStateFile } from "../journal";
+import { type Operation, createTestOperations, testOperationCount, testOperations } from "../qmdb";
 import { type Logger, hex } from "../telemetry";
 import type { ServedDatabase } from "./database";
 import type { ServerMetrics } from "./metrics";
 
 const PROGRESS_FILE = "server-progress.json";
 const U64 = 1n << 64n;
+/** Operations of the initial load applied between two checks for a stop request. */
+const LOAD_SLICE = 4096;
 
 /** Workload settings. */
 export interface WorkloadOptions {
@@ -34,6 +41,13 @@ interface Progress {
   readonly batchSeed: string;
   readonly applied: number;
   readonly opCount: string;
+  /** Present while the initial load (batch 0) runs: its commits are not durable until it is done. */
+  readonly initialLoad?: "unfinished";
+}
+
+/** The initial load was stopped (by the start's abort signal) before it was done. */
+export class InitialLoadStopped extends Error {
+  override name = "InitialLoadStopped";
 }
 
 function randomSeed(): bigint {
@@ -55,10 +69,18 @@ export class Workload {
 
   /**
    * Brings the database to a consistent point of the workload: finishes an interrupted batch, or
-   * applies the initial load to a new database. Resolves when the database is ready to serve.
+   * applies the initial load to a new database (again, if an earlier one did not finish). Resolves
+   * when the database is ready to serve; rejects with `InitialLoadStopped` if `signal` aborts the
+   * initial load.
    */
-  async prepare(): Promise<number> {
+  async prepare(signal?: AbortSignal): Promise<number> {
     const progress = this.readProgress();
+    if (progress?.initialLoad === "unfinished") {
+      this.log.warn({ op_count: this.db.opCount.toString() }, "the initial load did not finish: deleting it and loading again");
+      await this.db.wipe();
+      await this.initialLoad(this.options.seed ?? BigInt(progress.batchSeed), signal);
+      return 1;
+    }
     if (progress !== undefined) {
       await this.resume(progress);
       return progress.batch + 1;
@@ -67,10 +89,7 @@ export class Workload {
       this.log.info({ op_count: this.db.opCount.toString() }, "continuing an existing database without progress record");
       return 1;
     }
-    const seed = this.options.seed ?? randomSeed();
-    const ops = this.batchOps(0, seed);
-    this.log.info({ operations_len: ops.length, seed: seed.toString() }, "creating initial operations");
-    await this.runBatch(0, seed, ops, 0);
+    await this.initialLoad(this.options.seed ?? randomSeed(), signal);
     return 1;
   }
 
@@ -104,10 +123,40 @@ export class Workload {
     await this.loop;
   }
 
+  // Batch 0 into an empty database: recorded as unfinished first, applied without per-commit
+  // durability (in slices, yielding so that a stop request is seen), synced once, then recorded done.
+  private async initialLoad(seed: bigint, signal: AbortSignal | undefined): Promise<void> {
+    const total = testOperationCount(this.options.initialOps) + 1;
+    this.log.info({ operations_len: total, seed: seed.toString() }, "creating initial operations");
+    const record = { kind: this.db.kind, batch: 0, batchSeed: seed.toString() };
+    this.writeProgress({ ...record, applied: 0, opCount: this.db.opCount.toString(), initialLoad: "unfinished" });
+    let applied = 0;
+    for (const op of this.initialOps(seed)) {
+      if (applied % LOAD_SLICE === 0) {
+        await yieldToEventLoop();
+        if (signal?.aborted) throw new InitialLoadStopped(`stopped during the initial load (${applied} of ${total} operations applied)`);
+      }
+      await this.db.load(op);
+      applied++;
+    }
+    await this.db.sync();
+    this.writeProgress({ ...record, applied, opCount: this.db.opCount.toString() });
+  }
+
+  // The operations of batch 0, one at a time: the generator's, then one extra commit.
+  private *initialOps(seed: bigint): Generator<Operation, void, undefined> {
+    yield* testOperations(this.db.kind, this.options.initialOps, seed);
+    yield this.extraCommit();
+  }
+
+  private extraCommit(): Operation {
+    return this.db.kind === "any" ? { type: "commitFloor", metadata: undefined, floorLoc: 0n } : { type: "commit", metadata: undefined };
+  }
+
   private batchOps(k: number, seed: bigint): Operation[] {
     if (k === 0) {
       const ops: Operation[] = createTestOperations(this.db.kind, this.options.initialOps, seed);
-      ops.push(this.db.kind === "any" ? { type: "commitFloor", metadata: undefined, floorLoc: 0n } : { type: "commit", metadata: undefined });
+      ops.push(this.extraCommit());
       return ops;
     }
     return createTestOperations(this.db.kind, this.options.opsPerInterval, seed);
@@ -153,30 +202,27 @@ export class Workload {
   }
 
   private readProgress(): Progress | undefined {
-    const file = path.join(this.dir, PROGRESS_FILE);
-    if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, "utf8")) as Progress;
+    return readStateFile(path.join(this.dir, PROGRESS_FILE), parseProgress);
   }
 
-  // Write to a temporary file, fsync it, rename it over the record, fsync the directory.
   private writeProgress(p: Progress): void {
-    const file = path.join(this.dir, PROGRESS_FILE);
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(p));
-    const fd = openSync(tmp, "r+");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    const dirFd = openSync(this.dir, "r");
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeStateFile(path.join(this.dir, PROGRESS_FILE), p);
   }
+}
+
+function parseProgress(record: unknown): Progress {
+  bigintField(record, "batchSeed");
+  bigintField(record, "opCount");
+  const unfinished = (record as Record<string, unknown>).initialLoad !== undefined;
+  if (unfinished && stringField(record, "initialLoad") !== "unfinished") throw new Error(`initialLoad must be "unfinished" when present`);
+  return {
+    kind: stringField(record, "kind"),
+    batch: countField(record, "batch"),
+    batchSeed: stringField(record, "batchSeed"),
+    applied: countField(record, "applied"),
+    opCount: stringField(record, "opCount"),
+    ...(unfinished ? { initialLoad: "unfinished" as const } : {}),
+  };
 }
 
 function isCommitOp(op: Operation): boolean {

@@ -428,6 +428,7 @@ describe("unresponsive peers", () => {
     const resolver: Resolver = {
       fetch(req, signal) {
         if (++state.calls > stalls && honest !== undefined) return honest.fetch(req, signal);
+        // eslint-disable-next-line require-yield -- a stalled peer yields nothing, by design
         return (async function* stall(): AsyncGenerator<FetchedBatch> {
           await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
           state.aborted++;

@@ -9,9 +9,10 @@
 import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, nodesRequiredForRangeProof, verifyRangeAndCollect } from "../mmr";
 import { equalBytes, toHex } from "../codec";
 import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
-import type { Storage } from "../journal";
+import { type Storage, withDirectoryLock } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
 import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
+import { type LocRange, findGap } from "./gaps";
 
 /** A sync target: the root over `upperBound` operations and the first location needed. */
 export interface SyncTarget {
@@ -134,14 +135,33 @@ export function checkTarget(t: SyncTarget): void {
 export async function syncDatabase<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(options: SyncOptions<Op, D>): Promise<SyncResult<D>> {
   checkTarget(options.target);
   const logger = options.logger ?? NOOP_LOGGER;
-  try {
-    return await new Attempt(options, false).run();
-  } catch (err) {
-    if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
-    logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
-    await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
-    return await new Attempt(options, true).run();
-  }
+  // The directory stays locked throughout; the returned database holds its own share of the lock.
+  return withDirectoryLock(options.directory, async () => {
+    try {
+      return await new Attempt(options, false).run();
+    } catch (err) {
+      if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
+      logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
+      await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
+      return await new Attempt(options, true).run();
+    }
+  });
+}
+
+/** Options of `syncOpenLog`: those of `syncDatabase` that apply to a log the caller keeps open. */
+export type OpenLogSyncOptions<Op, D> = Omit<SyncOptions<Op, D>, "directory" | "dbOptions" | "targetUpdates">;
+
+/**
+ * Fills a sync log the caller keeps open (a relay serves earlier states from it meanwhile) up to
+ * `options.target`. The log is never pruned (its start stays where it is), so every state reached
+ * before stays provable. Verification is exactly that of `syncDatabase` (every batch, the final
+ * commit, the floor and the root), but the log stays open and nothing is retried from scratch: a
+ * final root mismatch throws `RootMismatch` and the caller decides. Resolves with the number of
+ * operations fetched.
+ */
+export async function syncOpenLog<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(log: SyncLog<Op, D>, options: OpenLogSyncOptions<Op, D>): Promise<bigint> {
+  checkTarget(options.target);
+  return await new Attempt<Op, D>({ ...options, directory: "" }, false).runOpen(log);
 }
 
 interface Request {
@@ -154,6 +174,8 @@ interface Request {
   next: bigint;
   readonly ac: AbortController;
   timedOut: boolean;
+  /** The resolver excluded the peer whose batch failed a check (see `Resolver.rejected`). */
+  peerExcluded?: boolean;
 }
 
 interface Verified {
@@ -204,6 +226,34 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     this.log = await SyncLog.open(kind, directory, this.target.lowerBound, this.target.upperBound, dbOptions);
     const reused = this.log.size - this.log.start;
     this.logger.info({ origin: this.log.origin, reason: this.log.reason, local_ops: this.log.size.toString(), start: this.log.start.toString() }, "opened local log");
+    try {
+      await this.fill();
+      const database = await this.finish();
+      return { database, target: this.target, operationsFetched: this.fetchedOps, operationsReused: reused, retriedFromScratch: this.retried };
+    } catch (err) {
+      await this.log.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** `syncOpenLog`: fills a log the caller owns (and keeps open) without pruning it. */
+  async runOpen(log: SyncLog<Op, D>): Promise<bigint> {
+    this.log = log;
+    await log.retarget(log.start, this.target.upperBound);
+    await this.fill();
+    this.checkLastCommit();
+    const actual = log.mmrRoot();
+    if (!equalBytes(actual, this.target.root)) {
+      throw new SyncError("RootMismatch", `synced root ${toHex(actual)} differs from target root ${toHex(this.target.root)}`, {
+        details: { expected: toHex(this.target.root), actual: toHex(actual) },
+      });
+    }
+    return this.fetchedOps;
+  }
+
+  // Fetches, verifies and appends until the log reaches the target (following target updates),
+  // then commits.
+  private async fill(): Promise<void> {
     const done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     const onAbort = (): void => this.fail(new SyncError("Aborted", "sync was aborted"));
     this.options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -221,12 +271,9 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       });
       await done;
       await this.log.commit();
-      const database = await this.finish();
-      return { database, target: this.target, operationsFetched: this.fetchedOps, operationsReused: reused, retriedFromScratch: this.retried };
     } catch (err) {
       this.stopAll();
       await this.queue.catch(() => undefined);
-      await this.log.close().catch(() => undefined);
       throw err;
     } finally {
       this.finished = true;
@@ -267,19 +314,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   }
 
   private async finish(): Promise<D> {
-    const last = this.log.lastOperation();
-    const { kind } = this.options;
-    if (last === undefined || !kind.codec.isCommit(last)) {
+    try {
+      this.checkLastCommit();
+    } catch (err) {
       await this.log.close();
-      throw new SyncError("InvalidTarget", `the operation at upper bound − 1 (${this.target.upperBound - 1n}) is not a commit`);
-    }
-    const floor = kind.recordedFloor?.(last);
-    if (floor !== undefined && floor < this.target.lowerBound) {
-      await this.log.close();
-      throw new SyncError(
-        "HiddenLiveKeys",
-        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${floor} recorded in the last commit: operations in between may be live`,
-      );
+      throw err;
     }
     const database = await this.log.finish();
     const actual = database.root();
@@ -290,6 +329,23 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       });
     }
     return database;
+  }
+
+  // The last operation must be a commit, and (for `any`) its floor must not be below the target's
+  // lower bound: otherwise the peer could hide live keys below the lower bound.
+  private checkLastCommit(): void {
+    const last = this.log.lastOperation();
+    const { kind } = this.options;
+    if (last === undefined || !kind.codec.isCommit(last)) {
+      throw new SyncError("InvalidTarget", `the operation at upper bound − 1 (${this.target.upperBound - 1n}) is not a commit`);
+    }
+    const floor = kind.recordedFloor?.(last);
+    if (floor !== undefined && floor < this.target.lowerBound) {
+      throw new SyncError(
+        "HiddenLiveKeys",
+        `target lower bound ${this.target.lowerBound} is above the inactivity floor ${floor} recorded in the last commit: operations in between may be live`,
+      );
+    }
   }
 
   // ---- scheduling -------------------------------------------------------------------------
@@ -314,19 +370,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   }
 
   // The first range at or after the local tip that no in-flight request or buffered batch covers.
-  private findGap(): { start: bigint; end: bigint } | undefined {
-    const upper = this.target.upperBound;
-    const covered: Array<[bigint, bigint]> = [];
-    for (const r of this.requests.values()) covered.push([r.next, r.end]);
-    for (const v of this.fetched.values()) covered.push([v.start, v.start + BigInt(v.operations.length)]);
-    covered.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    let cursor = this.log.size;
-    for (const [s, e] of covered) {
-      if (cursor >= upper) return undefined;
-      if (cursor < s) return { start: cursor, end: min(s, cursor + this.requestOps, upper) };
-      if (e > cursor) cursor = e;
-    }
-    return cursor < upper ? { start: cursor, end: min(cursor + this.requestOps, upper) } : undefined;
+  private findGap(): LocRange | undefined {
+    const covered: LocRange[] = [];
+    for (const r of this.requests.values()) covered.push({ start: r.next, end: r.end });
+    for (const v of this.fetched.values()) covered.push({ start: v.start, end: v.start + BigInt(v.operations.length) });
+    return findGap(this.log.size, this.target.upperBound, covered, this.requestOps);
   }
 
   private issue(start: bigint, end: bigint): void {
@@ -362,7 +410,13 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       const fetchRequest: FetchRequest = { opCount: req.opCount, startLoc: req.next, maxOps: req.end - req.next, batchSize: req.batchSize };
       for await (const batch of this.options.resolver.fetch(fetchRequest, req.ac.signal)) {
         if (!this.requests.has(req.id)) return;
-        const verified = this.check(req, batch);
+        let verified: Verified;
+        try {
+          verified = this.check(req, batch);
+        } catch (err) {
+          if (err instanceof InvalidResponseError) req.peerExcluded = this.options.resolver.rejected?.(batch, err) === true;
+          throw err;
+        }
         req.next += BigInt(verified.operations.length);
         this.failures = 0;
         this.throttled = 0;
@@ -399,7 +453,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (batch.startLoc !== req.next) throw new InvalidResponseError("wrong start", `batch starts at ${batch.startLoc}, expected ${req.next}`);
     if (n === 0) throw new InvalidResponseError("wrong count", `empty batch at ${req.next}`);
     if (n > req.batchSize || BigInt(n) > req.end - req.next) {
-      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${min(BigInt(req.batchSize), req.end - req.next)}`);
+      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${Math.min(req.batchSize, Number(req.end - req.next))}`);
     }
     if (batch.proof.digests.length > MAX_PROOF_DIGESTS) {
       throw new InvalidResponseError("oversize", `proof has ${batch.proof.digests.length} digests, more than ${MAX_PROOF_DIGESTS}`);
@@ -429,7 +483,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
 
   private async onRequestError(req: Request, err: unknown): Promise<void> {
     this.requests.delete(req.id);
-    if (err instanceof InvalidResponseError) {
+    if (err instanceof InvalidResponseError && req.peerExcluded === true) {
+      // One of several sources lied and the resolver excluded it: ask the others at once.
+      this.options.observer?.rejected?.(err.reason);
+      this.logger.warn({ reason: err.reason, err: err.message }, "rejected invalid data from a source; re-requesting the range from another");
+    } else if (err instanceof InvalidResponseError) {
       this.invalid++;
       this.options.observer?.rejected?.(err.reason);
       const max = this.options.maxInvalidResponses ?? DEFAULT_SYNC.maxInvalidResponses;
@@ -568,8 +626,3 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (!this.checkComplete()) this.schedule();
   }
 }
-
-function min(...xs: bigint[]): bigint {
-  return xs.reduce((a, b) => (b < a ? b : a));
-}
-

@@ -4,6 +4,7 @@
  * encoding (the bytes the MMR hashes); nothing here is trusted: the engine checks every field.
  */
 import type { Proof } from "../mmr";
+import type { InvalidResponseError } from "./errors";
 
 /** Where the engine wants operations from. */
 export interface FetchRequest {
@@ -33,4 +34,11 @@ export interface Resolver {
    * `InvalidResponseError` for undecodable data; stop promptly when `signal` aborts.
    */
   fetch(request: FetchRequest, signal: AbortSignal): AsyncIterable<FetchedBatch>;
+  /**
+   * Called when the engine rejects a batch this resolver yielded (it failed a check or its
+   * proof). Return true when the resolver has excluded the peer that sent it (one of several
+   * sources): the range is then re-requested at once, and the rejection does not count towards
+   * the engine's limit of invalid responses.
+   */
+  rejected?(batch: FetchedBatch, error: InvalidResponseError): boolean;
 }

@@ -1,0 +1,130 @@
+/**
+ * The directory lock in one process plus short-lived child processes: stale locks (dead owner,
+ * recycled pid, garbage) are taken over, live ones are not, shares are counted, and of many
+ * processes racing for one stale lock exactly one wins.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { DirectoryInUseError, DirectoryLock, LOCK_FILE, StorageDirectoryError, ensureStorageDirectory, lockStorageDirectory } from "./dir-lock";
+import { tempDir } from "../../test/helpers/tmp";
+
+const lockOf = (dir: string): { pid: number; start: string; host: string; token: string } => JSON.parse(readFileSync(path.join(dir, LOCK_FILE), "utf8"));
+
+/** The pid of a process that has exited (so nothing runs under it, barring immediate reuse). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  return Number(r.stdout);
+}
+
+test("acquire writes LOCK with this process's identity; release removes it", () => {
+  const dir = tempDir();
+  const lock = DirectoryLock.acquire(dir);
+  const owner = lockOf(dir);
+  expect(owner.pid).toBe(process.pid);
+  expect(owner.host).toBe(hostname());
+  expect(owner.start).toMatch(/^\d+$/);
+  lock.release();
+  expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+});
+
+test("shares in one process are counted: the file goes with the last release", () => {
+  const dir = tempDir();
+  const a = DirectoryLock.acquire(dir);
+  const b = DirectoryLock.acquire(path.join(dir, ".")); // same directory, another spelling
+  a.release();
+  a.release(); // a second release of one share is ignored
+  expect(existsSync(path.join(dir, LOCK_FILE))).toBe(true);
+  b.release();
+  expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+});
+
+test("a lock left by a dead process is taken over", () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid(), start: "1", host: hostname(), token: "old" }));
+  const lock = DirectoryLock.acquire(dir);
+  expect(lockOf(dir).pid).toBe(process.pid);
+  lock.release();
+});
+
+test("a lock naming a live pid that started at another time (a recycled pid) is taken over", () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: process.ppid, start: "1", host: hostname(), token: "old" }));
+  const lock = DirectoryLock.acquire(dir);
+  expect(lockOf(dir).token).not.toBe("old");
+  lock.release();
+});
+
+test("an unreadable (garbage or empty) lock file is taken over", () => {
+  for (const garbage of ["", "not json", '{"pid":"x"}']) {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, LOCK_FILE), garbage);
+    DirectoryLock.acquire(dir).release();
+  }
+});
+
+test("a live lock of another process is refused with its pid", () => {
+  const dir = tempDir();
+  const ppidStart = readFileSync(`/proc/${process.ppid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
+  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: process.ppid, start: ppidStart, host: hostname(), token: "live" }));
+  const err = (() => {
+    try {
+      DirectoryLock.acquire(dir);
+    } catch (e) {
+      return e;
+    }
+  })();
+  expect(err).toBeInstanceOf(DirectoryInUseError);
+  expect((err as Error).message).toBe(`storage directory ${dir} is in use by another process (pid ${process.ppid})`);
+  expect(lockOf(dir).token).toBe("live"); // untouched
+});
+
+test("a lock from another host is never taken over (its owner cannot be checked)", () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid(), start: "1", host: `not-${hostname()}`, token: "remote" }));
+  expect(() => DirectoryLock.acquire(dir)).toThrow(/in use by another process \(pid \d+ on host not-/);
+});
+
+test("unusable directories are StorageDirectoryErrors naming the path", () => {
+  const base = tempDir();
+  const file = path.join(base, "file");
+  writeFileSync(file, "x");
+  expect(() => lockStorageDirectory(file)).toThrow(new StorageDirectoryError(file, "is not a directory"));
+  expect(() => lockStorageDirectory(path.join(file, "sub"))).toThrow(`storage directory ${path.join(file, "sub")}: ${file} is not a directory`);
+  expect(() => ensureStorageDirectory("/proc/nope")).toThrow(/^storage directory \/proc\/nope: cannot create \/proc\/nope: /);
+  const nested = path.join(base, "a", "b", "c");
+  ensureStorageDirectory(nested);
+  lockStorageDirectory(nested).release();
+  mkdirSync(path.join(base, "d"));
+  ensureStorageDirectory(path.join(base, "d")); // existing directory: fine
+});
+
+const BUILT = path.join(__dirname, "../../dist/src/journal/dir-lock.js");
+
+test("of many processes racing for one stale lock, exactly one wins", async () => {
+  if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`npx tsc -p tsconfig.json\` first`);
+  const dir = tempDir();
+  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid(), start: "1", host: hostname(), token: "stale" }));
+  // Each child (running the built module) waits for a common start time, tries once, reports,
+  // and holds a won lock for a while.
+  const at = Date.now() + 1500;
+  const body = `
+    const { DirectoryLock } = require(${JSON.stringify(BUILT)});
+    setTimeout(() => {
+      try { DirectoryLock.acquire(${JSON.stringify(dir)}); process.stdout.write("won"); setTimeout(() => {}, 1500); }
+      catch (e) { process.stdout.write(e.name); }
+    }, ${at} - Date.now());
+  `;
+  const outcomes = await Promise.all(
+    Array.from({ length: 8 }, () => new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ["-e", body], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+      child.once("error", reject);
+      child.once("exit", () => resolve(out));
+    })),
+  );
+  expect(outcomes.filter((o) => o === "won")).toHaveLength(1);
+  expect(outcomes.filter((o) => o === "DirectoryInUseError")).toHaveLength(7);
+}, 20_000);

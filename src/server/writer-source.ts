@@ -1,0 +1,35 @@
+/**
+ * The writer source: the server's own database, filled by the synthetic workload. It serves the
+ * target of the last commit.
+ */
+import { hex } from "../telemetry";
+import { ServedDatabase } from "./database";
+import type { ServedSource, SourceContext, SourceFactory } from "./target-source";
+import { Workload, type WorkloadOptions } from "./workload";
+
+/** A factory of writer sources running `workload`. */
+export function writerSource(workload: WorkloadOptions): SourceFactory {
+  return async ({ kind, storageDir, logger, metrics, signal }: SourceContext): Promise<ServedSource> => {
+    const db = await ServedDatabase.open(kind, storageDir);
+    const runner = new Workload(db, storageDir, workload, logger, metrics);
+    let firstBatch: number;
+    try {
+      firstBatch = await runner.prepare(signal);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    metrics.opCount.set(Number(db.target.upperBound));
+    logger.info({ op_count: db.target.upperBound.toString(), root: hex(db.target.root) }, "database ready");
+    return {
+      source: db,
+      description: { op_interval: `${workload.intervalMs}ms`, ops_per_interval: workload.opsPerInterval },
+      start: () => runner.start(firstBatch),
+      stop: () => runner.stop(),
+      close: async () => {
+        await runner.stop();
+        await db.close();
+      },
+    };
+  };
+}
