@@ -30,6 +30,8 @@ export interface Contiguous {
   sync(): Promise<void>;
   /** Drop items at positions `≥ size` (durable after the next `sync`). */
   rewind(size: number): Promise<void>;
+  /** The pruning boundary `prune(minPos)` would leave (it removes whole blobs/sections only). */
+  prunedBoundary(minPos: number): number;
   /** Remove whole blobs/sections below `minPos`; `true` if anything was removed. */
   prune(minPos: number): Promise<boolean>;
   /** Sync and release the handle. */

@@ -340,6 +340,10 @@ export class FixedJournal implements Contiguous {
     return this.pruneAfter(minPos, undefined);
   }
 
+  prunedBoundary(minPos: number): number {
+    return Math.max(this._pruningBoundary, Math.min(Math.floor(minPos / this.itemsPerBlob), this.tailIndex) * this.itemsPerBlob);
+  }
+
   /**
    * @internal {@link prune}, but the blob removals wait for `after` (the variable journal removes its
    * data sections first). The in-memory pruning boundary moves at once.

@@ -235,6 +235,10 @@ export class VariableJournal implements Contiguous {
   }
 
   /** Remove whole sections below `minPos` (capped at the size); `true` if any was removed. */
+  prunedBoundary(minPos: number): number {
+    return Math.max(this.oldest, Math.floor(Math.min(minPos, this._size) / this.itemsPerSection) * this.itemsPerSection);
+  }
+
   prune(minPos: number): Promise<boolean> {
     return settle(() => {
       this.life.check();

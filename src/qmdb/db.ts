@@ -76,6 +76,21 @@ export abstract class Db<Op> {
     return loc < 0 ? undefined : this.log.readEncoded(loc).slice(KEY_END, KEY_END + 32);
   }
 
+  /**
+   * Every live key and its value (`any`: the current value; `immutable`: the value set), in log
+   * order. The keys are those live when `entries` is called; keys and values are copies. Reading
+   * the log as it goes, it holds 8 bytes a key; pruning while iterating is not allowed.
+   */
+  *entries(): IterableIterator<[key: Uint8Array, value: Uint8Array]> {
+    this.checkOpen();
+    const locations = this.index.sortedLocations();
+    for (const loc of locations) {
+      this.checkOpen();
+      const bytes = this.log.readEncoded(loc);
+      yield [bytes.slice(KEY_OFFSET, KEY_END), bytes.slice(KEY_END, KEY_END + 32)];
+    }
+  }
+
   /** The operation at `loc`. */
   operation(loc: Location): Op {
     this.checkOpen();

@@ -59,6 +59,10 @@ export class JournaledMmr implements NodeSource {
     const boundaryBytes = metadata.get(metadataKey(BOUNDARY_PREFIX, 0));
     const boundary = boundaryBytes === undefined ? 0 : toSafeNumber(new DataView(boundaryBytes.buffer, boundaryBytes.byteOffset, 8).getBigUint64(0), "prune boundary");
     if (journal.pruningBoundary < boundary && journal.size > 0) await journal.prune(boundary);
+    // Pruning records the boundary before it removes nodes: nodes missing above it were lost.
+    if (journal.pruningBoundary > boundary) {
+      throw new MmrError("MissingDigest", `the MMR node journal starts at position ${journal.pruningBoundary} but is pruned only to ${boundary}: its leading files are missing`);
+    }
 
     // A crash mid-append can leave a size that is not a valid MMR size: cut back to the last
     // valid size, keeping the digest just past it (a complete leaf) to re-add.

@@ -55,6 +55,7 @@ export class AuthenticatedLog<Op> {
    */
   static async recover<Op>(journal: Contiguous, mmr: JournaledMmr, codec: OperationCodec<Op>, rewindToCommit: boolean): Promise<AuthenticatedLog<Op>> {
     const log = new AuthenticatedLog(journal, mmr, codec);
+    log.checkRetainedRange();
     if (rewindToCommit) await log.rewindToLastCommit();
     await log.alignMmr();
     await journal.sync();
@@ -168,13 +169,17 @@ export class AuthenticatedLog<Op> {
     return { proof, operations: this.journal.readMany(Number(startLoc), Number(end - startLoc)) };
   }
 
-  /** Prunes whole journal blobs/sections below `loc`, then the MMR nodes below them. */
+  /**
+   * Prunes whole journal blobs/sections below `loc` and the MMR nodes below them. The MMR's
+   * durable boundary moves first, so it always covers the log's: on open, a log that starts
+   * above it has lost blobs (damage), never an interrupted prune (see `checkRetainedRange`).
+   */
   async prune(loc: Location): Promise<void> {
     await this.guard(async () => {
-      await this.mmr.sync();
-      if (await this.journal.prune(Number(loc))) {
-        await this.mmr.pruneToPos(Number(mmrSize(BigInt(this.journal.pruningBoundary))));
-      }
+      const boundary = this.journal.prunedBoundary(Number(loc));
+      if (boundary <= this.journal.pruningBoundary) return;
+      await this.mmr.pruneToPos(Number(mmrSize(BigInt(boundary))));
+      await this.journal.prune(Number(loc));
     });
   }
 
@@ -197,6 +202,25 @@ export class AuthenticatedLog<Op> {
       await this.journal.rewind(size);
       await this.mmr.rewindToLeaves(size);
     });
+  }
+
+  /**
+   * Throws `Corruption` when the log's retained range cannot be what pruning left: a log that
+   * starts above the MMR's prune boundary (its leading blobs were deleted: pruning moves the MMR
+   * first), or an empty log under an MMR that has leaves (the log's blobs are gone).
+   */
+  private checkRetainedRange(): void {
+    const mmrBoundary = Number(leafCount(BigInt(this.mmr.prunedToPos)));
+    const start = this.journal.pruningBoundary;
+    if (start > mmrBoundary) {
+      throw new QmdbError(
+        "Corruption",
+        `the operation log starts at ${start} but the MMR is pruned only to ${mmrBoundary}: operations [${mmrBoundary}, ${start}) are missing (deleted log files?)`,
+      );
+    }
+    if (this.journal.size === 0 && this.mmr.leaves > 0) {
+      throw new QmdbError("Corruption", `the operation log is empty but the MMR holds ${this.mmr.leaves} operations: the log files are missing`);
+    }
   }
 
   private async rewindToLastCommit(): Promise<void> {

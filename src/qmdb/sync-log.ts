@@ -71,8 +71,8 @@ export class SyncLog<Op, D> {
         const log = await AuthenticatedLog.recover(journal, mmr, kind.codec, false);
         if (log.pruningBoundary <= start && log.size > end) await log.rewind(end);
         if (log.pruningBoundary <= start && log.size > start) {
+          await mmr.retainFrom(BigInt(start)); // the MMR first (see AuthenticatedLog.prune)
           await journal.prune(start);
-          await mmr.retainFrom(BigInt(start));
           return new SyncLog(kind, root, options, log, journal, start, end, "reused", `kept ${log.size - start} local operations`);
         }
         reason = `local log was pruned past the start ${start}`;
@@ -186,8 +186,8 @@ export class SyncLog<Op, D> {
       this.journal = await this.kind.initJournalAt(this.root, this.options, start);
       this.log = undefined;
     } else {
+      await this.log.mmr.retainFrom(BigInt(start)); // the MMR first (see AuthenticatedLog.prune)
       await this.journal.prune(start);
-      await this.log.mmr.retainFrom(BigInt(start));
     }
     this.startLoc = start;
   }

@@ -15,10 +15,11 @@ import {
   GetOperationsRequest, type GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
   WatchSyncTargetRequest,
 } from "../../gen/commonware/sync/v1/sync";
-import { encodeOperationsResponse, toProtoKind, toProtoTarget } from "../wire";
+import { toProtoKind, toProtoTarget } from "../wire";
 import type { Logger } from "../telemetry";
 import { ServiceError } from "./errors";
 import { Pushback, type RateLimiter } from "./limits";
+import { BatchSource } from "./batch-source";
 import type { ServerMetrics } from "./metrics";
 import type { SendBudget, StreamSender } from "./send-budget";
 import type { SyncService } from "./service";
@@ -142,11 +143,14 @@ export function syncServiceHandlers(
   shuttingDown: AbortSignal,
   stoppingWatches: AbortSignal,
 ): SyncServiceServer {
+  const batchSource = new BatchSource(service);
+  // A call the client cancelled itself (e.g. a watch it no longer needs) is timed but is not an error.
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.rpcDuration.observe({ method, code: status[code] }, seconds);
-    if (code !== status.OK) metrics.errors.inc({ method, code: status[code] });
+    if (code !== status.OK && code !== status.CANCELLED) metrics.errors.inc({ method, code: status[code] });
   };
+  const streams = new StreamGauges(metrics);
 
   const targetResponse = (): GetSyncTargetResponse => {
     const { target, signature, signer } = service.signedTarget();
@@ -154,16 +158,14 @@ export function syncServiceHandlers(
   };
 
   // Open streams: ended through this set at shutdown (one listener on each shared signal, not
-  // one per stream), and counted by the gauges of open streams and event listeners.
+  // one per stream), and counted by the event-listener gauge.
   const open = new Set<{ method: string; signal: AbortSignal; call: EventEmitter; stop: () => void }>();
   shuttingDown.addEventListener("abort", () => [...open].forEach((s) => s.stop()), { once: true });
   stoppingWatches.addEventListener("abort", () => [...open].forEach((s) => s.method === "WatchSyncTarget" && s.stop()), { once: true });
-  metrics.sampleStreams = () => {
-    metrics.openStreams.reset();
+  metrics.sampleListeners = () => {
     let signalListeners = 0;
     let callListeners = 0;
     for (const s of open) {
-      metrics.openStreams.inc({ method: s.method });
       signalListeners += getEventListeners(s.signal, "abort").length;
       for (const name of s.call.eventNames()) callListeners += s.call.listenerCount(name);
     }
@@ -232,7 +234,12 @@ export function syncServiceHandlers(
       return;
     }
     try {
-      release = limiter.openStream(client);
+      const releaseSlot = limiter.openStream(client);
+      const closeGauge = streams.open(method, client);
+      release = () => {
+        closeGauge();
+        releaseSlot();
+      };
     } catch (err) {
       fail(err);
       done();
@@ -283,11 +290,9 @@ export function syncServiceHandlers(
       serveStream("GetOperations", call, async (request, client, signal, sender) => {
         // Room in the byte budgets (and a turn of the event loop) before each batch is produced.
         await sender.ready();
-        for (const batch of service.batches(request, signal)) {
-          limiter.chargeOperations(client, batch.operations.length);
-          // Serialized straight from the stored operation bytes (no per-operation objects).
-          const message = encodeOperationsResponse(service.kind, batch.startLoc, batch.proof, batch.operations);
-          metrics.operationsServed.inc(batch.operations.length);
+        for await (const { message, operations } of batchSource.batches(request, signal)) {
+          limiter.chargeOperations(client, operations);
+          metrics.operationsServed.inc(operations);
           sender.send(message);
           await sender.ready();
         }
@@ -329,3 +334,26 @@ export function syncServiceHandlers(
   };
 }
 
+/** Keeps `server_active_streams{method}` and `server_connected_clients` current. */
+class StreamGauges {
+  private readonly perClient = new Map<string, number>();
+
+  constructor(private readonly metrics: ServerMetrics) {}
+
+  /** Counts a stream of `client` as open; returns the function that counts it closed (once). */
+  open(method: string, client: string): () => void {
+    this.metrics.activeStreams.inc({ method });
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    this.metrics.connectedClients.set(this.perClient.size);
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      this.metrics.activeStreams.dec({ method });
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left === 0) this.perClient.delete(client);
+      else this.perClient.set(client, left);
+      this.metrics.connectedClients.set(this.perClient.size);
+    };
+  }
+}

@@ -70,6 +70,7 @@ describe("SendBudget", () => {
 
   test("the total bounds all streams together; room freed by one stream wakes the others", async () => {
     const budget = new SendBudget({ streamBytes: 10_000, totalBytes: 1000, stallTimeoutMs: 60_000 });
+    budget.firstMessageEstimate = 500;
     const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
     const senders = sinks.map((sink) => sender(budget, sink).s);
     for (const s of senders.slice(0, 2)) {
@@ -81,10 +82,25 @@ describe("SendBudget", () => {
     expect(await settled(third)).toBe(false);
     sinks[0]!.sendOne();
     expect(await settled(third)).toBe(true);
-    // The third stream reserved room for a message like the last one (500 bytes) before producing it.
+    // The third stream reserved room for its first message (the estimate, 500 bytes) before producing it.
     expect(budget.queuedBytes).toBe(1000);
     senders[2]!.send(Buffer.alloc(400));
     expect(budget.queuedBytes).toBe(900);
+    for (const s of senders) s.close();
+    expect(budget.queuedBytes).toBe(0);
+  });
+
+  test("streams that start together each reserve the first-message estimate, so the total holds before any has produced", async () => {
+    const budget = new SendBudget({ streamBytes: 1 << 20, totalBytes: 3 << 20, stallTimeoutMs: 60_000 });
+    const sinks = Array.from({ length: 8 }, () => new FakeSink());
+    const senders = sinks.map((sink) => sender(budget, sink).s);
+    const ready = senders.map((s) => s.ready());
+    const passed = await Promise.all(ready.map((r) => settled(r)));
+    expect(passed.filter((p) => p)).toHaveLength(3); // 1 MiB each
+    expect(budget.queuedBytes).toBe(3 << 20);
+    // A smaller real message gives the difference back, and the next waiting stream may go.
+    senders[passed.indexOf(true)]!.send(Buffer.alloc(1000));
+    expect(budget.queuedBytes).toBe((2 << 20) + 1000);
     for (const s of senders) s.close();
     expect(budget.queuedBytes).toBe(0);
   });
@@ -119,7 +135,7 @@ describe("SendBudget", () => {
   });
 
   test("a queue that does not move for the stall timeout is reported once; one that moves is not", async () => {
-    const budget = new SendBudget({ streamBytes: 1 << 20, totalBytes: 1 << 20, stallTimeoutMs: 150 });
+    const budget = new SendBudget({ streamBytes: 1 << 20, totalBytes: 16 << 20, stallTimeoutMs: 150 });
     const stuckSink = new FakeSink();
     const movingSink = new FakeSink();
     let stuck = 0;

@@ -32,8 +32,12 @@ export interface MessageSink<M> {
 export class SendBudget {
   private queued = 0;
   private readonly waiting = new Set<() => void>();
-  /** Size of the last message sent on any stream: the estimate reserved for a stream's first message. */
-  lastMessageBytes = 64 * 1024;
+  /**
+   * The room reserved for a stream's first message: the largest message sent so far, at least
+   * 1 MiB (a default-size batch is ~720 KB). Erring high matters: streams that start together
+   * all reserve before any of them has produced a message.
+   */
+  firstMessageEstimate = 1 << 20;
 
   constructor(
     readonly limits: SendLimits = DEFAULT_SEND_LIMITS,
@@ -117,7 +121,7 @@ export class StreamSender<M extends { readonly length: number }> {
     await yieldToEventLoop();
     const wake = (): void => this.wake?.();
     while (!this.closed && !this.signal.aborted) {
-      const estimate = this.estimate ?? this.budget.lastMessageBytes;
+      const estimate = this.estimate ?? this.budget.firstMessageEstimate;
       const pending = this.queued + this.reserved;
       const streamRoom = pending === 0 || pending + estimate <= streamBytes;
       if (streamRoom && this.budget.hasRoom(estimate, wake)) {
@@ -138,7 +142,7 @@ export class StreamSender<M extends { readonly length: number }> {
     this.budget.adjust(bytes - this.reserved);
     this.reserved = 0;
     this.estimate = bytes;
-    this.budget.lastMessageBytes = bytes;
+    if (bytes > this.budget.firstMessageEstimate) this.budget.firstMessageEstimate = bytes;
     if (this.queued === 0) this.armStall();
     this.queued += bytes;
     this.sink.write(message, () => this.sent(bytes));

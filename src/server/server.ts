@@ -112,7 +112,7 @@ export class SyncServer {
       const stoppingWatches = new AbortController();
       const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
       const limiter = new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS);
-      const budget = new SendBudget(options.sendLimits ?? DEFAULT_SEND_LIMITS, (bytes) => metrics.sendQueuedBytes.set(bytes));
+      const budget = new SendBudget(options.sendLimits ?? DEFAULT_SEND_LIMITS, (bytes) => metrics.queuedResponseBytes.set(bytes));
       grpc = new Server({
         "grpc.max_send_message_length": 16 * 1024 * 1024,
         "grpc.max_connection_idle_ms": options.idleConnectionTimeoutMs ?? DEFAULT_IDLE_CONNECTION_TIMEOUT_MS,

@@ -118,7 +118,7 @@ export function serverArgs(o: StartOptions & { dir: string }): string[] {
   return [
     "--db", o.db, "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", o.dir,
     "-i", String(o.initialOps ?? 100), "-t", o.opInterval ?? "20ms", "-o", String(o.opsPerInterval ?? 5),
-    "--log-format", "json", ...(o.extra ?? []),
+    "--log-format", "json", "--log-level", "debug", ...(o.extra ?? []),
   ];
 }
 

@@ -176,7 +176,7 @@ test("relay flags need --upstream, and upstream addresses are checked (exit 2)",
   const orphan = await run(SERVER_BIN, ["--trusted-key", "00".repeat(32), "-p", "0", "-m", "0", "-d", tempDir()]);
   expect(orphan.code).toBe(2);
   expect(orphan.stderr).toMatch(/--trusted-key needs --upstream/);
-  const bad = await run(SERVER_BIN, ["--upstream", "127.0.0.1:1,nope", "-p", "0", "-m", "0", "-d", tempDir()]);
+  const bad = await run(SERVER_BIN, ["--upstream", "127.0.0.1:1,nope:x", "-p", "0", "-m", "0", "-d", tempDir()]);
   expect(bad.code).toBe(2);
-  expect(bad.stderr).toMatch(/--upstream: 'nope' is not an address/);
+  expect(bad.stderr).toMatch(/--upstream: 'nope:x' has an invalid port/);
 });

@@ -154,7 +154,7 @@ export function spawnServer(s: ServerSettings = {}): Proc {
     "--db", s.db ?? "any", "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", s.dir ?? tempDir(),
     "-i", String(s.initialOps ?? 100), "-t", s.opInterval ?? "50ms", "-o", String(s.opsPerInterval ?? 5),
     ...(s.seed === undefined ? [] : ["--seed", String(s.seed)]),
-    "--shutdown-grace", "1s", "--log-format", "json", ...(s.extra ?? []),
+    "--shutdown-grace", "1s", "--log-format", "json", "--log-level", "debug", ...(s.extra ?? []),
   ];
   return spawnBin("sync-server", SERVER_BIN, args);
 }

@@ -3,7 +3,7 @@
  * HTTP/2 (test/helpers/raw-grpc.ts) from other loopback addresses (127.0.0.2, …) so that the
  * honest client on 127.0.0.1 is another client by address:
  * - streams that never read (a 16-byte HTTP/2 window) hold at most the byte budgets: the
- *   `server_send_queued_bytes` gauge stays under the total, server RSS does not grow by what they
+ *   `server_queued_response_bytes` gauge stays under the total, server RSS does not grow by what they
  *   asked for, and everything is given back when they go;
  * - 64 connections from one address get that address's 16 stream slots, not all 1024, and an
  *   honest client still syncs;
@@ -74,11 +74,11 @@ test("never-reading streams hold no more than the byte budgets, and give everyth
 
   // 4 addresses × 16 streams (each address's cap) = 64 streams asking for the whole log.
   const hostile = await neverReading(server.addr, ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"], 4, 16, wholeLog(opCount));
-  await until("64 open GetOperations streams", async () => (await metric(server, "server_streams_open", 'method="GetOperations"')) === 64);
-  await until("the budget to fill", async () => (await metric(server, "server_send_queued_bytes")) > total / 2);
+  await until("64 open GetOperations streams", async () => (await metric(server, "server_active_streams", 'method="GetOperations"')) === 64);
+  await until("the budget to fill", async () => (await metric(server, "server_queued_response_bytes")) > total / 2);
   let peak = 0;
   for (let i = 0; i < 10; i++) {
-    peak = Math.max(peak, await metric(server, "server_send_queued_bytes"));
+    peak = Math.max(peak, await metric(server, "server_queued_response_bytes"));
     await sleep(200);
   }
   const grown = rss(pid) - before;
@@ -88,8 +88,8 @@ test("never-reading streams hold no more than the byte budgets, and give everyth
   expect(grown).toBeLessThan(100 << 20);
 
   for (const c of hostile.conns) c.destroy();
-  await until("queued bytes to return to 0", async () => (await metric(server, "server_send_queued_bytes")) === 0);
-  await until("no open streams", async () => (await metric(server, "server_streams_open")) === 0);
+  await until("queued bytes to return to 0", async () => (await metric(server, "server_queued_response_bytes")) === 0);
+  await until("no open streams", async () => (await metric(server, "server_active_streams")) === 0);
   // With the budget free again, an honest client gets a full stream.
   const honest = await RawGrpcConnection.connect(server.addr);
   const call = honest.call(GET_OPERATIONS, wholeLog(opCount), { read: true });
@@ -115,7 +115,7 @@ test("64 connections from one address get that address's 16 stream slots, not al
     expect(s!.details).toMatch(/already has 16 open streams \(limit 16\)/);
     expect(Number(s!.metadata.get("retry-after-ms")[0])).toBeGreaterThan(0);
   }
-  expect(await metric(server, "server_streams_open", 'method="GetOperations"')).toBe(16);
+  expect(await metric(server, "server_active_streams", 'method="GetOperations"')).toBe(16);
 
   const client = spawnClient(server.addr, ["-b", "100"]);
   const done = await client.waitForLog((l) => l.msg === SYNCED || l.msg === "sync failed", "the first sync", 30_000);
@@ -131,7 +131,7 @@ test("a stream whose client stops reading is ended after the stall timeout: warn
   const conn = await RawGrpcConnection.connect(server.addr, { localAddress: "127.0.0.2", initialWindowSize: 16 });
   const started = Date.now();
   const stalled = conn.call(GET_OPERATIONS, wholeLog(opCount), { read: false });
-  await until("the stream to queue bytes", async () => (await metric(server, "server_send_queued_bytes")) > 0);
+  await until("the stream to queue bytes", async () => (await metric(server, "server_queued_response_bytes")) > 0);
   // While it holds the address's only slot, a second stream is refused.
   const second = await conn.call(GET_OPERATIONS, wholeLog(opCount), { read: false }).ended;
   expect(second.code).toBe(status.RESOURCE_EXHAUSTED);
@@ -146,9 +146,9 @@ test("a stream whose client stops reading is ended after the stall timeout: warn
   expect(warned).toHaveLength(1);
   expect(warned[0]!.level).toBe(40);
   expect(warned[0]!.client).toBe("ip:127.0.0.2");
-  expect(await metric(server, "server_streams_stalled_total", 'method="GetOperations"')).toBe(1);
-  expect(await metric(server, "server_error_total", 'code="DEADLINE_EXCEEDED"')).toBe(1);
-  await until("queued bytes to return to 0", async () => (await metric(server, "server_send_queued_bytes")) === 0);
+  expect(await metric(server, "server_stalled_streams_total", 'method="GetOperations"')).toBe(1);
+  expect(await metric(server, "server_errors_total", 'code="DEADLINE_EXCEEDED"')).toBe(1);
+  await until("queued bytes to return to 0", async () => (await metric(server, "server_queued_response_bytes")) === 0);
 
   // The slot is free: a reading stream from the same address gets everything.
   const reader = await RawGrpcConnection.connect(server.addr, { localAddress: "127.0.0.2" });

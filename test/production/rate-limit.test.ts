@@ -307,7 +307,7 @@ test("--rate-limit-ops slows a syncing client, which honours the delays and comp
   expect(done.duration_ms as number).toBeLessThan(3 * floorMs + 5000);
 
   // It was told to wait and waited: few refusals (about one per batch beyond the burst), each followed by a "retrying".
-  const refusals = await counter(server, "server_error", 'method="GetOperations",code="RESOURCE_EXHAUSTED"');
+  const refusals = await counter(server, "server_errors", 'method="GetOperations",code="RESOURCE_EXHAUSTED"');
   expect(refusals).toBeGreaterThan(0);
   expect(refusals).toBeLessThanOrEqual(2 * Math.ceil(total / 50) + 5);
   expect(client.logs("retrying").length).toBeGreaterThan(0);
