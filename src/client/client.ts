@@ -14,7 +14,7 @@ import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lock
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
-import { DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import { DEFAULT_RETRY, DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
 import { type EntryIterable, NotSyncedError, SyncedSnapshot } from "./snapshot";
@@ -292,6 +292,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
             health: this.sourceHealth,
             metrics: this.sourceMetrics,
             logger: this.log,
+            // A stalled source loses its range well before the engine would time the request out.
+            stallTimeoutMs: Math.min(10_000, (this.options.retry?.requestTimeoutMs ?? DEFAULT_RETRY.requestTimeoutMs) / 3),
           });
     const polling = new AbortController();
     const stopPolling = (): void => polling.abort();

@@ -9,13 +9,13 @@ import { encodeOperationsResponse } from "../wire";
 import { BatchSource, Slicer } from "./batch-source";
 import { ServedDatabase } from "./database";
 import { SyncService } from "./service";
-import { fastTempDir } from "../../test/helpers/fast-tmp";
+import { tempDir } from "../../test/helpers/tmp";
 
 const LIMITS = { defaultBatchSize: 100, maxBatchSize: 10_000, maxOpsPerStream: 1_000_000 };
 
 /** A served database of `keys` generated keys (any: each written twice), pruned to its floor (any) or last commit (immutable). */
 async function prunedDatabase(kind: "any" | "immutable", keys: number): Promise<ServedDatabase> {
-  const dir = fastTempDir();
+  const dir = tempDir();
   const db = kind === "any" ? await AnyDb.open(dir) : await ImmutableDb.open(dir);
   // any: every key written twice, so commits raise the floor well past the first blob.
   for (let pass = 0; pass < (kind === "any" ? 2 : 1); pass++) for (const op of createTestOperations(kind, keys, 5n)) await (db as AnyDb).apply(op as never);

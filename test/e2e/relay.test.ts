@@ -17,6 +17,7 @@ import {
   cleanup,
   getTarget,
   hex,
+  makePki,
   rejection,
   run,
   spawnClient,
@@ -109,6 +110,21 @@ test("a relay restarted on its directory serves its last reached target at once 
   expect(relay1.lines.filter((l) => l.msg === "relay opened its local log")).toEqual([]);
 });
 
+test("several sources: with --trusted-key the newest validly signed target wins; without, the first source's", async () => {
+  // relay2's upstream (the first relay1 process) was SIGKILLed above: it keeps serving its last target.
+  const frozen = (await getTarget(stub(relay2.addr))).target!.upperBound;
+  await eventually(async () => (await getTarget(stub(origin.addr))).target!.upperBound > frozen, "the origin to move past the frozen relay");
+  const sources = `${relay2.addr},${origin.addr}`;
+  const firstTarget = async (extra: string[]): Promise<bigint> => {
+    const client = spawnClient(sources, extra);
+    const start = await client.waitForMsg("starting sync");
+    await client.stop();
+    return BigInt((start.target as { upper_bound: string }).upper_bound);
+  };
+  expect(await firstTarget(["--trusted-key", publicKey])).toBeGreaterThan(frozen);
+  expect(await firstTarget([])).toBe(frozen);
+});
+
 test("a relay of a lying upstream serves nothing and names the liar", async () => {
   liar = await startLyingProxy(origin.addr);
   const relay = await startRelay(liar.addr, tempDir("cw-relay-liar-"));
@@ -158,6 +174,41 @@ test("multi-source client with two honest sources takes work from both (per-sour
   const m = await scrape(metricsAddr(client));
   expect(metricSum(m, "client_source_invalid_total")).toBe(0);
   await client.stop();
+});
+
+test("immutable: a relay of an immutable origin serves clients the origin's roots", async () => {
+  const immutableOrigin = await startServer({ db: "immutable", initialOps: 200, opInterval: "100ms" });
+  const relay = await startRelay(immutableOrigin.addr, tempDir("cw-relay-imm-"), [], "immutable");
+  await relay.waitForMsg(REACHED);
+  const client = spawnClient(relay.addr, ["--db", "immutable"]);
+  const synced = await client.waitForLog((l) => l.msg === SYNCED, "a completed sync", 30_000);
+  expect(committedRoots(immutableOrigin).get(synced.op_count as string)).toBe(synced.root);
+  await client.stop();
+  await relay.stop();
+  await immutableOrigin.stop();
+});
+
+test("a relay reaches a mutual-TLS origin with --upstream-tls-ca/--upstream-tls-cert/--upstream-tls-key, and not without its certificate", async () => {
+  const pki = makePki();
+  const tlsOrigin = await startServer({ extra: ["--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-client-ca", pki.ca] });
+  const upstream = `localhost:${tlsOrigin.addr.split(":")[1]}`;
+  const relay = await startRelay(upstream, tempDir("cw-relay-tls-"), [
+    "--upstream-tls-ca",
+    pki.ca,
+    "--upstream-tls-cert",
+    pki.clientCert,
+    "--upstream-tls-key",
+    pki.clientKey,
+  ]);
+  await relay.waitForMsg(REACHED);
+  expect(await healthStatus(relay.addr)).toBe(1);
+  const refused = await startRelay(upstream, tempDir("cw-relay-notls-"), ["--upstream-tls-ca", pki.ca]);
+  const warned = await refused.waitForMsg("cannot get a target from the upstream");
+  expect(warned.err).toMatch(/UNAVAILABLE/);
+  expect(refused.logs(REACHED)).toEqual([]);
+  expect(await healthStatus(refused.addr)).toBe(2);
+  await Promise.all([relay.stop(), refused.stop("SIGKILL")]);
+  await tlsOrigin.stop();
 });
 
 test.each([
