@@ -213,6 +213,7 @@ export class MultiSourceResolver implements Resolver {
         }, stallMs);
       };
       const started = Date.now();
+      const offences = source.offences;
       let delivered = 0;
       source.inFlight++;
       try {
@@ -241,7 +242,8 @@ export class MultiSourceResolver implements Resolver {
         signal.removeEventListener("abort", onAbort);
         ac.abort();
         source.inFlight--;
-        this.health.recordThroughput(source, delivered, Date.now() - started);
+        // A stream whose data was rejected earns no throughput credit.
+        if (source.offences === offences) this.health.recordThroughput(source, delivered, Date.now() - started);
       }
     }
   }

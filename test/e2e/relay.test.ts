@@ -25,6 +25,7 @@ import {
   stub,
   tempDir,
 } from "../production/helpers";
+import type { GetOperationsRequest, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import { type LyingProxy, startLyingProxy } from "../helpers/lying-proxy";
 import { ORIGIN_LOGS, committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
 
@@ -57,6 +58,17 @@ afterAll(async () => {
   await cleanup();
 });
 
+/** Reads a whole GetOperations stream (rejects with the status on failure). */
+function collect(c: SyncServiceClient, req: GetOperationsRequest): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let messages = 0;
+    const call = c.getOperations(req);
+    call.on("data", () => messages++);
+    call.on("error", reject);
+    call.on("end", () => resolve(messages));
+  });
+}
+
 /** Waits for a client's first successful sync and checks its root is one the origin committed. */
 async function expectOriginRoot(client: Proc): Promise<LogLine> {
   const synced = await client.waitForLog((l) => l.msg === SYNCED, "a completed sync", 30_000);
@@ -71,6 +83,12 @@ test("origin → relay → relay: a client of the last relay trusting only the o
   expect(hex(served.signer)).toBe(publicKey); // passed on verbatim by both relays
   expect(served.signature.length).toBe(64);
   expect(committedRoots(origin).get(served.target!.upperBound.toString())).toBe(hex(served.target!.root));
+
+  // An op count the relay has not reached yet may come soon: UNAVAILABLE (retry), not OUT_OF_RANGE.
+  const ahead = served.target!.upperBound + 100_000n;
+  const notYet: ServiceError = await rejection(collect(stub(relay2.addr), { opCount: ahead, startLoc: 0n, maxOps: 1n, batchSize: 1 }));
+  expect(notYet.code).toBe(status.UNAVAILABLE);
+  expect(notYet.details).toMatch(/beyond the op count \d+ this relay has reached/);
 
   const client = spawnClient(relay2.addr, ["--trusted-key", publicKey, "-b", "20"]);
   await expectOriginRoot(client);
