@@ -6,8 +6,8 @@
  */
 import { toHex } from "../../src/codec";
 import { sha256 } from "../../src/mmr";
-import { tempDir } from "./tmp";
-import type { AnyDb, AnyOperation, ImmutableDb, ImmutableOperation } from "../../src/qmdb";
+import { closeAfterTest, tempDir } from "./tmp";
+import { AnyDb, type AnyOperation, type ImmutableDb, type ImmutableOperation } from "../../src/qmdb";
 import type { FetchedBatch, FetchRequest, Resolver, SyncLogger, SyncTarget } from "../../src/sync";
 
 /** Small blobs so pruning, alignment and blob rollover happen at test sizes. */
@@ -153,4 +153,22 @@ export function expectSameOperations(client: { operation(loc: bigint): unknown }
 /** Waits for pending callbacks and timers of the engine to run. */
 export async function settle(ms = 20): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * An `any` source with two committed states: `initial` workload operations (seed 1) give `first`,
+ * then `additional` more (seed 2, keys from `space`) give `second`. Closed after the test.
+ */
+export async function evolvingAnySource(
+  initial: number,
+  additional: number,
+  space = "k",
+): Promise<{ server: AnyDb; first: SyncTarget; second: SyncTarget; keys: Uint8Array[] }> {
+  const server = closeAfterTest(await AnyDb.open(scratchDir(), ANY_OPTS));
+  const a = anyWorkload(initial, 1n);
+  await applyAll(server, a.ops);
+  const first = anyTarget(server);
+  const b = anyWorkload(additional, 2n, space);
+  await applyAll(server, b.ops);
+  return { server, first, second: anyTarget(server), keys: [...a.keys, ...b.keys] };
 }
