@@ -13,7 +13,7 @@ import { type FetchedBatch, type FetchRequest, type Resolver, ResolverError, syn
 import type { Storage } from "../journal";
 import { DbResolver, type Tamper } from "../../test/helpers/db-resolver";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
+  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, expectSyncedTo, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
   immutableTarget, RecordingResolver, scratchDir,
 } from "../../test/helpers/sync-harness";
 import { closeAfterTest } from "../../test/helpers/tmp";
@@ -314,10 +314,7 @@ describe("lying targets", () => {
     const { server, second, keys } = await twoTargets();
     const target = { ...second, lowerBound: second.lowerBound - 7n };
     const res = await sync({ directory: scratchDir(), target, resolver: new DbResolver(ANY_KIND, server) });
-    expect(hex(res.database.root())).toBe(hex(second.root));
-    expect(res.database.inactivityFloorLoc).toBe(second.lowerBound);
-    expectSameValues(res.database, server, keys);
-    await res.database.close();
+    await expectSyncedTo(res.database, second, server, keys);
     await server.close();
   });
 
@@ -511,10 +508,4 @@ describe("unresponsive peers", () => {
   });
 });
 
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown): void => void unhandled.push(err);
-process.on("unhandledRejection", onUnhandled);
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();

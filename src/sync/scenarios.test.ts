@@ -15,7 +15,7 @@ import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncL
 import { DbResolver } from "../../test/helpers/db-resolver";
 import { closeAfterTest } from "../../test/helpers/tmp";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, expectSameOperations, expectSameValues, FAST_RETRY, hex,
+  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, sourceWithPartialCopy, expectSameAfterReopen, expectSyncedTo, expectSameOperations, expectSameValues, FAST_RETRY, hex,
   IMM_OPTS, immutableKeys, immutableTarget, RecordingResolver, scratchDir, settle, TargetQueue,
 } from "../../test/helpers/sync-harness";
 
@@ -118,12 +118,7 @@ describe("any: fresh sync", () => {
     await applyAll(server, more);
     expect(hex(client.root())).toBe(hex(server.root()));
 
-    const state = { root: hex(client.root()), ops: client.opCount, floor: client.inactivityFloorLoc, oldest: client.oldestRetainedLoc };
-    await client.close();
-    const reopened = await AnyDb.open(dir, ANY_OPTS);
-    expect({ root: hex(reopened.root()), ops: reopened.opCount, floor: reopened.inactivityFloorLoc, oldest: reopened.oldestRetainedLoc }).toEqual(state);
-    expectSameValues(reopened, server, keys);
-    await reopened.close();
+    await expectSameAfterReopen(client, dir, server, keys);
     await server.close();
   });
 
@@ -163,13 +158,8 @@ describe("any: fresh sync", () => {
     const target = anyTarget(server);
     const dir = scratchDir();
     const { database } = await syncAny({ directory: dir, target, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 5 });
-    const before = { root: hex(database.root()), ops: database.opCount, floor: database.inactivityFloorLoc, oldest: database.oldestRetainedLoc };
-    await database.close();
-    const reopened = await AnyDb.open(dir, ANY_OPTS);
-    expect({ root: hex(reopened.root()), ops: reopened.opCount, floor: reopened.inactivityFloorLoc, oldest: reopened.oldestRetainedLoc }).toEqual(before);
-    expect(before.root).toBe(hex(target.root));
-    expectSameValues(reopened, server, keys);
-    await reopened.close();
+    expect(hex(database.root())).toBe(hex(target.root));
+    await expectSameAfterReopen(database, dir, server, keys);
     await server.close();
   });
 
@@ -312,14 +302,7 @@ describe("any: fresh sync", () => {
 describe("any: resume from local state", () => {
   test("S04 resume, partial local match: only [local size, upper) is fetched; overlapping ops identical; all values equal", async () => {
     const part1 = anyWorkload(200, 1n).ops;
-    const part2 = anyWorkload(40, 2n).ops;
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    await applyAll(server, [...part1, ...part2]);
-    const dir = scratchDir();
-    const local = await AnyDb.open(dir, ANY_OPTS);
-    await applyAll(local, part1);
-    const held = local.opCount;
-    await local.close();
+    const { server, dir, heldOps: held } = await sourceWithPartialCopy((d) => AnyDb.open(d, ANY_OPTS), part1, anyWorkload(40, 2n).ops);
     const target = anyTarget(server);
     expect(target.lowerBound).toBeLessThan(held); // the local log reaches into the range
 
@@ -355,10 +338,7 @@ describe("any: resume from local state", () => {
     const res = await syncAny({ directory: dir, target, resolver });
     expect(resolver.calls).toBe(0);
     expect(res).toMatchObject({ operationsFetched: 0n, operationsReused: target.upperBound - target.lowerBound, retriedFromScratch: false });
-    expect(hex(res.database.root())).toBe(hex(target.root));
-    expect(res.database.inactivityFloorLoc).toBe(target.lowerBound);
-    expectSameValues(res.database, server, keys);
-    await res.database.close();
+    await expectSyncedTo(res.database, target, server, keys);
     await server.close();
   });
 
@@ -858,13 +838,7 @@ describe("immutable", () => {
   test("S30 resume, partial local match: only the missing suffix is fetched", async () => {
     const a = createImmutableTestOperations(120, 1n);
     const b = createImmutableTestOperations(40, 2n);
-    const server = await ImmutableDb.open(scratchDir(), IMM_OPTS);
-    await applyAll(server, [...a, ...b]);
-    const dir = scratchDir();
-    const local = await ImmutableDb.open(dir, IMM_OPTS);
-    await applyAll(local, a);
-    const held = local.opCount;
-    await local.close();
+    const { server, dir, heldOps: held } = await sourceWithPartialCopy((d) => ImmutableDb.open(d, IMM_OPTS), a, b);
     const target = immutableTarget(server);
     const resolver = new RecordingResolver(new DbResolver(IMMUTABLE_KIND, server));
     const res = await syncImm({ directory: dir, target, resolver, fetchBatchSize: 7 });
@@ -1006,10 +980,4 @@ describe("example unit tests that concern the engine's inputs", () => {
 });
 
 // A rejected promise nobody handles (e.g. from a cancelled request) fails the file.
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown): void => void unhandled.push(err);
-process.on("unhandledRejection", onUnhandled);
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
