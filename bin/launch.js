@@ -1,5 +1,6 @@
 "use strict";
 // Shared launcher of the binaries: the code lives in dist/ (built by `npm ci` / `npm run build`).
+const { setInterval, clearInterval } = require("node:timers");
 
 // Under `npx sync-server` (or `npm run server`) this process runs below npm and a shell. npm
 // forwards SIGINT/SIGTERM to the shell, which dies without passing them on, so the binary would be

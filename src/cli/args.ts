@@ -112,6 +112,19 @@ export function integer(min: number, max: number): (value: string, flag: string)
   };
 }
 
+const UNIT_BYTES: Record<string, number> = { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A byte count such as `65536`, `64KiB`, `1MiB` or `2GiB`, between `min` and `max` bytes. */
+export function byteSize(min: number, max: number): (value: string, flag: string) => number {
+  return (value, flag) => {
+    const m = /^(\d+)(KiB|MiB|GiB)?$/.exec(value.trim());
+    if (m === null) throw new UsageError(`${flag}: invalid size '${value}' (use a whole number of bytes, optionally with KiB, MiB or GiB, e.g. 1MiB)`);
+    const n = Number(m[1]) * UNIT_BYTES[m[2] ?? ""]!;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag}: ${value} is out of range [${min}, ${max}] bytes`);
+    return n;
+  };
+}
+
 /** A TCP port (0 picks a free one). */
 export const port = integer(0, 65535);
 
@@ -140,7 +153,8 @@ export function text(value: string, flag: string): string {
 /** The port a bare host means: the server's default port. */
 export const DEFAULT_SERVER_PORT = 8080;
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+// DNS labels; underscores are allowed too (container and service names often have them).
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 /**
  * One server address, checked up front and returned as a gRPC target: `host:port`, `[v6]:port`

@@ -4,9 +4,11 @@
  * bad command line, 1 on any other failure.
  */
 import { writeFileSync } from "node:fs";
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer } from "../server";
+import {
+  DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer,
+} from "../server";
 import { createLogger } from "../telemetry";
-import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { COMMON_FLAGS, byteSize, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
 import { PortUnavailableError, checkPortsFree } from "./ports";
 import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
@@ -34,6 +36,10 @@ const FLAGS = {
   "rate-limit-ops": { help: "operations streamed per second per client (0 = unlimited)", default: "0", parse: integer(0, 1_000_000_000) },
   "max-streams-per-client": { help: "concurrent streams per client (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreamsPerClient), parse: integer(0, 1_000_000) },
   "max-streams": { help: "concurrent streams in total (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreams), parse: integer(0, 1_000_000) },
+  "max-stream-buffer": { help: "response bytes queued to one stream's client before the stream waits", default: `${DEFAULT_SEND_LIMITS.streamBytes / 2 ** 20}MiB`, parse: byteSize(1024, 2 ** 31) },
+  "max-total-buffer": { help: "response bytes queued to all clients together before every stream waits", default: `${DEFAULT_SEND_LIMITS.totalBytes / 2 ** 20}MiB`, parse: byteSize(1024, 2 ** 40) },
+  "stream-stall-timeout": { help: "end a stream whose client reads nothing of what is queued for this long", default: `${DEFAULT_SEND_LIMITS.stallTimeoutMs / 1000}s`, parse: parseDuration },
+  "idle-connection-timeout": { help: "close connections with no open call for this long", default: `${DEFAULT_IDLE_CONNECTION_TIMEOUT_MS / 60_000}m`, parse: parseDuration },
   ...RELAY_FLAGS,
   ...COMMON_FLAGS,
 } as const;
@@ -120,6 +126,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
       limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
       shutdownGraceMs: flags["shutdown-grace"]!,
+      sendLimits: { streamBytes: flags["max-stream-buffer"]!, totalBytes: flags["max-total-buffer"]!, stallTimeoutMs: flags["stream-stall-timeout"]! },
+      idleConnectionTimeoutMs: flags["idle-connection-timeout"]!,
       tls: flags["tls-cert"] === undefined ? undefined : { cert: flags["tls-cert"], key: flags["tls-key"]!, clientCa: flags["tls-client-ca"] },
       signer: flags["signing-key"] === undefined ? undefined : new TargetSigner(flags["signing-key"]),
       rateLimits: {

@@ -35,6 +35,26 @@ export class ServerMetrics {
   readonly opCount = new Gauge({ name: "server_committed_operations", help: "Committed operations in the database (the target's upper bound)", registers: [this.registry] });
   readonly activeStreams = new Gauge({ name: "server_active_streams", help: "Streams open now, by method", labelNames: ["method"], registers: [this.registry] });
   readonly connectedClients = new Gauge({ name: "server_connected_clients", help: "Distinct clients with at least one stream open now", registers: [this.registry] });
+  readonly queuedResponseBytes = new Gauge({
+    name: "server_queued_response_bytes",
+    help: "Response bytes queued to clients and not yet sent (bounded by the total send buffer)",
+    registers: [this.registry],
+  });
+  readonly stalledStreams = new Counter({
+    name: "server_stalled_streams_total",
+    help: "Streams ended because their client stopped reading for the stall timeout, by method",
+    labelNames: ["method"],
+    registers: [this.registry],
+  });
+  /** Set by the gRPC adapter: fills the gauge below when metrics are collected. */
+  sampleListeners: (() => void) | undefined = undefined;
+  readonly eventListeners = new Gauge({
+    name: "server_event_listeners",
+    help: "Event listeners on the database, the shutdown signals, and open streams' signals and calls (flat unless something leaks)",
+    labelNames: ["emitter"],
+    registers: [this.registry],
+    collect: () => this.sampleListeners?.(),
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

@@ -7,8 +7,8 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { Proc } from "../helpers/process";
-import { ROOT, type ServerProcess, cleanup, requireBuilt, startServer, syncClient, tempDir } from "./harness";
+import { LISTENING, Proc } from "../helpers/process";
+import { ROOT, type ServerProcess, cleanup, requireBuilt, serverArgs, spawnServer, startServer, syncClient, tempDir } from "./harness";
 
 const CLIENT_BIN = path.join(ROOT, "bin/sync-client.js");
 
@@ -83,6 +83,16 @@ describe("server", () => {
     expect(after.get('server_active_streams{method="WatchSyncTarget"}')).toBe(0);
     expect(after.get("server_connected_clients")).toBe(0);
   });
+});
+
+test("at the default log level the server writes no line per added batch (they are debug lines)", async () => {
+  const server = spawnServer([...serverArgs({ db: "any", dir: tempDir(), initialOps: 20, opInterval: "30ms" }), "--log-level", "info"]);
+  await server.waitForMsg(LISTENING);
+  await waitMs(1000);
+  const s = await scrape(server.metricsAddr);
+  expect(s.get("server_added_operations_total")!).toBeGreaterThan(0);
+  expect(server.logs("added operations")).toEqual([]);
+  await server.stop();
 });
 
 describe("client", () => {
