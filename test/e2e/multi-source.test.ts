@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { ClientMetrics, SyncClient } from "../../src/client";
 import { type LyingProxy, startSilentServer } from "../helpers/lying-proxy";
 import { cleanup, startServer, tempDir } from "../production/helpers";
-import { committedRoots } from "../helpers/scale-out";
+import { ORIGIN_LOGS, committedRoots } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 
@@ -24,7 +24,7 @@ async function counter(metrics: ClientMetrics, name: string, source: string): Pr
 }
 
 test("a stalled source and a dead one lose their ranges to the honest source; the sync completes", async () => {
-  const origin = await startServer({ initialOps: 400, opInterval: "1s", opsPerInterval: 1 });
+  const origin = await startServer({ initialOps: 400, opInterval: "1s", opsPerInterval: 1, extra: ORIGIN_LOGS });
   silent = await startSilentServer(origin.addr);
   const dead = "127.0.0.1:1";
   const lines: Array<{ msg: string; source?: unknown }> = [];
@@ -48,8 +48,8 @@ test("a stalled source and a dead one lose their ranges to the honest source; th
   expect(silent.corrupted()).toBeGreaterThan(0); // it was asked, and stalled
   expect(await counter(metrics, "client_source_failovers_total", silent.addr)).toBeGreaterThan(0);
   expect(await counter(metrics, "client_source_failovers_total", dead)).toBeGreaterThan(0);
-  expect(await counter(metrics, "client_source_operations_total", origin.addr)).toBeGreaterThan(0);
-  expect(await counter(metrics, "client_source_operations_total", silent.addr)).toBe(0);
+  expect(await counter(metrics, "client_source_received_operations_total", origin.addr)).toBeGreaterThan(0);
+  expect(await counter(metrics, "client_source_received_operations_total", silent.addr)).toBe(0);
   const moved = lines.filter((l) => l.msg === "source failed a request; moving the range to another source").map((l) => l.source);
   expect(moved).toContain(silent.addr);
   expect(moved).toContain(dead);

@@ -25,8 +25,9 @@ import {
   stub,
   tempDir,
 } from "../production/helpers";
+import type { GetOperationsRequest, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import { type LyingProxy, startLyingProxy } from "../helpers/lying-proxy";
-import { committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
+import { ORIGIN_LOGS, committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 
@@ -45,7 +46,7 @@ beforeAll(async () => {
   const r = await run(SERVER_BIN, ["--generate-signing-key", keyFile]);
   expect(r.code).toBe(0);
   publicKey = r.stdout.trim();
-  origin = await startServer({ initialOps: 300, opInterval: "100ms", opsPerInterval: 5, extra: ["--signing-key", keyFile] });
+  origin = await startServer({ initialOps: 300, opInterval: "100ms", opsPerInterval: 5, extra: ["--signing-key", keyFile, ...ORIGIN_LOGS] });
   relay1Dir = tempDir("cw-relay1-");
   relay1 = await startRelay(origin.addr, relay1Dir, ["--trusted-key", publicKey]);
   // The second relay trusts nobody: it passes on whatever its upstream signed.
@@ -56,6 +57,17 @@ afterAll(async () => {
   await liar?.close();
   await cleanup();
 });
+
+/** Reads a whole GetOperations stream (rejects with the status on failure). */
+function collect(c: SyncServiceClient, req: GetOperationsRequest): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let messages = 0;
+    const call = c.getOperations(req);
+    call.on("data", () => messages++);
+    call.on("error", reject);
+    call.on("end", () => resolve(messages));
+  });
+}
 
 /** Waits for a client's first successful sync and checks its root is one the origin committed. */
 async function expectOriginRoot(client: Proc): Promise<LogLine> {
@@ -72,6 +84,12 @@ test("origin → relay → relay: a client of the last relay trusting only the o
   expect(served.signature.length).toBe(64);
   expect(committedRoots(origin).get(served.target!.upperBound.toString())).toBe(hex(served.target!.root));
 
+  // An op count the relay has not reached yet may come soon: UNAVAILABLE (retry), not OUT_OF_RANGE.
+  const ahead = served.target!.upperBound + 100_000n;
+  const notYet: ServiceError = await rejection(collect(stub(relay2.addr), { opCount: ahead, startLoc: 0n, maxOps: 1n, batchSize: 1 }));
+  expect(notYet.code).toBe(status.UNAVAILABLE);
+  expect(notYet.details).toMatch(/beyond the op count \d+ this relay has reached/);
+
   const client = spawnClient(relay2.addr, ["--trusted-key", publicKey, "-b", "20"]);
   await expectOriginRoot(client);
   expect(client.lines.filter((l) => l.msg === "sync failed")).toEqual([]);
@@ -82,12 +100,12 @@ test("origin → relay → relay: a client of the last relay trusting only the o
 
   expect(await healthStatus(relay2.addr)).toBe(1);
   const m = await scrape(metricsAddr(relay2));
-  expect(metricSum(m, "relay_served_op_count")).toBeGreaterThan(300);
-  expect(metricSum(m, "relay_upstream_op_count")).toBeGreaterThanOrEqual(metricSum(m, "relay_served_op_count"));
-  expect(metricSum(m, "relay_ops_behind")).toBeGreaterThanOrEqual(0);
-  expect(m.has("relay_seconds_behind")).toBe(true);
-  expect(metricSum(m, "relay_targets_reached_total")).toBeGreaterThan(1);
-  expect(metricSum(m, "relay_source_operations_total", { source: relay1.addr })).toBeGreaterThan(300);
+  expect(metricSum(m, "relay_served_operations")).toBeGreaterThan(300);
+  expect(metricSum(m, "relay_upstream_operations")).toBeGreaterThanOrEqual(metricSum(m, "relay_served_operations"));
+  expect(metricSum(m, "relay_behind_operations")).toBeGreaterThanOrEqual(0);
+  expect(m.has("relay_behind_seconds")).toBe(true);
+  expect(metricSum(m, "relay_reached_targets_total")).toBeGreaterThan(1);
+  expect(metricSum(m, "relay_source_received_operations_total", { source: relay1.addr })).toBeGreaterThan(300);
 });
 
 test("a relay restarted on its directory serves its last reached target at once and resumes from it", async () => {
@@ -140,8 +158,8 @@ test("a relay of a lying upstream serves nothing and names the liar", async () =
   expect(err.code).toBe(status.UNAVAILABLE);
   expect(err.details).toMatch(/not reached a target/);
   const m = await scrape(metricsAddr(relay));
-  expect(metricSum(m, "relay_source_invalid_total", { source: liar.addr, reason: "bad proof" })).toBeGreaterThan(0);
-  expect(metricSum(m, "relay_served_op_count")).toBe(0);
+  expect(metricSum(m, "relay_source_invalid_batches_total", { source: liar.addr, reason: "bad proof" })).toBeGreaterThan(0);
+  expect(metricSum(m, "relay_served_operations")).toBe(0);
   await relay.stop("SIGKILL");
 });
 
@@ -156,8 +174,8 @@ test("multi-source client: one lying source and one honest: completes, names the
   expect(excluded[0]!.reason).toBe("bad proof");
   expect(excluded[0]!.err).toMatch(/bad proof: operations \[\d+, \d+\)/);
   const m = await scrape(metricsAddr(client));
-  expect(metricSum(m, "client_source_invalid_total", { source: liar.addr })).toBeGreaterThan(0);
-  expect(metricSum(m, "client_source_invalid_total", { source: origin.addr })).toBe(0);
+  expect(metricSum(m, "client_source_invalid_batches_total", { source: liar.addr })).toBeGreaterThan(0);
+  expect(metricSum(m, "client_source_invalid_batches_total", { source: origin.addr })).toBe(0);
   await client.stop();
 });
 
@@ -169,15 +187,15 @@ test("multi-source client with two honest sources takes work from both (per-sour
   await expectOriginRoot(client);
   await eventually(async () => {
     const m = await scrape(metricsAddr(client));
-    return sources.every((source) => metricSum(m, "client_source_operations_total", { source }) > 0);
+    return sources.every((source) => metricSum(m, "client_source_received_operations_total", { source }) > 0);
   }, "operations from both sources");
   const m = await scrape(metricsAddr(client));
-  expect(metricSum(m, "client_source_invalid_total")).toBe(0);
+  expect(metricSum(m, "client_source_invalid_batches_total")).toBe(0);
   await client.stop();
 });
 
 test("immutable: a relay of an immutable origin serves clients the origin's roots", async () => {
-  const immutableOrigin = await startServer({ db: "immutable", initialOps: 200, opInterval: "100ms" });
+  const immutableOrigin = await startServer({ db: "immutable", initialOps: 200, opInterval: "100ms", extra: ORIGIN_LOGS });
   const relay = await startRelay(immutableOrigin.addr, tempDir("cw-relay-imm-"), [], "immutable");
   await relay.waitForMsg(REACHED);
   const client = spawnClient(relay.addr, ["--db", "immutable"]);
