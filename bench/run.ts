@@ -6,7 +6,9 @@
 import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
+import fanout from "./fanout.bench";
 import hash from "./hash.bench";
+import initialLoad from "./initial-load.bench";
 import storage from "./storage.bench";
 import sync from "./sync.bench";
 import watch from "./watch.bench";
@@ -14,7 +16,7 @@ import watch from "./watch.bench";
 /** A benchmark suite: returns the body of its markdown section (tables, `###` subheadings; no `##` heading). */
 export type BenchSuite = () => Promise<string>;
 
-const SUITES: Record<string, BenchSuite> = { hash, storage, sync, watch };
+const SUITES: Record<string, BenchSuite> = { hash, storage, sync, "initial-load": initialLoad, fanout, watch };
 
 const OUT = path.join(__dirname, "..", "..", "BENCHMARKS.md");
 

@@ -54,6 +54,18 @@ async function fill(kind: KindBench, dir: string, ops: number, every: number): P
   return n;
 }
 
+/** Durable throughput (ops/s) of `kind`: fresh keys, a commit every 100 operations, in a fresh directory. */
+export async function durableOpsPerSecond(kind: "any" | "immutable"): Promise<number> {
+  const dir = mkdtempSync(path.join(tmpdir(), `bench-durable-${kind}-`));
+  try {
+    const t = performance.now();
+    await fill(KINDS.find((k) => k.name === kind)!, dir, THROUGHPUT_OPS, COMMIT_EVERY);
+    return THROUGHPUT_OPS / ((performance.now() - t) / 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export default async function storageBench(): Promise<string> {
   const rows: string[] = [];
   for (const kind of KINDS) {

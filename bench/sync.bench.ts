@@ -1,115 +1,171 @@
 /**
- * End-to-end sync benchmark: a fresh client (its own process) syncs a server database of 1 M
- * `any` operations over loopback gRPC. Reports operations/s, the single-core SHA-256 rate on
- * 72-byte inputs measured in the same run, their ratio (ops/s ÷ (hashes/s ÷ 2): a verifying
- * client needs about two hashes per operation), wire bytes per operation against the 65-byte
- * encoded operation, and the client's peak RSS.
+ * End-to-end sync benchmark: a fresh client process syncs from the real `sync-server` binary (its
+ * own process) over loopback gRPC, batch size 1000, one stream: 1 M and 4 M `any` operations and
+ * 1 M `immutable` ones. Reports ops/s, the single-core `crypto.hash` and hot-path SHA-256 rates
+ * on 72 B measured in the same run, ratio = ops/s ÷ (crypto.hash rate ÷ 2), the client's peak
+ * RSS, and (from CPU profiles of a second, profiled run of each 1 M case) where the client's and
+ * the server's time went during the sync.
  */
-import { execFileSync, spawn } from "node:child_process";
-import * as crypto from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
-import { SHA256_IMPLEMENTATION, sha256Into } from "../src/mmr";
-import { AnyDb, createTestOperations } from "../src/qmdb";
+import { SHA256_IMPLEMENTATION } from "../src/mmr";
+import { SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer } from "./common";
 
-const OPERATIONS = 1_000_000;
 const BATCH = 1000;
 const ENCODED_OP_BYTES = 65;
+/** Peak RSS targets: 200 MB at 1 M operations, plus 40 B per extra live key. */
+const RSS_BASE = 200e6;
+const RSS_PER_EXTRA_KEY = 40;
 
-/** Single-core rate (hashes/s) of `hash` on 72-byte inputs (an MMR node's shape). */
-function hashRate(hash: (input: Uint8Array, out: Uint8Array) => void): number {
-  const input = new Uint8Array(72);
-  const out = new Uint8Array(32);
-  const view = new DataView(input.buffer);
-  let n = 0;
-  const until = performance.now() + 1500;
-  const t = performance.now();
-  while (performance.now() < until) {
-    for (let i = 0; i < 1000; i++, n++) {
-      view.setUint32(4, n);
-      hash(input, out);
+interface Case {
+  readonly kind: "any" | "immutable";
+  readonly ops: number;
+  readonly profile: boolean;
+}
+const CASES: Case[] = [
+  { kind: "any", ops: 1_000_000, profile: true },
+  { kind: "any", ops: 4_000_000, profile: false },
+  { kind: "immutable", ops: 1_000_000, profile: true },
+];
+
+const NATIVE_FILE_CALLS = new Set(["fsync", "fdatasync", "open", "close", "openSync", "closeSync", "mkdir", "rename", "unlink"]);
+const TRANSPORT = ["@grpc/grpc-js", "node:internal/http2", "node:net", "node:internal/stream_base_commons", "node:internal/streams"];
+
+const CLIENT_STAGES = ["receive + decode", "verify/hash", "journal append", "index", "commit/fsync + file open/close", "idle (waiting for the server)", "GC", "other"];
+const clientStage: StageOf = (fn, url) => {
+  const common = commonStage(fn, url);
+  if (common === "idle") return "idle (waiting for the server)";
+  if (common === "hash") return "verify/hash";
+  if (common !== undefined) return common;
+  if (url === "" && NATIVE_FILE_CALLS.has(fn)) return "commit/fsync + file open/close";
+  if (url.includes("/src/wire/") || TRANSPORT.some((t) => url.includes(t))) return "receive + decode";
+  if (url.includes("/src/journal/")) return "journal append";
+  if (url.includes("/src/qmdb/key-index")) return "index";
+  return undefined;
+};
+
+const SERVER_STAGES = ["read", "prove", "encode", "send", "idle", "GC", "other"];
+const serverStage: StageOf = (fn, url) => {
+  const common = commonStage(fn, url);
+  if (common === "hash") return "prove";
+  if (common !== undefined) return common;
+  if (url.includes("/src/journal/")) return "read";
+  if (url.includes("/src/wire/")) return "encode";
+  if (TRANSPORT.some((t) => url.includes(t))) return "send";
+  return undefined;
+};
+
+interface Row {
+  readonly c: Case;
+  readonly serverOps: bigint;
+  readonly buildSeconds: number;
+  readonly synced: number;
+  readonly seconds: number;
+  readonly bytes: number;
+  readonly rss: number;
+  readonly client?: Map<string, number>;
+  readonly server?: Map<string, number>;
+}
+
+async function runCase(root: string, c: Case): Promise<Row> {
+  const serverDir = path.join(root, `server-${c.kind}-${c.ops}`);
+  const t = Date.now();
+  const serverOps = await buildDb(c.kind, serverDir, c.ops * SCALE);
+  const buildSeconds = (Date.now() - t) / 1000;
+  const server = await startServer(c.kind, serverDir);
+  let r;
+  try {
+    r = await runProbe(c.kind, path.join(root, `client-${c.kind}-${c.ops}`), server.address, BATCH);
+  } finally {
+    await server.stop();
+  }
+  let client: Map<string, number> | undefined;
+  let serverStages: Map<string, number> | undefined;
+  if (c.profile) {
+    const [cprof, sprof] = [path.join(root, `cprof-${c.kind}`), path.join(root, `sprof-${c.kind}`)];
+    const profiled = await startServer(c.kind, serverDir, ["--cpu-prof", "--cpu-prof-dir", sprof]);
+    const fromUs = monotonicUs();
+    try {
+      await runProbe(c.kind, path.join(root, `client-prof-${c.kind}`), profiled.address, BATCH, ["--cpu-prof", "--cpu-prof-dir", cprof]);
+    } finally {
+      const toUs = monotonicUs();
+      await profiled.stop();
+      serverStages = profileStages(sprof, serverStage, { fromUs, toUs });
     }
+    client = profileStages(cprof, clientStage);
   }
-  return n / ((performance.now() - t) / 1000);
+  return { c, serverOps, buildSeconds, synced: Number(r.operations), seconds: r.seconds, bytes: r.bytes, rss: r.maxRssBytes, client, server: serverStages };
 }
 
-async function buildServerDb(dir: string): Promise<bigint> {
-  const db = await AnyDb.open(dir);
-  // Fresh keys, a commit every 10 000 updates (fsyncs would dominate otherwise): 1 M operations.
-  for (let seed = 0n; db.opCount < BigInt(OPERATIONS); seed++) {
-    for (const op of createTestOperations("any", 10_000, seed)) if (op.type === "update") db.update(op.key, op.value);
-    await db.commit();
+function stageTable(title: string, stages: string[], rows: Row[], pick: (r: Row) => Map<string, number> | undefined): string[] {
+  const profiled = rows.filter((r) => pick(r) !== undefined);
+  const head = `| ${title} | ${profiled.map((r) => `${fmt(r.c.ops / 1e6)} M ${r.c.kind}`).join(" | ")} |`;
+  const lines = [head, `|---|${profiled.map(() => "---:").join("|")}|`];
+  for (const s of stages) {
+    lines.push(
+      `| ${s} | ${profiled
+        .map((r) => {
+          const m = pick(r)!;
+          const total = [...m.values()].reduce((a, b) => a + b, 0);
+          const v = m.get(s) ?? 0;
+          return `${fmt(v)} ms (${((100 * v) / total).toFixed(0)} %)`;
+        })
+        .join(" | ")} |`,
+    );
   }
-  const n = db.opCount;
-  await db.close();
-  return n;
-}
-
-async function startServer(dir: string): Promise<{ address: string; stop: () => Promise<void> }> {
-  const bin = path.join(__dirname, "..", "..", "bin", "sync-server.js");
-  const child = spawn(process.execPath, [bin, "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json"], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout! });
-  const address = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    lines.on("line", (line) => {
-      const entry = JSON.parse(line) as { msg?: string; addr?: string };
-      if (entry.msg?.startsWith("server listening") === true) resolve(entry.addr!);
-    });
-  });
-  return {
-    address,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
+  return lines;
 }
 
 export default async function syncBench(): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), "bench-sync-"));
   try {
-    const serverDir = path.join(root, "server");
-    let t = performance.now();
-    const ops = await buildServerDb(serverDir);
-    const buildSeconds = (performance.now() - t) / 1000;
-    const server = await startServer(serverDir);
-    try {
-      const nodeHash = (crypto as unknown as { hash: (a: string, d: Uint8Array, e: "buffer") => Buffer }).hash;
-      const cryptoRate = hashRate((input, out) => out.set(nodeHash("sha256", input, "buffer")));
-      const hotRate = hashRate((input, out) => sha256Into(input, out, 0));
-      const hashesPerSecond = Math.max(cryptoRate, hotRate);
-      t = performance.now();
-      const out = execFileSync(process.execPath, [path.join(__dirname, "sync-probe.js"), "any", path.join(root, "client"), server.address, String(BATCH)], {
-        encoding: "utf8",
-        maxBuffer: 1 << 20,
-      });
-      const r = JSON.parse(out) as { seconds: number; operations: string; bytes: number; maxRssBytes: number };
-      const synced = Number(r.operations);
-      const opsPerSecond = synced / r.seconds;
-      const ratio = opsPerSecond / (hashesPerSecond / 2);
-      const bytesPerOp = r.bytes / synced;
-      return [
-        `A fresh client process syncs a server database of ${ops.toLocaleString("en-US")} \`any\` operations (built in ${buildSeconds.toFixed(1)} s; ` +
-          `the server runs as its own process, idle) over loopback gRPC with batch size ${BATCH} and one stream at a time. ` +
-          `Hash rate: single-core SHA-256 of 72-byte inputs in this run, the faster of \`crypto.hash\` ` +
-          `(${(cryptoRate / 1e6).toFixed(2)} M/s) and the hot path's ${SHA256_IMPLEMENTATION} (${(hotRate / 1e6).toFixed(2)} M/s). ` +
-          `Ratio = ops/s ÷ (hashes/s ÷ 2); target ≥ 0.6 (against \`crypto.hash\` alone: ${(opsPerSecond / (cryptoRate / 2)).toFixed(2)}). ` +
-          `Wire bytes: gRPC response bytes received ÷ operations, against the ${ENCODED_OP_BYTES}-byte encoded operation; target ≤ 1.15×. ` +
-          `Peak RSS: the client process's maxRSS; target ≤ 200 MB.`,
-        "",
-        "| operations synced | time | ops/s | SHA-256/s (1 core) | ratio | wire bytes/op | × encoded size | client peak RSS |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        `| ${synced.toLocaleString("en-US")} | ${r.seconds.toFixed(2)} s | ${Math.round(opsPerSecond).toLocaleString("en-US")} | ` +
-          `${Math.round(hashesPerSecond).toLocaleString("en-US")} | ${ratio.toFixed(2)} | ${bytesPerOp.toFixed(1)} | ` +
-          `${(bytesPerOp / ENCODED_OP_BYTES).toFixed(3)} | ${(r.maxRssBytes / 1e6).toFixed(0)} MB |`,
-      ].join("\n");
-    } finally {
-      await server.stop();
+    const rows: Row[] = [];
+    const rates: Array<{ crypto: number; hot: number }> = [];
+    for (const c of CASES) {
+      rates.push(hashRates());
+      rows.push(await runCase(root, c));
+      rmSync(path.join(root, `server-${c.kind}-${c.ops}`), { recursive: true, force: true });
     }
+    rates.push(hashRates());
+    const cryptoRate = rates.reduce((a, r) => a + r.crypto, 0) / rates.length;
+    const hotRate = rates.reduce((a, r) => a + r.hot, 0) / rates.length;
+    const opsPerSecond = (r: Row): number => r.synced / r.seconds;
+    const any1 = rows.find((r) => r.c.kind === "any" && r.c.ops === 1_000_000)!;
+    const any4 = rows.find((r) => r.c.kind === "any" && r.c.ops === 4_000_000)!;
+    const rssTarget = (r: Row): number => RSS_BASE + RSS_PER_EXTRA_KEY * Math.max(0, r.synced - 1_000_000);
+    const table = rows.map((r) => {
+      const ops = opsPerSecond(r);
+      const ratio = ops / (cryptoRate / 2);
+      const bytesPerOp = r.bytes / r.synced;
+      return (
+        `| ${r.c.kind} | ${fmt(Number(r.serverOps))} | ${fmt(r.synced)} | ${r.seconds.toFixed(2)} s | ${fmt(ops)} | ${ratio.toFixed(2)} ${ratio >= 2 ? "✓" : "✗"} | ` +
+        `${(ops / (hotRate / 2)).toFixed(2)} | ${bytesPerOp.toFixed(1)} (×${(bytesPerOp / ENCODED_OP_BYTES).toFixed(3)}) | ` +
+        `${(r.rss / 1e6).toFixed(0)} MB ${r.rss <= rssTarget(r) ? "✓" : "✗"} (≤ ${(rssTarget(r) / 1e6).toFixed(0)} MB) |`
+      );
+    });
+    const scaling = opsPerSecond(any4) / opsPerSecond(any1);
+    return [
+      `A fresh client process (\`bench/sync-probe.ts\`: \`SyncClient.syncOnce\`, batch size ${BATCH}, one stream) syncs from the real ` +
+        `\`sync-server\` binary (its own process, idle) over loopback gRPC. The server's database holds fresh keys (built in ` +
+        `${rows.map((r) => `${r.buildSeconds.toFixed(0)} s`).join(", ")}). SHA-256 on 72 B, single core, averaged over ${rates.length} measurements ` +
+        `taken between the cases: \`crypto.hash\` ${(cryptoRate / 1e6).toFixed(2)} M/s, the hot path's ${SHA256_IMPLEMENTATION} ` +
+        `${(hotRate / 1e6).toFixed(2)} M/s. Ratio = ops/s ÷ (crypto.hash rate ÷ 2), target ≥ 2.0; the column after it divides by the ` +
+        `hot path's rate instead. Peak RSS: the client process's maxRSS; target ≤ 200 MB at 1 M operations, + 40 B per extra live key.`,
+      "",
+      "| db | server ops | synced | time | ops/s | ratio (crypto.hash) | ratio (hot path) | wire bytes/op | client peak RSS |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ...table,
+      "",
+      `Scaling: ops/s at 4 M ÷ ops/s at 1 M = ${scaling.toFixed(2)} (target ≥ 0.9 ${scaling >= 0.9 ? "✓" : "✗"}).`,
+      "",
+      "Where the time went (CPU profiles of a second, profiled run: `node --cpu-prof`; each sample is charged to the innermost " +
+        "frame of a known stage; the server's profile is cut to the client's sync window):",
+      "",
+      ...stageTable("client stage", CLIENT_STAGES, rows, (r) => r.client),
+      "",
+      ...stageTable("server stage", SERVER_STAGES, rows, (r) => r.server),
+    ].join("\n");
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -320,8 +320,8 @@ fi
 health=$(buf_curl -d '{"service":""}' "$ADDR/grpc.health.v1.Health/Check" 2>&1 || true)
 if [[ "$health" == *SERVING* && "$health" != *NOT_SERVING* ]]; then pass "grpc.health.v1.Health/Check(\"\") = SERVING from the host"; else fail "Health/Check from the host: $health"; fi
 metrics=$(curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" 2>&1 || true)
-if grep -q '^server_op_count ' <<<"$metrics" && grep -q '^process_cpu_seconds_total' <<<"$metrics"; then
-  pass "metrics scrape: $(grep '^server_op_count ' <<<"$metrics")"
+if grep -q '^server_committed_operations ' <<<"$metrics" && grep -q '^process_cpu_seconds_total' <<<"$metrics"; then
+  pass "metrics scrape: $(grep '^server_committed_operations ' <<<"$metrics")"
 else
   fail "metrics scrape on :$METRICS_PORT/metrics: $(head -c 300 <<<"$metrics")"
 fi
@@ -333,7 +333,7 @@ t=$(now)
 code=$(stop_container "$CTR1" || echo "?")
 timing "podman stop (SIGTERM)" "$(elapsed "$t")"
 logs1=$(podman logs "$CTR1" 2>&1 || true)
-last_logged=$( (grep '"added operations"' <<<"$logs1" || true) | tail -1 | sed -n 's/.*"op_count":"\([0-9]*\)".*/\1/p')
+last_logged=$( (grep '"added operations' <<<"$logs1" || true) | tail -1 | sed -n 's/.*"op_count":"\([0-9]*\)".*/\1/p')
 if [ "$code" = "0" ] && grep -q '"database closed; bye"' <<<"$logs1"; then
   pass "podman stop (SIGTERM) -> graceful shutdown, exit code 0"
 else

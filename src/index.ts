@@ -4,8 +4,8 @@
  */
 export { syncDatabase, SyncError, ResolverError, InvalidResponseError, DEFAULT_RETRY } from "./sync";
 export type { SyncOptions, SyncResult, SyncTarget, SyncObserver, SyncLogger, RetryPolicy, Resolver, FetchRequest, FetchedBatch } from "./sync";
-export { SyncClient, GrpcResolver, ClientMetrics, KindMismatchError } from "./client";
-export type { SyncClientOptions, SyncClientEvents, ConnectOptions, ServerTarget } from "./client";
+export { SyncClient, GrpcResolver, ClientMetrics, KindMismatchError, NotSyncedError, SyncedSnapshot, SyncFailuresError, clientTlsCredentials } from "./client";
+export type { SyncClientOptions, SyncClientEvents, ConnectOptions, ServerTarget, RunOptions, EntryIterable } from "./client";
 export { SyncServer, SyncService, DEFAULT_LIMITS } from "./server";
 export type { ServerOptions, ServiceLimits } from "./server";
 export { AnyDb, ImmutableDb, ANY_KIND, IMMUTABLE_KIND, createTestOperations } from "./qmdb";

@@ -1,18 +1,21 @@
 /**
- * Address lists on the command line (`-s A,B,C`, `--upstream A,B`): `host:port` entries separated
- * by commas, each checked, duplicates refused.
+ * Address lists on the command line (`-s A,B,C`, `--upstream A,B`): entries separated by commas,
+ * each checked by `serverAddress` (host:port, [v6]:port, dns:///name:port, a bare host meaning
+ * port 8080), duplicates refused.
  */
-import { UsageError } from "./args";
+import { UsageError, serverAddress } from "./args";
 
-/** `host:port[,host:port…]` as a list of addresses. */
+/** `addr[,addr…]` as a list of gRPC targets. */
 export function addressList(value: string, flag: string): string[] {
-  const list = value.split(",").map((a) => a.trim());
-  for (const a of list) {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(a);
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-      throw new UsageError(`${flag}: '${a}' is not an address host:port${list.length > 1 ? " (list entries are separated by commas)" : ""}`);
+  const entries = value.split(",").map((a) => a.trim());
+  const list = entries.map((a) => {
+    try {
+      return serverAddress(a, flag);
+    } catch (err) {
+      if (!(err instanceof UsageError) || entries.length === 1) throw err;
+      throw new UsageError(`${err.message} (list entries are separated by commas)`);
     }
-  }
+  });
   const dup = list.find((a, i) => list.indexOf(a) !== i);
   if (dup !== undefined) throw new UsageError(`${flag}: ${dup} is listed twice`);
   return list;

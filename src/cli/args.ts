@@ -5,6 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { isIPv4, isIPv6 } from "node:net";
+import path from "node:path";
 import { parseArgs } from "node:util";
 
 /** A bad command line: the message names the flag. */
@@ -36,7 +38,7 @@ export function parseFlags<S extends Specs>(argv: readonly string[], specs: S): 
   }
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: attachNegativeValues(argv, specs), options, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0]!.replace(/^TypeError \[\w+\]: /, ""));
   }
@@ -50,6 +52,32 @@ export function parseFlags<S extends Specs>(argv: readonly string[], specs: S): 
     else out[name] = spec.default === undefined ? undefined : spec.parse(spec.default, flag);
   }
   return out as Parsed<S>;
+}
+
+/**
+ * `parseArgs` takes "-3" after a flag for another flag ("argument is ambiguous"). A value that
+ * looks like a negative number is attached to its flag (`--port -3` → `--port=-3`), so that the
+ * flag's own parser rejects it with its valid range.
+ */
+function attachNegativeValues(argv: readonly string[], specs: Specs): string[] {
+  const valued = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.boolean === true) continue;
+    valued.set(`--${name}`, name);
+    if (spec.short !== undefined) valued.set(`-${spec.short}`, name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = valued.get(argv[i]!);
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]!);
+    }
+  }
+  return out;
 }
 
 /** `--help` text for `specs`. */
@@ -68,18 +96,31 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 /** A duration such as `100ms`, `2s`, `1.5m` or `1h`, in milliseconds (must be > 0). */
 export function parseDuration(value: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
-  if (m === null) throw new UsageError(`${flag}: invalid duration '${value}' (use a number with ms, s, m or h, e.g. 100ms or 2s)`);
+  if (m === null) throw new UsageError(`${flag}: invalid duration '${value}' (use a number above 0 with ms, s, m or h, e.g. 100ms or 2s; at most 24 days)`);
   const ms = Number(m[1]) * UNIT_MS[m[2]!]!;
   if (!(ms > 0) || !Number.isFinite(ms) || ms > 2 ** 31 - 1) throw new UsageError(`${flag}: duration '${value}' must be above 0 and below 24 days`);
   return ms;
 }
 
-/** A non-negative integer no larger than `max`. */
+/** A whole number in `[min, max]`; anything else is refused with that range. */
 export function integer(min: number, max: number): (value: string, flag: string) => number {
   return (value, flag) => {
-    if (!/^\d+$/.test(value.trim())) throw new UsageError(`${flag}: '${value}' is not a whole number`);
+    if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${flag}: '${value}' is not a whole number in [${min}, ${max}]`);
     const n = Number(value);
     if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag}: ${value} is out of range [${min}, ${max}]`);
+    return n;
+  };
+}
+
+const UNIT_BYTES: Record<string, number> = { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A byte count such as `65536`, `64KiB`, `1MiB` or `2GiB`, between `min` and `max` bytes. */
+export function byteSize(min: number, max: number): (value: string, flag: string) => number {
+  return (value, flag) => {
+    const m = /^(\d+)(KiB|MiB|GiB)?$/.exec(value.trim());
+    if (m === null) throw new UsageError(`${flag}: invalid size '${value}' (use a whole number of bytes, optionally with KiB, MiB or GiB, e.g. 1MiB)`);
+    const n = Number(m[1]) * UNIT_BYTES[m[2] ?? ""]!;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag}: ${value} is out of range [${min}, ${max}] bytes`);
     return n;
   };
 }
@@ -89,9 +130,9 @@ export const port = integer(0, 65535);
 
 /** An unsigned 64-bit integer (decimal). */
 export function u64(value: string, flag: string): bigint {
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`${flag}: '${value}' is not a whole number`);
+  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${flag}: '${value}' is not a whole number in [0, 2^64 - 1]`);
   const n = BigInt(value);
-  if (n >= 1n << 64n) throw new UsageError(`${flag}: ${value} does not fit in 64 bits`);
+  if (n < 0n || n >= 1n << 64n) throw new UsageError(`${flag}: ${value} is out of range [0, 2^64 - 1]`);
   return n;
 }
 
@@ -109,18 +150,86 @@ export function text(value: string, flag: string): string {
   return value;
 }
 
+/** The port a bare host means: the server's default port. */
+export const DEFAULT_SERVER_PORT = 8080;
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * One server address, checked up front and returned as a gRPC target: `host:port`, `[v6]:port`
+ * or `dns:///name:port`; a host without a port (`host`, `[v6]`, `dns:///name`) means port 8080.
+ * Anything else is a `UsageError` naming `flag` (e.g. `--server`). Takes one address, so a flag
+ * holding a list can apply it to each element.
+ */
+export function serverAddress(value: string, flag: string): string {
+  const bad = (why: string): UsageError =>
+    new UsageError(`${flag}: '${value}' ${why} (expected host:port, [v6]:port or dns:///name:port; a bare host means port ${DEFAULT_SERVER_PORT})`);
+  const dns = value.startsWith("dns:///");
+  const rest = dns ? value.slice("dns:///".length) : value;
+  let host: string;
+  let portText: string | undefined;
+  const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(rest);
+  if (v6 !== null) {
+    if (!isIPv6(v6[1]!)) throw bad("is not a valid IPv6 address");
+    host = `[${v6[1]}]`;
+    portText = v6[2];
+  } else {
+    const parts = rest.split(":");
+    if (parts.length > 2) throw bad(isIPv6(rest) ? "is an IPv6 address without brackets" : "has more than one ':'");
+    host = parts[0]!;
+    portText = parts[1];
+    if (!HOSTNAME.test(host) && !isIPv4(host)) throw bad(host === "" ? "has no host" : `has an invalid host '${host}'`);
+  }
+  let port = DEFAULT_SERVER_PORT;
+  if (portText !== undefined) {
+    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw bad(`has an invalid port '${portText}' (range [1, 65535])`);
+  }
+  return `${dns ? "dns:///" : ""}${host}:${port}`;
+}
+
+/** The version in the project's package.json (`--version`). */
+export function packageVersion(): string {
+  // Compiled files sit in dist/src/cli, sources in src/cli: the package root is two or three levels up.
+  for (const up of ["../..", "../../.."]) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(__dirname, up, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "commonware-sync-ts" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not this level
+    }
+  }
+  return "unknown";
+}
+
+/**
+ * Output to a reader that went away (`sync-server --help | head -1`) is not an error: without a
+ * listener the EPIPE would crash the process with a stack trace.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
+}
+
 /** Flags both binaries take. */
 export const COMMON_FLAGS = {
   "log-level": { help: "trace, debug, info, warn or error", default: "info", parse: oneOf(["trace", "debug", "info", "warn", "error"] as const) },
   "log-format": { help: "json or pretty (default: pretty on a terminal, else json)", parse: oneOf(["json", "pretty"] as const) },
   help: { short: "h", help: "show this help", boolean: true, parse: () => true },
+  version: { help: "print the version and exit", boolean: true, parse: () => true },
 } as const;
 
 /**
- * Parses a binary's command line. Prints usage for `--help`, or a one-line error naming the flag
- * (exit status 2) for a bad command line; returns undefined in both cases.
+ * Parses a binary's command line. Prints usage for `--help`, the version for `--version`, or a
+ * one-line error naming the flag (exit status 2) for a bad command line; returns undefined in
+ * those cases.
  */
 export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command: string, summary: string, argv: readonly string[], specs: S): Parsed<S> | undefined {
+  exitQuietlyOnClosedPipe();
   let flags: Parsed<S>;
   try {
     flags = parseFlags(argv, specs);
@@ -132,6 +241,10 @@ export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command:
   }
   if (flags.help === true) {
     process.stdout.write(`${usage(command, summary, specs)}\n`);
+    return undefined;
+  }
+  if (flags.version === true) {
+    process.stdout.write(`${command} ${packageVersion()}\n`);
     return undefined;
   }
   return flags;

@@ -1,20 +1,23 @@
 /**
  * `sync-client`: keeps a local database continuously in sync with a sync server, verifying
- * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM, 2 on a bad
- * command line, 1 on a permanent failure (e.g. the server holds the other database kind).
+ * every batch against the target root (see README). Exits 0 on SIGINT/SIGTERM or after a
+ * successful `--once`, 2 on a bad command line, 1 on a permanent failure (e.g. the server holds
+ * the other database kind), a failed `--once`, or `--max-failures` failed iterations in a row.
  */
 import { ensureStorageDirectory } from "../journal";
-import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient } from "../client";
+import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient, SyncFailuresError } from "../client";
 import { DEFAULT_SYNC } from "../sync";
-import { createLogger, serveMetrics } from "../telemetry";
+import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
 import { addressList } from "./addresses";
-import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { COMMON_FLAGS, DEFAULT_SERVER_PORT, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
   server: {
     short: "s",
-    help: "server address host:port, or several separated by commas to fetch from all at once (targets: the first's, or with --trusted-key the newest signed one)",
+    help:
+      `server address: host:port, [v6]:port or dns:///name:port (a bare host means port ${DEFAULT_SERVER_PORT}), or several separated by commas to fetch ` +
+      "from all at once (targets: the first's, or with --trusted-key the newest signed one)",
     default: "127.0.0.1:8080",
     parse: addressList,
   },
@@ -23,7 +26,14 @@ const FLAGS = {
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
   "metrics-host": { help: "address the metrics endpoint listens on", default: "127.0.0.1", parse: text },
   "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: `${DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs / 1000}s`, parse: parseDuration },
-  "sync-interval": { short: "i", help: "pause between sync iterations", default: `${DEFAULT_CLIENT_TIMING.syncIntervalMs / 1000}s`, parse: parseDuration },
+  "sync-interval": {
+    short: "i",
+    help: "pause between sync iterations (not a count of keys: that is the server's -i)",
+    default: `${DEFAULT_CLIENT_TIMING.syncIntervalMs / 1000}s`,
+    parse: parseDuration,
+  },
+  once: { help: "sync once and exit: 0 on success, 1 on failure", boolean: true, parse: () => true },
+  "max-failures": { help: "exit with status 1 after this many failed iterations in a row (0 = never)", default: "0", parse: integer(0, 1_000_000) },
   "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: String(DEFAULT_SYNC.maxOutstandingRequests), parse: integer(1, 64) },
   "target-updates": { help: "follow new targets pushed by the server (watch) or poll for them", default: "watch", parse: oneOf(["watch", "poll"] as const) },
   "tls-ca": { help: "PEM CA that must have issued the server's certificate (enables TLS)", parse: fileContents },
@@ -56,16 +66,32 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const logger = createLogger("sync-client", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
+  // On a terminal the progress bar and the log lines share the screen: logs go through the bar.
+  const bar = process.stderr.isTTY ? new ProgressBar() : undefined;
+  const logger = createLogger("sync-client", {
+    level: flags["log-level"],
+    pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty",
+    sink: bar?.logSink,
+  });
   const directory = flags["storage-dir"] ?? defaultStorageDir("client");
   const metrics = new ClientMetrics();
-  let metricsServer;
+  let metricsServer: MetricsServer;
   try {
-    ensureStorageDirectory(directory);
+    // The metrics port first: a busy port is reported before the storage directory is created.
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
-    logger.fatal({ err }, "failed to start");
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EADDRINUSE" ? "is already in use" : `cannot be used (${code ?? (err as Error).message})`;
+    process.stderr.write(`sync-client: --metrics-port: ${flags["metrics-host"]}:${flags["metrics-port"]} ${why}; nothing was created\n`);
+    process.exitCode = 1;
+    return;
+  }
+  try {
+    ensureStorageDirectory(directory);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, "failed to start");
     process.stderr.write(`sync-client: ${(err as Error).message}\n`);
+    await metricsServer.close();
     process.exitCode = 1;
     return;
   }
@@ -85,16 +111,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     logger,
     metrics,
   });
-  if (process.stderr.isTTY) {
-    let bar: ProgressBar | undefined;
-    client.on("start", () => (bar = new ProgressBar()));
-    client.on("progress", ({ size, target }) => bar?.update(size, target.upperBound));
-    const end = (): void => {
-      bar?.done();
-      bar = undefined;
-    };
-    client.on("synced", end);
-    client.on("failed", end);
+  if (bar !== undefined) {
+    client.on("start", () => bar.start());
+    client.on("progress", ({ applied, size, target }) => bar.update(applied, size, target.upperBound));
+    client.on("synced", () => bar.done());
+    client.on("failed", () => bar.abort());
   }
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -104,10 +125,13 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const maxFailures = flags["max-failures"]!;
   try {
-    await client.run(stop.signal);
+    await client.run(stop.signal, flags.once ? { maxIterations: 1, maxConsecutiveFailures: 1 } : { maxConsecutiveFailures: maxFailures === 0 ? undefined : maxFailures });
   } catch (err) {
-    logger.fatal({ err }, err instanceof KindMismatchError ? "wrong database kind" : "sync client stopped");
+    bar?.abort();
+    const what = err instanceof KindMismatchError ? "wrong database kind" : err instanceof SyncFailuresError ? "giving up" : "sync client stopped";
+    logger.fatal({ err: (err as Error).message }, what);
     process.stderr.write(`sync-client: ${(err as Error).message}\n`);
     process.exitCode = 1;
   } finally {

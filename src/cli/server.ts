@@ -4,21 +4,25 @@
  * bad command line, 1 on any other failure.
  */
 import { writeFileSync } from "node:fs";
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer } from "../server";
+import {
+  DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer,
+} from "../server";
 import { createLogger } from "../telemetry";
-import { COMMON_FLAGS, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { COMMON_FLAGS, byteSize, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
+import { PortUnavailableError, checkPortsFree } from "./ports";
 import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
   port: { short: "p", help: "gRPC port (0 picks a free one)", default: "8080", parse: port },
   host: { help: "address to listen on (0.0.0.0 for all interfaces)", default: "127.0.0.1", parse: text },
-  "initial-ops": { short: "i", help: "operations in the initial load of a new database", default: "100", parse: integer(0, 10_000_000) },
+  "initial-ops": { short: "i", help: "keys (update/set operations) in the initial load of a new database; its commits come on top", default: "100", parse: integer(0, 10_000_000) },
   "storage-dir": { short: "d", help: "database directory (default: /tmp/commonware-sync/server-<random>)", parse: text },
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9090", parse: port },
+  "metrics-host": { help: "address the metrics endpoint listens on (default: the --host value)", parse: text },
   "op-interval": { short: "t", help: "interval between added batches (ms, s, m, h)", default: "100ms", parse: parseDuration },
-  "ops-per-interval": { short: "o", help: "operations per added batch", default: "5", parse: integer(0, 1_000_000) },
+  "ops-per-interval": { short: "o", help: "keys (update/set operations) per added batch; its commits come on top", default: "5", parse: integer(0, 1_000_000) },
   seed: { help: "make the run reproducible: initial load uses seed N, the k-th batch N+k", parse: u64 },
   "max-batch-size": { help: "largest number of operations per streamed message", default: String(DEFAULT_LIMITS.maxBatchSize), parse: integer(1, 100_000) },
   "max-ops-per-stream": { help: "largest number of operations one GetOperations stream carries", default: String(DEFAULT_LIMITS.maxOpsPerStream), parse: integer(1, 100_000_000) },
@@ -32,6 +36,10 @@ const FLAGS = {
   "rate-limit-ops": { help: "operations streamed per second per client (0 = unlimited)", default: "0", parse: integer(0, 1_000_000_000) },
   "max-streams-per-client": { help: "concurrent streams per client (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreamsPerClient), parse: integer(0, 1_000_000) },
   "max-streams": { help: "concurrent streams in total (0 = unlimited)", default: String(DEFAULT_RATE_LIMITS.maxStreams), parse: integer(0, 1_000_000) },
+  "max-stream-buffer": { help: "response bytes queued to one stream's client before the stream waits", default: `${DEFAULT_SEND_LIMITS.streamBytes / 2 ** 20}MiB`, parse: byteSize(1024, 2 ** 31) },
+  "max-total-buffer": { help: "response bytes queued to all clients together before every stream waits", default: `${DEFAULT_SEND_LIMITS.totalBytes / 2 ** 20}MiB`, parse: byteSize(1024, 2 ** 40) },
+  "stream-stall-timeout": { help: "end a stream whose client reads nothing of what is queued for this long", default: `${DEFAULT_SEND_LIMITS.stallTimeoutMs / 1000}s`, parse: parseDuration },
+  "idle-connection-timeout": { help: "close connections with no open call for this long", default: `${DEFAULT_IDLE_CONNECTION_TIMEOUT_MS / 60_000}m`, parse: parseDuration },
   ...RELAY_FLAGS,
   ...COMMON_FLAGS,
 } as const;
@@ -63,6 +71,18 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (tlsProblem !== undefined) {
     process.stderr.write(`sync-server: ${tlsProblem}\n`);
     process.exitCode = 2;
+    return;
+  }
+  const metricsHost = flags["metrics-host"] ?? flags.host!;
+  try {
+    await checkPortsFree([
+      { host: flags.host!, port: flags.port!, flag: "--port" },
+      { host: metricsHost, port: flags["metrics-port"]!, flag: "--metrics-port" },
+    ]);
+  } catch (err) {
+    if (!(err instanceof PortUnavailableError)) throw err;
+    process.stderr.write(`sync-server: ${err.message}; nothing was created\n`);
+    process.exitCode = 1;
     return;
   }
   const logger = createLogger("sync-server", { level: flags["log-level"], pretty: (flags["log-format"] ?? (process.stdout.isTTY ? "pretty" : "json")) === "pretty" });
@@ -100,12 +120,14 @@ export async function main(argv: readonly string[]): Promise<void> {
       storageDir,
       host: flags.host!,
       port: flags.port!,
-      metricsHost: flags.host!,
+      metricsHost,
       metricsPort: flags["metrics-port"]!,
       source: typeof relay === "string" ? undefined : relay,
       workload: { initialOps: flags["initial-ops"]!, opsPerInterval: flags["ops-per-interval"]!, intervalMs: flags["op-interval"]!, seed: flags.seed },
       limits: { ...DEFAULT_LIMITS, maxBatchSize: flags["max-batch-size"]!, maxOpsPerStream: flags["max-ops-per-stream"]! },
       shutdownGraceMs: flags["shutdown-grace"]!,
+      sendLimits: { streamBytes: flags["max-stream-buffer"]!, totalBytes: flags["max-total-buffer"]!, stallTimeoutMs: flags["stream-stall-timeout"]! },
+      idleConnectionTimeoutMs: flags["idle-connection-timeout"]!,
       tls: flags["tls-cert"] === undefined ? undefined : { cert: flags["tls-cert"], key: flags["tls-key"]!, clientCa: flags["tls-client-ca"] },
       signer: flags["signing-key"] === undefined ? undefined : new TargetSigner(flags["signing-key"]),
       rateLimits: {

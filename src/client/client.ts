@@ -1,20 +1,24 @@
 /**
  * `SyncClient`: the long-running client of the seed, usable as a library. Each iteration opens
  * (or reopens) the local database, asks the server for a target, syncs to it while polling for
- * newer targets, reports success, closes the database, waits, and repeats until aborted.
+ * newer targets, keeps a snapshot of the synced keys and values for `get`/`entries`, reports
+ * success, closes the database, waits (keeping the target-lag metric current), and repeats until
+ * aborted, or until an iteration limit or a run of failures ends it.
  */
 import { EventEmitter } from "node:events";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { equalBytes, toHex } from "../codec";
 import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lockStorageDirectory, readStateFile, writeStateFile } from "../journal";
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
-import { DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import { DEFAULT_RETRY, DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
+import { type EntryIterable, NotSyncedError, SyncedSnapshot } from "./snapshot";
+import { clientTlsCredentials } from "./tls";
 import { MultiSourceResolver, SourceMetrics } from "./multi-source";
 import { SourceHealth } from "./source-health";
 
@@ -58,16 +62,45 @@ export interface SyncClientOptions {
   readonly watchTargets?: boolean;
   readonly logger?: SyncLogger & { error(obj: object, msg: string): void };
   readonly metrics?: ClientMetrics;
+  /**
+   * Keep a copy of the live keys and values of each completed sync for `get`/`entries` (default
+   * true). It costs about 70 bytes of memory per live key; turn it off to read the directory
+   * yourself (e.g. `AnyDb.open`) while the client is stopped.
+   */
+  readonly keepSnapshot?: boolean;
+}
+
+/** Limits of `SyncClient.run`. */
+export interface RunOptions {
+  /** Stop (resolve) after this many iterations (default: unlimited; 1 = a single sync). */
+  readonly maxIterations?: number;
+  /** Reject with `SyncFailuresError` after this many consecutive failed iterations (default: unlimited). */
+  readonly maxConsecutiveFailures?: number;
+}
+
+/** `run` gave up after `failures` consecutive failed iterations; `cause` is the last error. */
+export class SyncFailuresError extends Error {
+  override name = "SyncFailuresError";
+  constructor(
+    readonly failures: number,
+    cause: Error,
+  ) {
+    super(`${failures} consecutive sync iteration${failures === 1 ? "" : "s"} failed; last error: ${cause.message}`, { cause });
+  }
 }
 
 /** The client's events. */
 export interface SyncClientEvents {
   /** An iteration starts syncing to `target`. */
   start: [{ iteration: number; target: SyncTarget }];
-  /** Operations were applied: `size` local operations of `target.upperBound`. */
-  progress: [{ iteration: number; size: bigint; target: SyncTarget }];
-  /** An iteration finished: the local database has `opCount` operations and root `root`. */
-  synced: [{ iteration: number; opCount: bigint; root: Uint8Array; target: SyncTarget; operationsFetched: bigint; durationMs: number }];
+  /** `applied` verified operations were stored: the local log holds `size` of `target.upperBound`. */
+  progress: [{ iteration: number; size: bigint; target: SyncTarget; applied: number }];
+  /**
+   * An iteration finished: the local database has `opCount` operations and root `root`. Its data
+   * is in `snapshot` (also what `client.get`/`client.entries` answer from until the next sync
+   * completes); undefined when `keepSnapshot` is false.
+   */
+  synced: [{ iteration: number; opCount: bigint; root: Uint8Array; target: SyncTarget; operationsFetched: bigint; durationMs: number; snapshot: SyncedSnapshot | undefined }];
   /** An iteration failed (the client keeps going unless the failure is permanent). */
   failed: [{ iteration: number; error: Error }];
 }
@@ -82,6 +115,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   private readonly log: NonNullable<SyncClientOptions["logger"]>;
   private readonly verifier: TargetVerifier | undefined;
   private lastServerOpCount = 0n;
+  private localOpCount = 0n;
+  private lastSnapshot: SyncedSnapshot | undefined;
   private readonly sources: readonly string[];
   // Multi-source only: scores and cool-downs kept across iterations, and per-source metrics.
   private readonly sourceHealth: SourceHealth | undefined;
@@ -99,37 +134,140 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
   }
 
   /**
-   * Runs iterations until `signal` aborts (resolves) or a permanent error occurs (rejects, e.g.
-   * `KindMismatchError`). Transient failures are reported as `failed` events and retried.
+   * The data of the last completed sync: a consistent snapshot (never a half-applied sync), kept
+   * until the next sync completes. Undefined before the first `synced` event of this client (or
+   * always, with `keepSnapshot: false`).
    */
-  async run(signal: AbortSignal): Promise<void> {
+  get snapshot(): SyncedSnapshot | undefined {
+    return this.lastSnapshot;
+  }
+
+  /**
+   * The value of `key` at the last completed sync (for `immutable`, the value set), or undefined
+   * if the key is not live. Throws `NotSyncedError` before the first `synced` event: "no sync
+   * yet" is not "no such key".
+   */
+  get(key: Uint8Array): Uint8Array | undefined {
+    return this.requireSnapshot().get(key);
+  }
+
+  /**
+   * Every live key and its value at the last completed sync, for `for … of` or `for await … of`.
+   * Throws `NotSyncedError` before the first `synced` event.
+   */
+  entries(): EntryIterable {
+    return this.requireSnapshot().entries();
+  }
+
+  private requireSnapshot(): SyncedSnapshot {
+    if (this.lastSnapshot !== undefined) return this.lastSnapshot;
+    throw new NotSyncedError(
+      this.options.keepSnapshot === false
+        ? "this client keeps no snapshot (keepSnapshot: false); open the database directory to read it"
+        : "no sync has completed yet: read after the first 'synced' event",
+    );
+  }
+
+  /**
+   * Runs iterations until `signal` aborts (resolves), `maxIterations` are done (resolves), or a
+   * permanent error occurs (rejects, e.g. `KindMismatchError`). Transient failures are reported
+   * as `failed` events and retried, up to `maxConsecutiveFailures` in a row (then rejects with
+   * `SyncFailuresError`).
+   */
+  async run(signal: AbortSignal, limits: RunOptions = {}): Promise<void> {
     // The directory is ours for the whole run, not just during iterations.
     const lock = lockStorageDirectory(this.options.directory);
     try {
-      await this.loop(signal);
+      await this.loop(signal, limits);
     } finally {
       lock.release();
     }
   }
 
-  private async loop(signal: AbortSignal): Promise<void> {
+  private async loop(signal: AbortSignal, limits: RunOptions): Promise<void> {
+    const metrics = this.options.metrics;
     this.log.info({ server: this.sources.join(","), db: this.options.kind }, "starting continuous sync process");
+    let failures = 0;
     for (let iteration = 1; !signal.aborted; iteration++) {
       try {
         await this.syncOnce(iteration, signal);
+        failures = 0;
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof KindMismatchError || err instanceof DirectoryInUseError || err instanceof StorageDirectoryError) throw err;
-        this.options.metrics?.syncs.inc({ result: "error" });
-        this.log.error({ err, sync_iteration: iteration }, "sync failed");
+        failures++;
+        metrics?.syncs.inc({ result: "error" });
+        metrics?.consecutiveFailures.set(failures);
+        // One line at info level: the message (which names the gRPC status and says it once), no stack.
+        this.log.error({ sync_iteration: iteration, consecutive_failures: failures, err: (err as Error).message }, "sync failed");
+        this.log.debug({ sync_iteration: iteration, err }, "sync failure details");
         this.emit("failed", { iteration, error: err as Error });
+        if (limits.maxConsecutiveFailures !== undefined && failures >= limits.maxConsecutiveFailures) throw new SyncFailuresError(failures, err as Error);
       }
+      if (limits.maxIterations !== undefined && iteration >= limits.maxIterations) break;
       try {
-        await sleep(this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs, undefined, { signal });
+        await this.pause(this.options.syncIntervalMs ?? DEFAULT_CLIENT_TIMING.syncIntervalMs, signal);
       } catch {
         break;
       }
     }
+  }
+
+  // Waits between iterations, following the (first) server's target so that the lag metric stays current.
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    const metrics = this.options.metrics;
+    if (metrics === undefined || this.options.target !== undefined) return sleep(ms, undefined, { signal });
+    const waiting = new AbortController();
+    const stopWaiting = (): void => waiting.abort();
+    signal.addEventListener("abort", stopWaiting, { once: true });
+    const resolver = new GrpcResolver(this.sources[0]!, this.options.kind, this.connectOptions());
+    const tracking = (async () => {
+      for await (const served of this.serverTargets(resolver, waiting.signal)) {
+        this.noteServerOpCount(served.target.upperBound);
+        metrics.targetLag.set(Number(served.target.upperBound - this.localOpCount));
+      }
+    })();
+    try {
+      await sleep(ms, undefined, { signal });
+    } finally {
+      waiting.abort();
+      signal.removeEventListener("abort", stopWaiting);
+      await tracking.catch(() => {});
+      resolver.close();
+    }
+  }
+
+  // The server's targets as they change: pushed (WatchSyncTarget) when the server has it, else
+  // polled every target-update interval. Failures are logged at debug level only.
+  private async *serverTargets(resolver: GrpcResolver, signal: AbortSignal): AsyncGenerator<ServerTarget> {
+    if (this.options.watchTargets !== false) {
+      try {
+        yield* resolver.watchSyncTarget(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.debug({ err: (err as Error).message }, "target push unavailable; polling instead");
+      }
+    }
+    const interval = this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs;
+    while (!signal.aborted) {
+      try {
+        yield await resolver.getSyncTarget(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.debug({ err: (err as Error).message }, "failed to fetch a target update");
+      }
+      await sleep(interval, undefined, { signal }).catch(() => {});
+    }
+  }
+
+  // How to connect to a source: TLS credentials (without an IP address as server name) and byte counting.
+  private connectOptions(): { credentials: ChannelCredentials | undefined; onBytes: ((n: number) => void) | undefined } {
+    const metrics = this.options.metrics;
+    const tls = this.options.tls;
+    return {
+      credentials: this.options.credentials ?? (tls === undefined ? undefined : clientTlsCredentials(tls.ca, tls.key, tls.cert)),
+      onBytes: metrics && ((n: number) => metrics.bytesReceived.inc(n)),
+    };
   }
 
   /** One iteration: fetch a target, sync to it (following newer ones), close the database. */
@@ -144,11 +282,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
 
   private async syncLocked(iteration: number, signal?: AbortSignal): Promise<SyncResult<AnyDb | ImmutableDb>> {
     const metrics = this.options.metrics;
-    const tls = this.options.tls;
-    const connect = {
-      credentials: this.options.credentials ?? (tls === undefined ? undefined : credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)),
-      onBytes: metrics && ((n: number) => metrics.bytesReceived.inc(n)),
-    };
+    const connect = this.connectOptions();
     const resolver =
       this.sourceHealth === undefined
         ? new GrpcResolver(this.sources[0]!, this.options.kind, connect)
@@ -158,6 +292,8 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
             health: this.sourceHealth,
             metrics: this.sourceMetrics,
             logger: this.log,
+            // A stalled source loses its range well before the engine would time the request out.
+            stallTimeoutMs: Math.min(10_000, (this.options.retry?.requestTimeoutMs ?? DEFAULT_RETRY.requestTimeoutMs) / 3),
           });
     const polling = new AbortController();
     const stopPolling = (): void => polling.abort();
@@ -198,9 +334,10 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
           verified: (n: number) => metrics?.operationsVerified.inc(n),
           applied: (n: number, size: bigint, target: SyncTarget) => {
             metrics?.operationsApplied.inc(n);
+            this.localOpCount = size;
             metrics?.opCount.set(Number(size));
             metrics?.targetLag.set(Number(this.lastServerOpCount - size));
-            this.emit("progress", { iteration, size, target });
+            this.emit("progress", { iteration, size, target, applied: n });
           },
           rejected: (reason: string) => metrics?.proofFailures.inc({ reason }),
           retrying: () => metrics?.retries.inc(),
@@ -213,13 +350,23 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         this.options.kind === "any"
           ? await syncDatabase({ ...common, kind: ANY_KIND })
           : await syncDatabase({ ...common, kind: IMMUTABLE_KIND });
-      const opCount = result.database.opCount;
-      const root = result.database.root();
-      await result.database.close();
+      const database = result.database;
+      const opCount = database.opCount;
+      const root = database.root();
+      let snapshot: SyncedSnapshot | undefined;
+      try {
+        if (this.options.keepSnapshot !== false) snapshot = await SyncedSnapshot.build(this.options.kind, result.target, database.activeKeys, database.entries());
+      } finally {
+        await database.close();
+      }
       if (this.verifier !== undefined) this.rememberTarget(result.target);
+      this.lastSnapshot = snapshot;
+      this.localOpCount = opCount;
       const durationMs = Date.now() - started;
       metrics?.syncDuration.observe(durationMs / 1000);
       metrics?.syncs.inc({ result: "success" });
+      metrics?.consecutiveFailures.set(0);
+      metrics?.lastSuccess.set(Date.now() / 1000);
       metrics?.opCount.set(Number(opCount));
       metrics?.targetLag.set(Number(this.lastServerOpCount - opCount));
       this.log.info(
@@ -235,7 +382,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
         },
         "✅ sync completed successfully",
       );
-      this.emit("synced", { iteration, opCount, root, target: result.target, operationsFetched: result.operationsFetched, durationMs });
+      this.emit("synced", { iteration, opCount, root, target: result.target, operationsFetched: result.operationsFetched, durationMs, snapshot });
       return result;
     } finally {
       polling.abort();

@@ -27,13 +27,13 @@ export class SourceMetrics {
 
   constructor(registry: Registry, prefix: string) {
     this.invalid = new Counter({
-      name: `${prefix}_source_invalid_total`,
+      name: `${prefix}_source_invalid_batches_total`,
       help: "Batches of invalid data, by source",
       labelNames: ["source", "reason"],
       registers: [registry],
     });
     this.operations = new Counter({
-      name: `${prefix}_source_operations_total`,
+      name: `${prefix}_source_received_operations_total`,
       help: "Operations received, by source",
       labelNames: ["source"],
       registers: [registry],
@@ -213,6 +213,7 @@ export class MultiSourceResolver implements Resolver {
         }, stallMs);
       };
       const started = Date.now();
+      const offences = source.offences;
       let delivered = 0;
       source.inFlight++;
       try {
@@ -241,7 +242,8 @@ export class MultiSourceResolver implements Resolver {
         signal.removeEventListener("abort", onAbort);
         ac.abort();
         source.inFlight--;
-        this.health.recordThroughput(source, delivered, Date.now() - started);
+        // A stream whose data was rejected earns no throughput credit.
+        if (source.offences === offences) this.health.recordThroughput(source, delivered, Date.now() - started);
       }
     }
   }

@@ -63,14 +63,17 @@ function resolverError(err: ServiceError, what: string, plaintext: boolean): Res
     return new InvalidResponseError("oversize", `${what}: the server sent a message larger than the limit (${err.details})`);
   }
   const retryAfterMs = retryDelay(err.metadata);
-  // A refused TLS handshake surfaces as a bare connection failure: say what is likely wrong.
+  const details = err.details.replace(/\s*Resolution note:\s*$/, "");
+  // A refused TLS handshake surfaces as a bare connection failure: say what is likely wrong. A
+  // connection that never reached the server (refused, no route, unknown host) is not about TLS.
+  const unreachable = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|Name resolution failed/i.test(details);
   const hint =
-    err.code === status.UNAVAILABLE && /Failed to connect|No connection established|handshake/i.test(err.details)
+    err.code === status.UNAVAILABLE && !unreachable && /Failed to connect|No connection established|handshake|certificate|SSL|TLS/i.test(details)
       ? plaintext
         ? " (if the server uses TLS, connect with --tls-ca)"
         : " (the server may have refused this client's certificate, or may not use TLS)"
       : "";
-  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${err.details}${hint}`, RETRYABLE.has(err.code), retryAfterMs, {
+  return new ResolverError(`${what} failed: ${status[err.code] ?? err.code}: ${details}${hint}`, RETRYABLE.has(err.code), retryAfterMs, {
     cause: err,
     throttled: err.code === status.RESOURCE_EXHAUSTED,
   });

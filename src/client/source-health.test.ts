@@ -32,6 +32,11 @@ describe("SourceHealth", () => {
     expect(h.excludeInvalid(a!, 1000)).toBe(4000);
     expect(h.excludeInvalid(a!, 1000)).toBe(5000);
     expect(a!.offences).toBe(4);
+    h.recordThroughput(b!, 100, 1000);
+    expect(h.pick(new Set(), 10_000)).toBe(b); // the liar's throughput credit is gone
+    b!.inFlight = 1_000_000;
+    expect(h.pick(new Set(), 10_000)).toBe(b); // even a busy honest source has a share above zero
+    expect(h.pick(new Set([b!]), 10_000)).toBe(a);
   });
 
   test("failures rest a source briefly, doubling while they go on; a success resets them", () => {

@@ -81,6 +81,7 @@ export class SourceHealth {
   /** Excludes a source that sent invalid data; returns the cool-down in ms. */
   excludeInvalid(s: SourceState, now = Date.now()): number {
     s.offences++;
+    s.throughput = 0; // back from its cool-down, it gets work only when the others are busy
     return this.coolDown(s, this.policy.invalidBaseMs * 2 ** (s.offences - 1), now);
   }
 

@@ -4,7 +4,7 @@
  * non-canonical varint, EndOfBuffer at every truncation and ExtraData on trailing bytes.
  */
 import fc from 'fast-check';
-import { CodecError, type CodecErrorKind, Reader, Writer, decode, varintSize } from './index';
+import { CodecError, type CodecErrorKind, Reader, Writer, decode, toHex, varintSize } from './index';
 
 const encodeVec = <T>(items: readonly T[], write: (w: Writer, item: T) => void): Uint8Array => new Writer().vec(items, write).finish();
 const decodeVec = <T>(bytes: Uint8Array, max: number, read: (r: Reader) => T, minItemBytes = 1): T[] => decode(bytes, (r) => r.vec(max, read, minItemBytes));
@@ -16,9 +16,6 @@ function hex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 }
 
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
 
 function kindOf(fn: () => unknown): CodecErrorKind {
   try {

@@ -39,3 +39,27 @@ export interface Contiguous {
   /** Delete everything the journal stored (works on a poisoned handle too). */
   destroy(): Promise<void>;
 }
+
+/** The position bookkeeping every contiguous journal exposes: its size and pruning boundary. */
+export abstract class ContiguousPositions {
+  protected constructor(
+    protected _size: number,
+    /** First retained position (for the variable journal, a multiple of `itemsPerSection` or the size). */
+    protected _pruningBoundary: number,
+  ) {}
+
+  /** Number of items ever appended (minus rewound ones); the next `append` gets this position. */
+  get size(): number {
+    return this._size;
+  }
+
+  /** First readable position, or `undefined` when nothing is retained. */
+  get oldestRetainedPos(): number | undefined {
+    return this._pruningBoundary === this._size ? undefined : this._pruningBoundary;
+  }
+
+  /** Items below this position are gone; `size` when nothing is retained. */
+  get pruningBoundary(): number {
+    return this._pruningBoundary;
+  }
+}

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { JournalError } from './errors';
 import { FixedJournal } from './fixed';
 import { type Blob, DiskStorage, type Storage } from './storage';
 import { VariableJournal } from './variable';
+import { tempDir } from '../../test/helpers/tmp';
 
 const sha256 = (data: Uint8Array): Uint8Array => createHash('sha256').update(data).digest();
 const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -21,9 +21,8 @@ const CHUNK = 36;
 
 let root: string;
 beforeEach(() => {
-  root = mkdtempSync(path.join(tmpdir(), 'fixed-journal-'));
+  root = tempDir('fixed-journal-');
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 const blobPath = (index: number, partition = 'p') => path.join(root, partition, index.toString(16).padStart(16, '0'));
 const open = (itemsPerBlob = 10, storage: string | Storage = root) => FixedJournal.open(storage, 'p', { itemSize: 32, itemsPerBlob });

@@ -7,7 +7,7 @@
  * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
 import { AppendBlob } from './append';
-import type { Contiguous, ReplayVisitor } from './contiguous';
+import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
 import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, pruned, writeCrc } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
@@ -35,7 +35,7 @@ export interface FixedConfig {
 const READ_CHUNK_BYTES = 1 << 20;
 const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
 
-export class FixedJournal implements Contiguous {
+export class FixedJournal extends ContiguousPositions implements Contiguous {
   readonly itemSize: number;
   readonly itemsPerBlob: number;
   private readonly chunkSize: number;
@@ -50,8 +50,6 @@ export class FixedJournal implements Contiguous {
   /** The newest blob: always has room for one more item. */
   private tail: AppendBlob;
   private tailIndex: number;
-  private _size: number;
-  private _pruningBoundary: number;
   private readonly life: Lifecycle;
   /** One chunk, for `read` (never held across an await). */
   private readonly chunkScratch: Uint8Array;
@@ -68,6 +66,7 @@ export class FixedJournal implements Contiguous {
     size: number,
     pruningBoundary: number,
   ) {
+    super(size, pruningBoundary);
     this.itemSize = cfg.itemSize;
     this.itemsPerBlob = cfg.itemsPerBlob;
     this.chunkSize = cfg.itemSize + CRC_BYTES;
@@ -77,8 +76,6 @@ export class FixedJournal implements Contiguous {
     this.handles = new HandleCache(cfg.maxOpenBlobs);
     this.tail = tail;
     this.tailIndex = tailIndex;
-    this._size = size;
-    this._pruningBoundary = pruningBoundary;
     this.life = new Lifecycle(`fixed journal ${partition}`);
     this.chunkScratch = new Uint8Array(this.chunkSize);
     this.rangeScratch = new Uint8Array(0);
@@ -187,18 +184,6 @@ export class FixedJournal implements Contiguous {
       throw err;
     }
     return new FixedJournal(storage, partition, config, new Map(), tail, tailIndex, size, tailIndex * config.itemsPerBlob);
-  }
-
-  get size(): number {
-    return this._size;
-  }
-
-  get oldestRetainedPos(): number | undefined {
-    return this._pruningBoundary === this._size ? undefined : this._pruningBoundary;
-  }
-
-  get pruningBoundary(): number {
-    return this._pruningBoundary;
   }
 
   append(item: Uint8Array): number {

@@ -3,15 +3,14 @@
  * are opened on demand through a small LRU cache (`maxOpenBlobs`). Counted as entries of
  * /proc/self/fd, so these tests see every descriptor the process really holds.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { readdirSync } from 'node:fs';
 import type { Contiguous } from './contiguous';
 import { JournalError } from './errors';
 import { FixedJournal } from './fixed';
 import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
 import { type Blob, DiskStorage, type Storage } from './storage';
 import { VariableJournal } from './variable';
+import { tempDir } from '../../test/helpers/tmp';
 
 // `storage.ts` reads `fs.openSync` off the shared core module at call time, so a spy here sees its calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,10 +26,9 @@ const openFds = (): number => readdirSync('/proc/self/fd').length;
 let root: string;
 let baseline: number;
 beforeEach(() => {
-  root = mkdtempSync(path.join(tmpdir(), 'journal-handles-'));
+  root = tempDir('journal-handles-');
   baseline = openFds();
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 /** Tracks the highest descriptor count above the baseline seen at each `sample()`. */
 function peakMeter(): { sample(): void; readonly peak: number } {

@@ -1,14 +1,13 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Metadata } from './metadata';
+import { tempDir } from '../../test/helpers/tmp';
 
 let root: string;
 beforeEach(() => {
-  root = mkdtempSync(path.join(tmpdir(), 'metadata-'));
+  root = tempDir('metadata-');
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 const LEFT = () => path.join(root, 'meta', '6c656674');
 const RIGHT = () => path.join(root, 'meta', '7269676874');

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex } from './storage';
+import { tempDir } from '../../test/helpers/tmp';
 
 // The same core module object `storage.ts` calls into, so spies on it see the blob's syscalls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -11,9 +11,8 @@ const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 let root: string;
 beforeEach(() => {
-  root = mkdtempSync(path.join(tmpdir(), 'storage-'));
+  root = tempDir('storage-');
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 test('blob names are the lowercase hex of their bytes', () => {
   expect(blobFileName(indexName(1))).toBe('0000000000000001');

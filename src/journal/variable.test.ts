@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { JournalError } from './errors';
 import { SegmentedJournal } from './segmented';
 import { DiskStorage } from './storage';
 import { VariableJournal } from './variable';
+import { tempDir } from '../../test/helpers/tmp';
 
 const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 /** Item i: i bytes long modulo 50 (so entries take 1–4 alignment slots), content derived from i. */
@@ -14,9 +14,8 @@ const item = (i: number): Uint8Array => Uint8Array.from({ length: (i * 7) % 50 }
 
 let root: string;
 beforeEach(() => {
-  root = mkdtempSync(path.join(tmpdir(), 'variable-journal-'));
+  root = tempDir('variable-journal-');
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 const file = (partition: string, index: number) => path.join(root, partition, index.toString(16).padStart(16, '0'));
 const open = (itemsPerSection = 10) => VariableJournal.open(root, 'log', { itemsPerSection });

@@ -6,7 +6,7 @@
  * the current data section; `sync` also the offsets. Data is the source of truth: `open` repairs offsets.
  * Each of the two journals keeps its newest blob open plus at most `maxOpenBlobs` older ones (LRU).
  */
-import type { Contiguous, ReplayVisitor } from './contiguous';
+import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
 import { FixedJournal } from './fixed';
 import { checkPositive, checkReadable, checkReplayStart, outOfRange, pruned, readU32 } from './framing';
@@ -31,11 +31,8 @@ export interface VariableConfig {
 const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
 const OFFSET_BYTES = 4;
 
-export class VariableJournal implements Contiguous {
+export class VariableJournal extends ContiguousPositions implements Contiguous {
   readonly itemsPerSection: number;
-  private _size: number;
-  /** First retained position; always a multiple of `itemsPerSection` (or equal to the size). */
-  private oldest: number;
   private readonly life: Lifecycle;
   private readonly offsetScratch = new Uint8Array(OFFSET_BYTES);
 
@@ -47,9 +44,8 @@ export class VariableJournal implements Contiguous {
     size: number,
     oldest: number,
   ) {
+    super(size, oldest);
     this.itemsPerSection = itemsPerSection;
-    this._size = size;
-    this.oldest = oldest;
     this.life = new Lifecycle(`variable journal ${partition}`);
   }
 
@@ -103,18 +99,6 @@ export class VariableJournal implements Contiguous {
       await data.close();
       throw err;
     }
-  }
-
-  get size(): number {
-    return this._size;
-  }
-
-  get oldestRetainedPos(): number | undefined {
-    return this.oldest === this._size ? undefined : this.oldest;
-  }
-
-  get pruningBoundary(): number {
-    return this.oldest;
   }
 
   append(item: Uint8Array): number {
@@ -174,7 +158,7 @@ export class VariableJournal implements Contiguous {
   replay(startPos: number, visit: ReplayVisitor): void {
     this.life.check();
     requireIndex(startPos, 'startPos');
-    checkReplayStart(startPos, this.oldest, this._size);
+    checkReplayStart(startPos, this._pruningBoundary, this._size);
     if (startPos === this._size) return;
     const end = this._size;
     let pos = startPos;
@@ -217,7 +201,7 @@ export class VariableJournal implements Contiguous {
         throw new JournalError('InvalidRewind', `cannot rewind to ${size}, size is ${this._size}`, { position: size });
       }
       if (size === this._size) return Promise.resolve();
-      if (size < this.oldest) throw pruned(size, this.oldest);
+      if (size < this._pruningBoundary) throw pruned(size, this._pruningBoundary);
       const discard = this.offsetOf(size);
       const section = Math.floor(size / this.itemsPerSection);
       try {
@@ -236,14 +220,14 @@ export class VariableJournal implements Contiguous {
 
   /** Remove whole sections below `minPos` (capped at the size); `true` if any was removed. */
   prunedBoundary(minPos: number): number {
-    return Math.max(this.oldest, Math.floor(Math.min(minPos, this._size) / this.itemsPerSection) * this.itemsPerSection);
+    return Math.max(this._pruningBoundary, Math.floor(Math.min(minPos, this._size) / this.itemsPerSection) * this.itemsPerSection);
   }
 
   prune(minPos: number): Promise<boolean> {
     return settle(() => {
       this.life.check();
       requireIndex(minPos, 'minPos');
-      if (minPos <= this.oldest) return Promise.resolve(false);
+      if (minPos <= this._pruningBoundary) return Promise.resolve(false);
       const minSection = Math.floor(Math.min(minPos, this._size) / this.itemsPerSection);
       if (!this.data.hasSectionsBelow(minSection)) return Promise.resolve(false);
       try {
@@ -252,8 +236,8 @@ export class VariableJournal implements Contiguous {
         // data, but neither offsets pruned further than the data nor offsets missing below it.
         const offsetsWritten = this.offsets.sync();
         const dataDone = this.data.pruneAfter(minSection, offsetsWritten);
-        this.oldest = minSection * this.itemsPerSection;
-        const offsetsDone = this.offsets.pruneAfter(this.oldest, dataDone);
+        this._pruningBoundary = minSection * this.itemsPerSection;
+        const offsetsDone = this.offsets.pruneAfter(this._pruningBoundary, dataDone);
         return this.life.track(Promise.all([offsetsWritten, dataDone, offsetsDone]).then(() => true));
       } catch (err) {
         throw this.life.fail(err);
@@ -289,7 +273,7 @@ export class VariableJournal implements Contiguous {
 
   private checkReadable(pos: number): void {
     requireIndex(pos, 'position');
-    checkReadable(pos, 1, this.oldest, this._size);
+    checkReadable(pos, 1, this._pruningBoundary, this._size);
   }
 
   private offsetOf(pos: number): number {

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { DIGEST_BYTES, SHA256_IMPLEMENTATION, hashInputInto, inputBuffer, sha256, sha256Into } from "./sha256";
+import { toHex as hex } from "../codec";
 
 const ref = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("sha256 (hot path)", () => {
   test("uses the wasm module (its self-test passed on this machine)", () => {

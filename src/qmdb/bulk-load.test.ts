@@ -10,7 +10,7 @@ import { AnyDb } from "./any";
 import { ImmutableDb } from "./immutable";
 import { createAnyTestOperations, createImmutableTestOperations, testOperationCount, testOperations } from "./generator";
 import type { AnyOperation, ImmutableOperation } from "./operation";
-import { fastTempDir } from "../../test/helpers/fast-tmp";
+import { tempDir } from "../../test/helpers/tmp";
 
 const OPTIONS = { logItemsPerBlob: 7, mmrItemsPerBlob: 11 };
 
@@ -62,7 +62,7 @@ describe.each([0, 1, 9, 10, 123, 1001])("bulk load of %d generated keys", (count
     for (let i = 0; i < Math.min(count, 40); i += 3) ops.push(i % 2 === 0 ? { type: "delete", key: (ops[i] as { key: Uint8Array }).key } : { ...(ops[i] as AnyOperation) });
     ops.push({ type: "commitFloor", metadata: undefined, floorLoc: 0n });
     const prune = async (db: Loadable<AnyOperation>): Promise<void> => (db as AnyDb).prune((db as AnyDb).inactivityFloorLoc);
-    const [a, b] = [fastTempDir(), fastTempDir()];
+    const [a, b] = [tempDir(), tempDir()];
     const durable = await run(await AnyDb.open(a, OPTIONS), ops, true, prune);
     const bulk = await run(await AnyDb.open(b, OPTIONS), ops, false, prune);
     expect(bulk).toEqual(durable);
@@ -75,7 +75,7 @@ describe.each([0, 1, 9, 10, 123, 1001])("bulk load of %d generated keys", (count
   test("immutable: same roots, files and reopened state as durable commits", async () => {
     const ops: ImmutableOperation[] = createImmutableTestOperations(count, 3n);
     const prune = async (db: Loadable<ImmutableOperation>): Promise<void> => (db as ImmutableDb).prune(db.opCount - 1n);
-    const [a, b] = [fastTempDir(), fastTempDir()];
+    const [a, b] = [tempDir(), tempDir()];
     const durable = await run(await ImmutableDb.open(a, OPTIONS), ops, true, prune);
     const bulk = await run(await ImmutableDb.open(b, OPTIONS), ops, false, prune);
     expect(bulk).toEqual(durable);

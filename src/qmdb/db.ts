@@ -4,14 +4,13 @@
  * mutations and decide how replay updates the index.
  */
 import { type DirectoryLock, type Storage, lockRoot } from "../journal";
-import type { Location } from "../mmr";
+import { type Location, type Position, toSafeNumber } from "../mmr";
 import { QmdbError } from "./errors";
 import { KeyIndex } from "./key-index";
 import type { AuthenticatedLog, ProvenOperations } from "./log";
+import { operationKey, operationValue } from "./operation";
 
 /** Offset of the key inside every keyed operation encoding (after the 1-byte tag). */
-const KEY_OFFSET = 1;
-const KEY_END = 33;
 
 /** How a commit is made. */
 export interface CommitOptions {
@@ -41,7 +40,7 @@ export abstract class Db<Op> {
   protected readonly index = new KeyIndex();
   protected closed = false;
   // Reads the key of the keyed operation at `loc` (only ever called for indexed locations).
-  protected readonly keyAt = (loc: number): Uint8Array => this.log.readEncoded(loc).subarray(KEY_OFFSET, KEY_END);
+  protected readonly keyAt = (loc: number): Uint8Array => operationKey(this.log.readEncoded(loc));
 
   protected constructor(
     protected readonly log: AuthenticatedLog<Op>,
@@ -73,7 +72,31 @@ export abstract class Db<Op> {
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     const loc = this.index.get(key, this.keyAt);
-    return loc < 0 ? undefined : this.log.readEncoded(loc).slice(KEY_END, KEY_END + 32);
+    return loc < 0 ? undefined : operationValue(this.log.readEncoded(loc));
+  }
+
+  /**
+   * The digest of MMR node `pos`, if this database still holds it (retained nodes and the pinned
+   * peaks of the prune boundary): lets audits and tests compare two databases node by node.
+   */
+  mmrNode(pos: Position): Uint8Array | undefined {
+    this.checkOpen();
+    return this.log.mmr.getNode(toSafeNumber(pos, "node position"));
+  }
+
+  /**
+   * Every live key and its value (`any`: the current value; `immutable`: the value set), in log
+   * order. The keys are those live when `entries` is called; keys and values are copies. Reading
+   * the log as it goes, it holds 8 bytes a key; pruning while iterating is not allowed.
+   */
+  *entries(): IterableIterator<[key: Uint8Array, value: Uint8Array]> {
+    this.checkOpen();
+    const locations = this.index.sortedLocations();
+    for (const loc of locations) {
+      this.checkOpen();
+      const bytes = this.log.readEncoded(loc);
+      yield [operationKey(bytes).slice(), operationValue(bytes)];
+    }
   }
 
   /** The operation at `loc`. */

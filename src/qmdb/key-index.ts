@@ -118,6 +118,14 @@ export class KeyIndex {
     }
   }
 
+  /** Every indexed location, in ascending order (a copy: later changes to the index do not affect it). */
+  sortedLocations(): Float64Array {
+    const out = new Float64Array(this.count);
+    let n = 0;
+    for (let j = 0; j < this.locs.length; j++) if (this.locs[j] !== EMPTY) out[n++] = this.locs[j]!;
+    return out.sort();
+  }
+
   /** Removes every key. */
   clear(): void {
     this.locs.fill(EMPTY);

@@ -14,7 +14,7 @@ import { QmdbError } from "./errors";
 import { ImmutableDb } from "./immutable";
 import { AnyModel, ImmutableModel } from "../../test/helpers/qmdb-model";
 import { refSha256, be64, hex } from "../../test/helpers/vectors";
-import { fastTempDir } from "../../test/helpers/fast-tmp";
+import { tempDir } from "../../test/helpers/tmp";
 
 /** Runs per property; set QMDB_MODEL_RUNS for a longer soak (the time limit is then lifted). */
 const SOAK_RUNS = process.env.QMDB_MODEL_RUNS === undefined ? undefined : Number(process.env.QMDB_MODEL_RUNS);
@@ -128,7 +128,7 @@ describe("model-based: random operation sequences agree with the reference model
   test("any: update/delete/commit/close+reopen/prune", async () => {
     await fc.assert(
       fc.asyncProperty(layout, fc.array(anyCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
-        const dir = fastTempDir("qmdb-model-any-");
+        const dir = tempDir("qmdb-model-any-");
         const model = new AnyModel();
         let db = await AnyDb.open(dir, opts);
         // Expected pruning boundary: whole blobs below the requested location, never the tail blob
@@ -200,7 +200,7 @@ describe("model-based: random operation sequences agree with the reference model
   test("immutable: set/commit/close+reopen, with KeyExists for keys already set", async () => {
     await fc.assert(
       fc.asyncProperty(layout, fc.array(immutableCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
-        const dir = fastTempDir("qmdb-model-imm-");
+        const dir = tempDir("qmdb-model-imm-");
         const model = new ImmutableModel();
         let db = await ImmutableDb.open(dir, opts);
         let lastMetadata: Uint8Array | undefined;

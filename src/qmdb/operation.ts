@@ -40,6 +40,11 @@ export function operationKey(bytes: Uint8Array): Uint8Array {
   return bytes.subarray(OP_KEY_OFFSET, OP_VALUE_OFFSET);
 }
 
+/** A copy of the value of an encoded Update or Set. */
+export function operationValue(bytes: Uint8Array): Uint8Array {
+  return bytes.slice(OP_VALUE_OFFSET, OP_VALUE_OFFSET + KEY_BYTES);
+}
+
 /** The floor of an encoded `any` CommitFloor. */
 export function anyCommitFloor(bytes: Uint8Array): bigint {
   return new DataView(bytes.buffer, bytes.byteOffset + ANY_FLOOR_OFFSET, 8).getBigUint64(0);

@@ -18,7 +18,7 @@ import { QmdbError } from "./errors";
 import { ImmutableDb } from "./immutable";
 import { encodeAnyOperation, encodeImmutableOperation } from "./operation";
 import { refSha256, be64, hex } from "../../test/helpers/vectors";
-import { fastTempDir } from "../../test/helpers/fast-tmp";
+import { tempDir } from "../../test/helpers/tmp";
 
 type Kind = "any" | "immutable";
 type AnyKindDb = AnyDb | ImmutableDb;
@@ -69,7 +69,7 @@ function snapshot(db: AnyKindDb, values: Map<string, Written>): State {
  * fourth commit (so recovery also runs against pinned MMR nodes); then closes it.
  */
 async function build(kind: Kind): Promise<Built> {
-  const dir = fastTempDir(`qmdb-torn-${kind}-`);
+  const dir = tempDir(`qmdb-torn-${kind}-`);
   const db = await open(kind, dir);
   const values = new Map<string, Written>();
   const states: State[] = [snapshot(db, values)];
@@ -324,7 +324,7 @@ describe.each(["any", "immutable"] as const)("%s database: torn writes and corru
   let work: string;
   beforeEach(async () => {
     built = await build(kind);
-    work = path.join(fastTempDir(`qmdb-torn-work-`), "db");
+    work = path.join(tempDir(`qmdb-torn-work-`), "db");
   });
 
   test("the pristine database reopens to its last commit", async () => {

@@ -15,18 +15,18 @@ export class RelayMetrics {
 
   /** `secondsBehind` reads how long the oldest upstream target not served yet has been waiting. */
   constructor(registry: Registry, secondsBehind: () => number) {
-    this.upstreamOpCount = new Gauge({ name: "relay_upstream_op_count", help: "Op count of the newest target the upstream offers", registers: [registry] });
-    this.servedOpCount = new Gauge({ name: "relay_served_op_count", help: "Op count of the target served (fully reached)", registers: [registry] });
-    this.opsBehind = new Gauge({ name: "relay_ops_behind", help: "Upstream op count minus served op count", registers: [registry] });
+    this.upstreamOpCount = new Gauge({ name: "relay_upstream_operations", help: "Op count of the newest target the upstream offers", registers: [registry] });
+    this.servedOpCount = new Gauge({ name: "relay_served_operations", help: "Op count of the target served (fully reached)", registers: [registry] });
+    this.opsBehind = new Gauge({ name: "relay_behind_operations", help: "Upstream op count minus served op count", registers: [registry] });
     this.secondsBehind = new Gauge({
-      name: "relay_seconds_behind",
+      name: "relay_behind_seconds",
       help: "Seconds since the upstream offered the oldest target newer than the served one (0 when caught up)",
       registers: [registry],
       collect() {
         this.set(secondsBehind());
       },
     });
-    this.targetsReached = new Counter({ name: "relay_targets_reached_total", help: "Upstream targets fully reached and served", registers: [registry] });
-    this.syncFailures = new Counter({ name: "relay_sync_failures_total", help: "Relay syncs that failed (retried)", registers: [registry] });
+    this.targetsReached = new Counter({ name: "relay_reached_targets_total", help: "Upstream targets fully reached and served", registers: [registry] });
+    this.syncFailures = new Counter({ name: "relay_failed_syncs_total", help: "Relay syncs that failed (retried)", registers: [registry] });
   }
 }

@@ -14,6 +14,7 @@ export class UpstreamTargets {
   // Upper bounds offered but not served yet, with when they were first seen (oldest first).
   private pending: Array<{ upper: bigint; seenAt: number }> = [];
   private waiter: (() => void) | undefined;
+  private kindMismatchLogged = false;
 
   constructor(
     private readonly upstream: MultiSourceResolver,
@@ -78,7 +79,13 @@ export class UpstreamTargets {
 
   private offer(t: ServerTarget): void {
     if (t.kind !== this.kind) {
-      this.log.warn({ upstream_db: t.kind, db: this.kind }, "upstream serves another database kind; ignoring its target");
+      // Said once (loudly): every target of that upstream would repeat it.
+      if (!this.kindMismatchLogged)
+        this.log.error(
+          { upstream_db: t.kind, db: this.kind },
+          `upstream serves an ${t.kind} database; this relay is --db ${this.kind} (use --db ${t.kind}); ignoring its targets`,
+        );
+      this.kindMismatchLogged = true;
       return;
     }
     if (this.newest !== undefined && t.target.upperBound <= this.newest.target.upperBound) return;

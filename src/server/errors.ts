@@ -4,7 +4,7 @@
  */
 
 /** Why a request failed. */
-export type ServiceErrorKind = "InvalidArgument" | "OutOfRange" | "Unavailable" | "Internal";
+export type ServiceErrorKind = "InvalidArgument" | "OutOfRange" | "Unavailable" | "Stalled" | "Internal";
 
 /** A request failed; the message names the field and the bound. */
 export class ServiceError extends Error {

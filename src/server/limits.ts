@@ -1,9 +1,9 @@
 /**
  * Per-client rate limits and stream caps. Each client (identified by its TLS client certificate
- * when it has one, else by its connection's address and port) gets two token buckets, one for
- * target requests and one for operations streamed, plus a cap on concurrent streams; a global cap
- * bounds streams in total. Refusals are `Pushback`s carrying how long to wait; the gRPC adapter
- * answers them with RESOURCE_EXHAUSTED and that delay.
+ * when it has one, else by its IP address, however many connections it opens) gets two token
+ * buckets, one for target requests and one for operations streamed, plus a cap on concurrent
+ * streams; a global cap bounds streams in total. Refusals are `Pushback`s carrying how long to
+ * wait; the gRPC adapter answers them with RESOURCE_EXHAUSTED and that delay.
  */
 
 /** Limits; a rate of 0 disables that bucket, a cap of 0 disables that cap. */

@@ -15,6 +15,7 @@ import { ServerMetrics } from "./metrics";
 import { addReflection } from "./reflection";
 import { DEFAULT_LIMITS, type ServiceLimits, SyncService } from "./service";
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from "./limits";
+import { DEFAULT_SEND_LIMITS, SendBudget, type SendLimits } from "./send-budget";
 import type { TargetSigner } from "../sync";
 import type { ServedSource, SourceFactory, TargetSource } from "./target-source";
 import type { WorkloadOptions } from "./workload";
@@ -43,6 +44,10 @@ export interface ServerOptions {
   readonly tls?: ServerTlsOptions;
   /** How long in-flight streams may run after shutdown begins (default 5 s). */
   readonly shutdownGraceMs?: number;
+  /** Bytes queued to clients per stream and in total, and the stall timeout (default `DEFAULT_SEND_LIMITS`). */
+  readonly sendLimits?: SendLimits;
+  /** Connections with no open call for this long are closed (default 5 min). */
+  readonly idleConnectionTimeoutMs?: number;
   /** Stops a start still in its initial load (`start` then rejects with `InitialLoadStopped`). */
   readonly signal?: AbortSignal;
   readonly logger: Logger;
@@ -50,6 +55,14 @@ export interface ServerOptions {
 
 /** Default of `ServerOptions.shutdownGraceMs`. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
+/** Default of `ServerOptions.idleConnectionTimeoutMs`. */
+export const DEFAULT_IDLE_CONNECTION_TIMEOUT_MS = 5 * 60_000;
+
+// Every connection is pinged this often and closed if the ping is not answered in time, so dead
+// peers do not keep their connections (and whatever streams they hold) forever.
+const KEEPALIVE_TIME_MS = 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /** A running sync server. */
 export class SyncServer {
@@ -106,8 +119,17 @@ export class SyncServer {
     try {
       const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
       const limiter = new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS);
-      grpc = new Server({ "grpc.max_send_message_length": 16 * 1024 * 1024 });
-      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, limiter, log, shuttingDown.signal, stoppingWatches.signal));
+      const budget = new SendBudget(options.sendLimits ?? DEFAULT_SEND_LIMITS, (bytes) => metrics.queuedResponseBytes.set(bytes));
+      grpc = new Server({
+        "grpc.max_send_message_length": 16 * 1024 * 1024,
+        "grpc.max_connection_idle_ms": options.idleConnectionTimeoutMs ?? DEFAULT_IDLE_CONNECTION_TIMEOUT_MS,
+        "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+        "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+      });
+      grpc.addService(
+        syncServiceDefinition(metrics),
+        syncServiceHandlers(service, metrics, limiter, budget, log, shuttingDown.signal, stoppingWatches.signal),
+      );
       // A relay is NOT_SERVING until it has reached its first target.
       const initial = db.target === undefined ? "NOT_SERVING" : "SERVING";
       const healthService = new HealthImplementation({ "": initial, [SYNC_SERVICE_NAME]: initial });

@@ -1,8 +1,9 @@
 /**
  * The sync service's request logic, free of gRPC: answers target requests and turns an operations
  * request into a sequence of batches, each with its own range proof against the root at the
- * requested op count (so a client can verify and store each batch as it arrives). Requests are
- * validated up front; every bound is documented in `ServiceLimits`.
+ * requested op count (so a client can verify and store each batch as it arrives; `batch-source.ts`
+ * produces and encodes them). Requests are validated up front; every bound is documented in
+ * `ServiceLimits`.
  */
 import { MmrError, type Proof } from "../mmr";
 import { type DbKindName, QmdbError } from "../qmdb";
@@ -30,13 +31,6 @@ export interface OperationsRequest {
   readonly startLoc: bigint;
   readonly maxOps: bigint;
   readonly batchSize: number;
-}
-
-/** One batch of consecutive operations (canonically encoded) with its proof. */
-export interface OperationsBatch {
-  readonly startLoc: bigint;
-  readonly proof: Proof;
-  readonly operations: Uint8Array[];
 }
 
 /** A target with the server's signature (empty when the server has no signing key). */
@@ -126,21 +120,8 @@ export class SyncService {
     return { opCount: req.opCount, startLoc: req.startLoc, endLoc: end < req.opCount ? end : req.opCount, batchSize };
   }
 
-  /**
-   * The batches answering `req`, produced lazily (each is computed when the consumer asks for it,
-   * so a slow reader holds back the work). Stops early when `signal` aborts.
-   */
-  *batches(req: OperationsRequest, signal?: AbortSignal): Generator<OperationsBatch> {
-    const { opCount, startLoc, endLoc, batchSize } = this.plan(req);
-    for (let loc = startLoc; loc < endLoc && signal?.aborted !== true; ) {
-      const n = endLoc - loc < BigInt(batchSize) ? endLoc - loc : BigInt(batchSize);
-      const { proof, operations } = this.prove(opCount, loc, n);
-      yield { startLoc: loc, proof, operations };
-      loc += BigInt(operations.length);
-    }
-  }
-
-  private prove(opCount: bigint, startLoc: bigint, n: bigint): { proof: Proof; operations: Uint8Array[] } {
+  /** Operations `[startLoc, startLoc + n)` (encoded) and their proof against the root at `opCount`; errors as `ServiceError`s. */
+  prove(opCount: bigint, startLoc: bigint, n: bigint): { proof: Proof; operations: Uint8Array[] } {
     try {
       return this.db.historicalProof(opCount, startLoc, n);
     } catch (err) {

@@ -17,7 +17,7 @@ export interface TargetSignature {
 }
 
 /** The state a server serves. Emits `target` each time a new target becomes servable. */
-export interface TargetSource extends Pick<EventEmitter<{ target: [SyncTarget] }>, "on" | "off"> {
+export interface TargetSource extends Pick<EventEmitter<{ target: [SyncTarget] }>, "on" | "off" | "listenerCount"> {
   readonly kind: DbKindName;
   /** The target served now; undefined while there is none (a relay before its first target). */
   readonly target: SyncTarget | undefined;

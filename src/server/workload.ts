@@ -16,7 +16,8 @@ import path from "node:path";
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from "node:timers/promises";
 import { bigintField, countField, readStateFile, stringField, writeStateFile } from "../journal";
 import { type Operation, createTestOperations, testOperationCount, testOperations } from "../qmdb";
-import { type Logger, hex } from "../telemetry";
+import type { Logger } from "../telemetry";
+import { AddedOperationsLog } from "./added-log";
 import type { ServedDatabase } from "./database";
 import { waitForFreeSpace } from "./free-space";
 import type { ServerMetrics } from "./metrics";
@@ -103,6 +104,7 @@ export class Workload {
   /** Starts adding a batch every interval, beginning with batch `first`. */
   start(first: number): void {
     const signal = this.stopController.signal;
+    const added = new AddedOperationsLog(this.log);
     this.loop = (async () => {
       for (let k = first; !signal.aborted; k++) {
         try {
@@ -122,7 +124,7 @@ export class Workload {
           continue;
         }
         this.metrics.opsAdded.inc(ops.length);
-        this.log.info({ operations_added: ops.length, op_count: this.db.opCount.toString(), root: hex(this.db.root()) }, "added operations");
+        added.batch(ops.length, this.db.opCount, this.db.root());
       }
     })();
   }

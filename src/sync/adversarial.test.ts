@@ -16,6 +16,7 @@ import {
   ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
   immutableTarget, RecordingResolver, scratchDir,
 } from "../../test/helpers/sync-harness";
+import { closeAfterTest } from "../../test/helpers/tmp";
 
 const BATCH = 8;
 const MAX_INVALID = 5;
@@ -47,13 +48,13 @@ async function fixture(name: "any" | "immutable"): Promise<Fixture> {
   let target: SyncTarget;
   let keys: Uint8Array[];
   if (name === "any") {
-    const db = await AnyDb.open(scratchDir(), ANY_OPTS);
+    const db = closeAfterTest(await AnyDb.open(scratchDir(), ANY_OPTS));
     const w = anyWorkload(300, 1n);
     await applyAll(db, w.ops);
     await db.prune(db.inactivityFloorLoc);
     [kind, dbOptions, server, target, keys] = [ANY_KIND as unknown as DbKind<unknown, Synced>, ANY_OPTS, db, anyTarget(db), w.keys];
   } else {
-    const db = await ImmutableDb.open(scratchDir(), IMM_OPTS);
+    const db = closeAfterTest(await ImmutableDb.open(scratchDir(), IMM_OPTS));
     const ops = createImmutableTestOperations(250, 1n);
     await applyAll(db, ops);
     await db.prune(50n);

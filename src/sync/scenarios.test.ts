@@ -11,8 +11,9 @@ import {
   ANY_KIND, AnyDb, type AnyOperation, createAnyTestOperations, createImmutableTestOperations, IMMUTABLE_KIND, ImmutableDb,
   type ImmutableOperation,
 } from "../qmdb";
-import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncOptions, type SyncTarget } from ".";
+import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncLogger, type SyncObserver, type SyncOptions, type SyncResult, type SyncTarget } from ".";
 import { DbResolver } from "../../test/helpers/db-resolver";
+import { closeAfterTest } from "../../test/helpers/tmp";
 import {
   ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, expectSameOperations, expectSameValues, FAST_RETRY, hex,
   IMM_OPTS, immutableKeys, immutableTarget, RecordingResolver, scratchDir, settle, TargetQueue,
@@ -25,7 +26,7 @@ const syncImm = (o: ImmRun) => syncDatabase<ImmutableOperation, ImmutableDb>({ k
 
 /** An `any` source holding `n` workload ops (seed 1), pruned to its floor unless told not to. */
 async function anySource(n: number, opts: { prune?: boolean; seed?: bigint } = {}): Promise<{ db: AnyDb; keys: Uint8Array[] }> {
-  const db = await AnyDb.open(scratchDir(), ANY_OPTS);
+  const db = closeAfterTest(await AnyDb.open(scratchDir(), ANY_OPTS));
   const { ops, keys } = anyWorkload(n, opts.seed ?? 1n);
   await applyAll(db, ops);
   if (opts.prune ?? true) await db.prune(db.inactivityFloorLoc);
@@ -34,25 +35,42 @@ async function anySource(n: number, opts: { prune?: boolean; seed?: bigint } = {
 
 /** An immutable source holding `n` test ops (seed 1), pruned to `pruneTo` (section-aligned down). */
 async function immSource(n: number, pruneTo = 0n): Promise<{ db: ImmutableDb; keys: Uint8Array[] }> {
-  const db = await ImmutableDb.open(scratchDir(), IMM_OPTS);
+  const db = closeAfterTest(await ImmutableDb.open(scratchDir(), IMM_OPTS));
   const ops = createImmutableTestOperations(n, 1n);
   await applyAll(db, ops);
   if (pruneTo > 0n) await db.prune(pruneTo);
   return { db, keys: immutableKeys(ops) };
 }
 
-/** Reads an MMR node of a database (test-only access to the protected log). */
-function mmrNode(db: AnyDb | ImmutableDb, pos: number): Uint8Array | undefined {
-  return (db as unknown as { log: { mmr: { getNode(pos: number): Uint8Array | undefined } } }).log.mmr.getNode(pos);
-}
-
 /** Every retained MMR node of `client` (positions from its lower bound up) equals the server's. */
 function expectSameMmrNodes(client: AnyDb | ImmutableDb, server: AnyDb | ImmutableDb, lower: bigint, upper: bigint): void {
   const bad: number[] = [];
   for (let pos = Number(mmrSize(lower)); pos < Number(mmrSize(upper)); pos++) {
-    if (hex(mmrNode(client, pos)) !== hex(mmrNode(server, pos)) || mmrNode(client, pos) === undefined) bad.push(pos);
+    if (hex(client.mmrNode(BigInt(pos))) !== hex(server.mmrNode(BigInt(pos))) || client.mmrNode(BigInt(pos)) === undefined) bad.push(pos);
   }
   expect(bad).toEqual([]);
+}
+
+/**
+ * Syncs to `first` (through `run`) while `update` is pushed once the log holds more than the lower
+ * bound, and checks that the update was ignored: logged, no target change, the sync ended at
+ * `first`. Returns the result for further checks (the caller closes the database).
+ */
+async function syncIgnoring<D extends { root(): Uint8Array }>(
+  run: (o: { target: SyncTarget; targetUpdates: TargetQueue; observer: SyncObserver; logger: SyncLogger }) => Promise<SyncResult<D>>,
+  first: SyncTarget,
+  update: SyncTarget,
+): Promise<SyncResult<D>> {
+  const queue = new TargetQueue();
+  const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, update);
+  const logger = captureLogger();
+  const res = await run({ target: first, targetUpdates: queue, observer, logger });
+  expect(seen.pushed).toBe(true);
+  expect(seen.changed).toEqual([]);
+  expect(logger.has("ignoring a target update that does not move forward")).toBe(true);
+  expect(res.target).toBe(first);
+  expect(hex(res.database.root())).toBe(hex(first.root));
+  return res;
 }
 
 /** An observer that pushes `next` into `queue` once the local log holds more than `lower`. */
@@ -499,16 +517,8 @@ describe("any: target updates", () => {
 
   test("S06 (L06 policy) an update that lowers the lower bound is ignored with a log line; sync completes at the original target", async () => {
     const { server, first, second } = await evolvingSource(100, 50);
-    const queue = new TargetQueue();
     const bad = { ...second, lowerBound: first.lowerBound - 1n };
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, bad);
-    const logger = captureLogger();
-    const res = await syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(logger.has("ignoring a target update that does not move forward")).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(res.target).toBe(first);
-    expect(hex(res.database.root())).toBe(hex(first.root));
+    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
     expect(res.database.opCount).toBe(first.upperBound);
     await res.database.close();
     await server.close();
@@ -516,15 +526,8 @@ describe("any: target updates", () => {
 
   test("S07 (L06 policy) an update that lowers the upper bound is ignored; sync completes at the original target", async () => {
     const { server, first } = await evolvingSource(100, 50);
-    const queue = new TargetQueue();
     const bad = { root: digestOf("smaller"), lowerBound: first.lowerBound, upperBound: first.upperBound - 1n };
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, bad);
-    const logger = captureLogger();
-    const res = await syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(logger.has("ignoring a target update")).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(hex(res.database.root())).toBe(hex(first.root));
+    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
     await res.database.close();
     await server.close();
   });
@@ -703,30 +706,17 @@ describe("any: target updates", () => {
 
   test("L05 a prune-only update (same upper, higher lower, same root) is ignored; sync completes at the original target", async () => {
     const { server, first } = await evolvingSource(100, 10);
-    const queue = new TargetQueue();
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { ...first, lowerBound: first.lowerBound + 3n });
-    const logger = captureLogger();
-    const res = await syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(logger.has("ignoring a target update")).toBe(true);
-    expect(res.target).toBe(first);
+    const update = { ...first, lowerBound: first.lowerBound + 3n };
+    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
     expect(res.database.oldestRetainedLoc).toBe(first.lowerBound);
-    expect(hex(res.database.root())).toBe(hex(first.root));
     await res.database.close();
     await server.close();
   });
 
   test("L15 an update with an equal upper bound and a different root is ignored", async () => {
     const { server, first } = await evolvingSource(100, 10);
-    const queue = new TargetQueue();
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { ...first, root: digestOf("another root") });
-    const logger = captureLogger();
-    const res = await syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(logger.has("ignoring a target update")).toBe(true);
-    expect(hex(res.database.root())).toBe(hex(first.root));
+    const update = { ...first, root: digestOf("another root") };
+    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
     await res.database.close();
     await server.close();
   });
@@ -939,29 +929,17 @@ describe("immutable", () => {
 
   test("S32 (L06 policy) an update lowering the lower bound is ignored", async () => {
     const { server, first, second } = await evolvingImm();
-    const queue = new TargetQueue();
     // The second target's root and upper, with a lower bound below the first's: non-advancing.
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { ...second, lowerBound: first.lowerBound - 5n });
-    const logger = captureLogger();
-    const res = await syncImm({ directory: scratchDir(), target: first, resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(logger.has("ignoring a target update")).toBe(true);
-    expect(hex(res.database.root())).toBe(hex(first.root));
+    const update = { ...second, lowerBound: first.lowerBound - 5n };
+    const res = await syncIgnoring((o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }), first, update);
     await res.database.close();
     await server.close();
   });
 
   test("S33 (L06 policy) an update lowering the upper bound is ignored", async () => {
     const { server, first } = await evolvingImm();
-    const queue = new TargetQueue();
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { root: digestOf("x"), lowerBound: first.lowerBound, upperBound: first.upperBound - 2n });
-    const logger = captureLogger();
-    const res = await syncImm({ directory: scratchDir(), target: first, resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, targetUpdates: queue, observer, logger });
-    expect(seen.pushed).toBe(true);
-    expect(seen.changed).toEqual([]);
-    expect(logger.has("ignoring a target update")).toBe(true);
-    expect(hex(res.database.root())).toBe(hex(first.root));
+    const update = { root: digestOf("x"), lowerBound: first.lowerBound, upperBound: first.upperBound - 2n };
+    const res = await syncIgnoring((o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }), first, update);
     await res.database.close();
     await server.close();
   });

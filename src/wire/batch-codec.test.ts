@@ -3,6 +3,7 @@ import { GetOperationsResponse } from "../../gen/commonware/sync/v1/sync";
 import { type AnyOperation, type ImmutableOperation, encodeAnyOperation, encodeImmutableOperation } from "../qmdb";
 import { decodeOperationsResponse, encodeOperationsResponse } from "./batch-codec";
 import { encodeProtoOperation, toProtoOperation, toProtoProof } from "./convert";
+import { toHex as hex } from "../codec";
 
 const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const anyOp: fc.Arbitrary<AnyOperation> = fc.oneof(
@@ -16,7 +17,6 @@ const immOp: fc.Arbitrary<ImmutableOperation> = fc.oneof(
 );
 const proof = fc.record({ size: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), digests: fc.array(digest, { maxLength: 8 }) });
 const LIMITS = { maxDigests: 256, maxOperations: 10_000 };
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("direct GetOperationsResponse codec", () => {
   test("encodes byte-for-byte like the generated code, and decodes what the generated code writes", () => {

@@ -25,6 +25,7 @@ import { ImmutableDb } from "../../src/qmdb/immutable";
 import { AnyModel, ImmutableModel } from "../helpers/qmdb-model";
 import { tempDir } from "../helpers/tmp";
 import { ANY_KEY_SPACE, DB_OPTIONS, type Kind, type Step, anyKey, between, prng, step } from "./workload";
+import { toHex as hex } from "../../src/codec";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const WRITER = path.join(ROOT, "dist", "test", "crash", "writer.js");
@@ -33,7 +34,6 @@ const CYCLES: Record<Kind, number> = { any: 30, immutable: 24 };
 /** Base seed; override with QMDB_CRASH_SEED to replay a failing run's workload (kill times still vary). */
 const BASE_SEED = Number(process.env.QMDB_CRASH_SEED ?? 20251220);
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 /** Fails with a clear message when the compiled writer is missing or older than its sources. */
 function checkWriterBuilt(): void {

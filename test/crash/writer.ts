@@ -11,6 +11,7 @@ import { writeSync } from "node:fs";
 import { AnyDb } from "../../src/qmdb/any";
 import { ImmutableDb } from "../../src/qmdb/immutable";
 import { DB_OPTIONS, type Kind, step } from "./workload";
+import { toHex as hex } from "../../src/codec";
 
 function emit(line: string): void {
   const bytes = Buffer.from(`${line}\n`);
@@ -24,7 +25,6 @@ function emit(line: string): void {
   }
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 async function main(): Promise<void> {
   const [kind, dir, seedArg] = process.argv.slice(2);

@@ -29,7 +29,7 @@ async function appliedOps(client: Proc): Promise<number> {
   if (ready === undefined) return 0;
   try {
     const body = await (await fetch(`http://${ready.metrics_addr as string}/metrics`)).text();
-    const m = /^client_operations_applied_total (\d+)/m.exec(body);
+    const m = /^client_applied_operations_total (\d+)/m.exec(body);
     return m === null ? 0 : Number(m[1]);
   } catch {
     return 0;

@@ -10,7 +10,7 @@ import { createServer, connect } from "node:net";
 import path from "node:path";
 import { type LogLine, type Proc as ProcType, ROOT, SERVER_BIN, SYNCED, cleanup, run, spawnClient, startServer, tempDir } from "../production/helpers";
 import { Proc } from "../helpers/process";
-import { committedRoots, eventually, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
+import { ORIGIN_LOGS, committedRoots, eventually, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
 
 jest.setTimeout(120_000);
 afterAll(cleanup);
@@ -53,7 +53,7 @@ test("16 clients through HAProxy in front of 3 relays reach the origin's roots, 
   const key = await run(SERVER_BIN, ["--generate-signing-key", keyFile]);
   expect(key.code).toBe(0);
   const publicKey = key.stdout.trim();
-  const origin = await startServer({ initialOps: 200, opInterval: "200ms", opsPerInterval: 5, extra: ["--signing-key", keyFile] });
+  const origin = await startServer({ initialOps: 200, opInterval: "200ms", opsPerInterval: 5, extra: ["--signing-key", keyFile, ...ORIGIN_LOGS] });
   const relays = await Promise.all([1, 2, 3].map((i) => startRelay(origin.addr, tempDir(`cw-relay${i}-`), ["--trusted-key", publicKey])));
   await Promise.all(relays.map((r) => r.waitForMsg("relay reached target")));
 
@@ -79,7 +79,7 @@ test("16 clients through HAProxy in front of 3 relays reach the origin's roots, 
   // Every relay carries part of the load; then one is SIGKILLed mid-run, and every client must
   // complete two more syncs after that.
   for (const r of relays) {
-    await eventually(async () => metricSum(await scrape(metricsAddr(r)), "server_operations_served_total") > 0, `${r.addr} to serve operations`);
+    await eventually(async () => metricSum(await scrape(metricsAddr(r)), "server_served_operations_total") > 0, `${r.addr} to serve operations`);
   }
   const before = clients.map((c) => synced(c).length);
   await relays[1]!.stop("SIGKILL");

@@ -5,9 +5,9 @@
  * `cleanup()` (register it with `afterAll`) SIGKILLs what still runs and removes the directories.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
+import { makeTempDir } from "../helpers/tmp";
 import { type Exit, type LogLine, Proc, killAll } from "../helpers/process";
 import { Client, type ServiceError, credentials, status } from "@grpc/grpc-js";
 import {
@@ -46,8 +46,7 @@ const dirs: string[] = [];
 
 /** A fresh storage directory (in RAM when /dev/shm exists), removed by `cleanup`. */
 export function tempDir(prefix = "cw-e2e-"): string {
-  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  const d = mkdtempSync(path.join(base, prefix));
+  const d = makeTempDir(prefix);
   dirs.push(d);
   return d;
 }
@@ -118,7 +117,7 @@ export function serverArgs(o: StartOptions & { dir: string }): string[] {
   return [
     "--db", o.db, "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", o.dir,
     "-i", String(o.initialOps ?? 100), "-t", o.opInterval ?? "20ms", "-o", String(o.opsPerInterval ?? 5),
-    "--log-format", "json", ...(o.extra ?? []),
+    "--log-format", "json", "--log-level", "debug", ...(o.extra ?? []),
   ];
 }
 
@@ -293,4 +292,4 @@ export async function cleanup(): Promise<void> {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export { toHex as hex } from "../../src/codec";

@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { safeLoadAll } from "js-yaml";
 import { CLIENT_BIN, ROOT, SERVER_BIN, SYNCED, cleanup, run, tempDir } from "../production/helpers";
 import { LISTENING, Proc } from "../helpers/process";
-import { committedRoots, healthStatus } from "../helpers/scale-out";
+import { ORIGIN_LOGS, committedRoots, healthStatus } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 afterAll(cleanup);
@@ -192,7 +192,7 @@ test("the pods' command lines run the real binaries: a client syncs through a re
     originC,
     expand(originC, config),
     { "/data": tempDir("cw-k8s-origin-"), "/etc/sync-origin/signing.key": path.join(keyDir, "signing.key") },
-    listen,
+    [...listen, ...ORIGIN_LOGS],
   );
   await origin.waitForMsg(LISTENING);
 

@@ -1,7 +1,10 @@
 /**
- * End-to-end: the Prometheus endpoint of a real server process exposes the seed's counters, RPC
- * latency, bytes and operations served, the op count and Node's process metrics, and the counters
- * move by exactly what this test did between two scrapes (nothing else talks to these servers).
+ * End-to-end: the Prometheus endpoint of a real server process exposes requests, errors, RPC
+ * latency, bytes and operations served, the committed op count, active streams and connected
+ * clients, and Node's process metrics, under conventional names (unit last, counters `_total`),
+ * with failure series present at zero from the start; the counters move by exactly what this test
+ * did between two scrapes (nothing else talks to these servers), and a client cancelling its own
+ * stream is not counted as an error.
  */
 import { status } from "@grpc/grpc-js";
 import { KINDS, type Kind, type ServerProcess, cleanup, collectStream, expectStatus, getTarget, startServer, syncClient } from "./harness";
@@ -47,15 +50,17 @@ describe.each(KINDS)("--db %s", (kind) => {
     await expectStatus(collectStream(client, { opCount: 0n, startLoc: 0n, maxOps: 1n, batchSize: 0 }));
     await server().waitForBatches(1);
     const { text, samples } = await scrape(server().metricsAddr);
-    // Counters are exposed with the `_total` suffix (Prometheus naming; the seed's names).
+    // Counters are exposed with the `_total` suffix, units last (Prometheus naming).
     const wanted: Record<string, "counter" | "histogram" | "gauge"> = {
       server_requests_total: "counter",
-      server_error_total: "counter",
-      server_ops_added_total: "counter",
-      server_bytes_sent_total: "counter",
-      server_operations_served_total: "counter",
+      server_errors_total: "counter",
+      server_added_operations_total: "counter",
+      server_sent_bytes_total: "counter",
+      server_served_operations_total: "counter",
       server_rpc_duration_seconds: "histogram",
-      server_op_count: "gauge",
+      server_committed_operations: "gauge",
+      server_active_streams: "gauge",
+      server_connected_clients: "gauge",
     };
     const names = new Set([...samples.keys()].map((k) => k.replace(/\{.*$/, "")));
     const missing = Object.entries(wanted)
@@ -70,7 +75,7 @@ describe.each(KINDS)("--db %s", (kind) => {
     }
     expect([...samples.keys()].some((k) => k.startsWith("process_cpu_user_seconds_total"))).toBe(true);
     expect([...samples.keys()].some((k) => k.startsWith("process_resident_memory_bytes"))).toBe(true);
-    expect(get(samples, "server_op_count")).toBeGreaterThan(0);
+    expect(get(samples, "server_committed_operations")).toBeGreaterThan(0);
     expect((await fetch(`http://${server().metricsAddr}/nope`)).status).toBe(404);
   });
 
@@ -90,14 +95,14 @@ describe.each(KINDS)("--db %s", (kind) => {
     const delta = (key: string): number => get(after, key) - get(before, key);
     expect(delta('server_requests_total{method="GetSyncTarget"}')).toBe(4);
     expect(delta('server_requests_total{method="GetOperations"}')).toBe(2);
-    expect(delta('server_error_total{method="GetOperations",code="INVALID_ARGUMENT"}')).toBe(1);
+    expect(delta('server_errors_total{method="GetOperations",code="INVALID_ARGUMENT"}')).toBe(1);
     expect(delta('server_rpc_duration_seconds_count{method="GetSyncTarget",code="OK"}')).toBe(4);
     expect(delta('server_rpc_duration_seconds_count{method="GetOperations",code="OK"}')).toBe(1);
     expect(delta('server_rpc_duration_seconds_count{method="GetOperations",code="INVALID_ARGUMENT"}')).toBe(1);
-    expect(delta("server_operations_served_total")).toBe(streamed.reduce((n, m) => n + m.operations.length, 0));
-    expect(delta('server_bytes_sent_total{method="GetOperations"}')).toBeGreaterThan(25 * 32);
-    expect(delta("server_ops_added_total")).toBeGreaterThan(0);
-    expect(get(after, "server_op_count")).toBeGreaterThanOrEqual(Number(t.upperBound));
-    expect(get(after, "server_op_count")).toBeGreaterThan(get(before, "server_op_count"));
+    expect(delta("server_served_operations_total")).toBe(streamed.reduce((n, m) => n + m.operations.length, 0));
+    expect(delta('server_sent_bytes_total{method="GetOperations"}')).toBeGreaterThan(25 * 32);
+    expect(delta("server_added_operations_total")).toBeGreaterThan(0);
+    expect(get(after, "server_committed_operations")).toBeGreaterThanOrEqual(Number(t.upperBound));
+    expect(get(after, "server_committed_operations")).toBeGreaterThan(get(before, "server_committed_operations"));
   });
 });

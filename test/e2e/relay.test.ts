@@ -17,6 +17,7 @@ import {
   cleanup,
   getTarget,
   hex,
+  makePki,
   rejection,
   run,
   spawnClient,
@@ -24,8 +25,9 @@ import {
   stub,
   tempDir,
 } from "../production/helpers";
+import type { GetOperationsRequest, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import { type LyingProxy, startLyingProxy } from "../helpers/lying-proxy";
-import { committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
+import { ORIGIN_LOGS, committedRoots, eventually, healthStatus, metricSum, metricsAddr, scrape, startRelay } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 
@@ -44,7 +46,7 @@ beforeAll(async () => {
   const r = await run(SERVER_BIN, ["--generate-signing-key", keyFile]);
   expect(r.code).toBe(0);
   publicKey = r.stdout.trim();
-  origin = await startServer({ initialOps: 300, opInterval: "100ms", opsPerInterval: 5, extra: ["--signing-key", keyFile] });
+  origin = await startServer({ initialOps: 300, opInterval: "100ms", opsPerInterval: 5, extra: ["--signing-key", keyFile, ...ORIGIN_LOGS] });
   relay1Dir = tempDir("cw-relay1-");
   relay1 = await startRelay(origin.addr, relay1Dir, ["--trusted-key", publicKey]);
   // The second relay trusts nobody: it passes on whatever its upstream signed.
@@ -55,6 +57,17 @@ afterAll(async () => {
   await liar?.close();
   await cleanup();
 });
+
+/** Reads a whole GetOperations stream (rejects with the status on failure). */
+function collect(c: SyncServiceClient, req: GetOperationsRequest): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let messages = 0;
+    const call = c.getOperations(req);
+    call.on("data", () => messages++);
+    call.on("error", reject);
+    call.on("end", () => resolve(messages));
+  });
+}
 
 /** Waits for a client's first successful sync and checks its root is one the origin committed. */
 async function expectOriginRoot(client: Proc): Promise<LogLine> {
@@ -71,6 +84,12 @@ test("origin → relay → relay: a client of the last relay trusting only the o
   expect(served.signature.length).toBe(64);
   expect(committedRoots(origin).get(served.target!.upperBound.toString())).toBe(hex(served.target!.root));
 
+  // An op count the relay has not reached yet may come soon: UNAVAILABLE (retry), not OUT_OF_RANGE.
+  const ahead = served.target!.upperBound + 100_000n;
+  const notYet: ServiceError = await rejection(collect(stub(relay2.addr), { opCount: ahead, startLoc: 0n, maxOps: 1n, batchSize: 1 }));
+  expect(notYet.code).toBe(status.UNAVAILABLE);
+  expect(notYet.details).toMatch(/beyond the op count \d+ this relay has reached/);
+
   const client = spawnClient(relay2.addr, ["--trusted-key", publicKey, "-b", "20"]);
   await expectOriginRoot(client);
   expect(client.lines.filter((l) => l.msg === "sync failed")).toEqual([]);
@@ -81,12 +100,12 @@ test("origin → relay → relay: a client of the last relay trusting only the o
 
   expect(await healthStatus(relay2.addr)).toBe(1);
   const m = await scrape(metricsAddr(relay2));
-  expect(metricSum(m, "relay_served_op_count")).toBeGreaterThan(300);
-  expect(metricSum(m, "relay_upstream_op_count")).toBeGreaterThanOrEqual(metricSum(m, "relay_served_op_count"));
-  expect(metricSum(m, "relay_ops_behind")).toBeGreaterThanOrEqual(0);
-  expect(m.has("relay_seconds_behind")).toBe(true);
-  expect(metricSum(m, "relay_targets_reached_total")).toBeGreaterThan(1);
-  expect(metricSum(m, "relay_source_operations_total", { source: relay1.addr })).toBeGreaterThan(300);
+  expect(metricSum(m, "relay_served_operations")).toBeGreaterThan(300);
+  expect(metricSum(m, "relay_upstream_operations")).toBeGreaterThanOrEqual(metricSum(m, "relay_served_operations"));
+  expect(metricSum(m, "relay_behind_operations")).toBeGreaterThanOrEqual(0);
+  expect(m.has("relay_behind_seconds")).toBe(true);
+  expect(metricSum(m, "relay_reached_targets_total")).toBeGreaterThan(1);
+  expect(metricSum(m, "relay_source_received_operations_total", { source: relay1.addr })).toBeGreaterThan(300);
 });
 
 test("a relay restarted on its directory serves its last reached target at once and resumes from it", async () => {
@@ -109,6 +128,21 @@ test("a relay restarted on its directory serves its last reached target at once 
   expect(relay1.lines.filter((l) => l.msg === "relay opened its local log")).toEqual([]);
 });
 
+test("several sources: with --trusted-key the newest validly signed target wins; without, the first source's", async () => {
+  // relay2's upstream (the first relay1 process) was SIGKILLed above: it keeps serving its last target.
+  const frozen = (await getTarget(stub(relay2.addr))).target!.upperBound;
+  await eventually(async () => (await getTarget(stub(origin.addr))).target!.upperBound > frozen, "the origin to move past the frozen relay");
+  const sources = `${relay2.addr},${origin.addr}`;
+  const firstTarget = async (extra: string[]): Promise<bigint> => {
+    const client = spawnClient(sources, extra);
+    const start = await client.waitForMsg("starting sync");
+    await client.stop();
+    return BigInt((start.target as { upper_bound: string }).upper_bound);
+  };
+  expect(await firstTarget(["--trusted-key", publicKey])).toBeGreaterThan(frozen);
+  expect(await firstTarget([])).toBe(frozen);
+});
+
 test("a relay of a lying upstream serves nothing and names the liar", async () => {
   liar = await startLyingProxy(origin.addr);
   const relay = await startRelay(liar.addr, tempDir("cw-relay-liar-"));
@@ -124,8 +158,8 @@ test("a relay of a lying upstream serves nothing and names the liar", async () =
   expect(err.code).toBe(status.UNAVAILABLE);
   expect(err.details).toMatch(/not reached a target/);
   const m = await scrape(metricsAddr(relay));
-  expect(metricSum(m, "relay_source_invalid_total", { source: liar.addr, reason: "bad proof" })).toBeGreaterThan(0);
-  expect(metricSum(m, "relay_served_op_count")).toBe(0);
+  expect(metricSum(m, "relay_source_invalid_batches_total", { source: liar.addr, reason: "bad proof" })).toBeGreaterThan(0);
+  expect(metricSum(m, "relay_served_operations")).toBe(0);
   await relay.stop("SIGKILL");
 });
 
@@ -140,8 +174,8 @@ test("multi-source client: one lying source and one honest: completes, names the
   expect(excluded[0]!.reason).toBe("bad proof");
   expect(excluded[0]!.err).toMatch(/bad proof: operations \[\d+, \d+\)/);
   const m = await scrape(metricsAddr(client));
-  expect(metricSum(m, "client_source_invalid_total", { source: liar.addr })).toBeGreaterThan(0);
-  expect(metricSum(m, "client_source_invalid_total", { source: origin.addr })).toBe(0);
+  expect(metricSum(m, "client_source_invalid_batches_total", { source: liar.addr })).toBeGreaterThan(0);
+  expect(metricSum(m, "client_source_invalid_batches_total", { source: origin.addr })).toBe(0);
   await client.stop();
 });
 
@@ -153,11 +187,46 @@ test("multi-source client with two honest sources takes work from both (per-sour
   await expectOriginRoot(client);
   await eventually(async () => {
     const m = await scrape(metricsAddr(client));
-    return sources.every((source) => metricSum(m, "client_source_operations_total", { source }) > 0);
+    return sources.every((source) => metricSum(m, "client_source_received_operations_total", { source }) > 0);
   }, "operations from both sources");
   const m = await scrape(metricsAddr(client));
-  expect(metricSum(m, "client_source_invalid_total")).toBe(0);
+  expect(metricSum(m, "client_source_invalid_batches_total")).toBe(0);
   await client.stop();
+});
+
+test("immutable: a relay of an immutable origin serves clients the origin's roots", async () => {
+  const immutableOrigin = await startServer({ db: "immutable", initialOps: 200, opInterval: "100ms", extra: ORIGIN_LOGS });
+  const relay = await startRelay(immutableOrigin.addr, tempDir("cw-relay-imm-"), [], "immutable");
+  await relay.waitForMsg(REACHED);
+  const client = spawnClient(relay.addr, ["--db", "immutable"]);
+  const synced = await client.waitForLog((l) => l.msg === SYNCED, "a completed sync", 30_000);
+  expect(committedRoots(immutableOrigin).get(synced.op_count as string)).toBe(synced.root);
+  await client.stop();
+  await relay.stop();
+  await immutableOrigin.stop();
+});
+
+test("a relay reaches a mutual-TLS origin with --upstream-tls-ca/--upstream-tls-cert/--upstream-tls-key, and not without its certificate", async () => {
+  const pki = makePki();
+  const tlsOrigin = await startServer({ extra: ["--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-client-ca", pki.ca] });
+  const upstream = `localhost:${tlsOrigin.addr.split(":")[1]}`;
+  const relay = await startRelay(upstream, tempDir("cw-relay-tls-"), [
+    "--upstream-tls-ca",
+    pki.ca,
+    "--upstream-tls-cert",
+    pki.clientCert,
+    "--upstream-tls-key",
+    pki.clientKey,
+  ]);
+  await relay.waitForMsg(REACHED);
+  expect(await healthStatus(relay.addr)).toBe(1);
+  const refused = await startRelay(upstream, tempDir("cw-relay-notls-"), ["--upstream-tls-ca", pki.ca]);
+  const warned = await refused.waitForMsg("cannot get a target from the upstream");
+  expect(warned.err).toMatch(/UNAVAILABLE/);
+  expect(refused.logs(REACHED)).toEqual([]);
+  expect(await healthStatus(refused.addr)).toBe(2);
+  await Promise.all([relay.stop(), refused.stop("SIGKILL")]);
+  await tlsOrigin.stop();
 });
 
 test.each([
@@ -176,7 +245,7 @@ test("relay flags need --upstream, and upstream addresses are checked (exit 2)",
   const orphan = await run(SERVER_BIN, ["--trusted-key", "00".repeat(32), "-p", "0", "-m", "0", "-d", tempDir()]);
   expect(orphan.code).toBe(2);
   expect(orphan.stderr).toMatch(/--trusted-key needs --upstream/);
-  const bad = await run(SERVER_BIN, ["--upstream", "127.0.0.1:1,nope", "-p", "0", "-m", "0", "-d", tempDir()]);
+  const bad = await run(SERVER_BIN, ["--upstream", "127.0.0.1:1,nope:x", "-p", "0", "-m", "0", "-d", tempDir()]);
   expect(bad.code).toBe(2);
-  expect(bad.stderr).toMatch(/--upstream: 'nope' is not an address/);
+  expect(bad.stderr).toMatch(/--upstream: 'nope:x' has an invalid port/);
 });

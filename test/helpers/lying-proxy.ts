@@ -2,7 +2,8 @@
  * A lying sync server for scale-out tests: a gRPC proxy (in the test process, on 127.0.0.1 and a
  * free port) in front of an honest server that passes targets on unchanged but flips one byte of
  * an operation in every `GetOperations` message, so every batch fails its proof. `WatchSyncTarget`
- * is forwarded too. Counts the operations messages it corrupted.
+ * is forwarded too. Counts the operations messages it corrupted. `startSilentServer` makes a
+ * source that stalls instead (counting the operations requests it left unanswered).
  */
 import { type ServerUnaryCall, type ServerWritableStream, Server, ServerCredentials, type sendUnaryData, credentials, status } from "@grpc/grpc-js";
 import {
@@ -19,7 +20,7 @@ import {
 /** A running lying proxy. */
 export interface LyingProxy {
   readonly addr: string;
-  /** Operations messages sent with a flipped byte. */
+  /** Operations messages sent with a flipped byte (silent server: requests left unanswered). */
   readonly corrupted: () => number;
   close(): Promise<void>;
 }
@@ -77,5 +78,35 @@ export async function startLyingProxy(upstream: string): Promise<LyingProxy> {
         server.forceShutdown();
         resolve();
       }),
+  };
+}
+
+/** A source that answers targets (from `upstream`) but never sends a byte of operations. */
+export async function startSilentServer(upstream: string): Promise<LyingProxy> {
+  const honest = new SyncServiceClient(upstream, credentials.createInsecure());
+  let stalled = 0;
+  const server = new Server();
+  server.addService(SyncServiceService, {
+    getSyncTarget(call: ServerUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
+      honest.getSyncTarget(call.request, (err, res) => callback(err, res));
+    },
+    getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
+      stalled++;
+      call.on("cancelled", () => call.end());
+    },
+    watchSyncTarget(call: ServerWritableStream<WatchSyncTargetRequest, GetSyncTargetResponse>): void {
+      call.on("cancelled", () => call.end());
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    addr: `127.0.0.1:${port}`,
+    corrupted: () => stalled,
+    close: async () => {
+      honest.close();
+      server.forceShutdown();
+    },
   };
 }

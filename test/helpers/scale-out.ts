@@ -87,7 +87,10 @@ export function healthStatus(addr: string, service = ""): Promise<number> {
   });
 }
 
-/** op count → root (hex) of every state an origin logged as committed. */
+/** Flags that make an origin log every committed batch ("added operations" is a debug line). */
+export const ORIGIN_LOGS: readonly string[] = ["--log-level", "debug"];
+
+/** op count → root (hex) of every state an origin logged as committed (start it with `ORIGIN_LOGS`). */
 export function committedRoots(origin: Proc): Map<string, string> {
   const roots = new Map<string, string>();
   for (const l of origin.lines as LogLine[]) {

@@ -4,10 +4,9 @@
  * resolver wrapper, a log capture, and comparisons of a synced database with its source.
  * Directories live on /dev/shm when available (fsync is free there) and are removed after each test.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { toHex } from "../../src/codec";
 import { sha256 } from "../../src/mmr";
+import { tempDir } from "./tmp";
 import type { AnyDb, AnyOperation, ImmutableDb, ImmutableOperation } from "../../src/qmdb";
 import type { FetchedBatch, FetchRequest, Resolver, SyncLogger, SyncTarget } from "../../src/sync";
 
@@ -18,21 +17,10 @@ export const IMM_OPTS = { logItemsPerBlob: 5, mmrItemsPerBlob: 16 } as const;
 /** Retries fast enough for tests. */
 export const FAST_RETRY = { baseDelayMs: 1, maxDelayMs: 5 } as const;
 
-const made: string[] = [];
+/** A fresh directory for a sync test, removed after the current test. */
+export const scratchDir = (prefix = "cw-sync-scn-"): string => tempDir(prefix);
 
-/** A fresh directory (on /dev/shm when present), removed after the current test. */
-export function scratchDir(prefix = "cw-sync-scn-"): string {
-  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  const d = mkdtempSync(path.join(base, prefix));
-  made.push(d);
-  return d;
-}
-
-afterEach(() => {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-export const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString("hex"));
+export const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : toHex(b));
 
 /** A deterministic 32-byte value from a label. */
 export function digestOf(label: string): Uint8Array {

@@ -27,5 +27,5 @@ export function element(i: number): Uint8Array {
   return refSha256(be64(i));
 }
 
-export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export { toHex as hex } from "../../src/codec";
 export const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "hex"));

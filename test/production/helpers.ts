@@ -8,9 +8,9 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { makeTempDir } from "../helpers/tmp";
 import { type ChannelCredentials, type Client, Metadata, type ServiceError, credentials } from "@grpc/grpc-js";
 import { type GetSyncTargetResponse, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 
@@ -32,8 +32,7 @@ const dirs: string[] = [];
 
 /** A fresh directory (in RAM when /dev/shm exists), removed by `cleanup`. */
 export function tempDir(prefix = "cw-prod-"): string {
-  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  const d = mkdtempSync(path.join(base, prefix));
+  const d = makeTempDir(prefix);
   dirs.push(d);
   return d;
 }
@@ -154,7 +153,7 @@ export function spawnServer(s: ServerSettings = {}): Proc {
     "--db", s.db ?? "any", "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", s.dir ?? tempDir(),
     "-i", String(s.initialOps ?? 100), "-t", s.opInterval ?? "50ms", "-o", String(s.opsPerInterval ?? 5),
     ...(s.seed === undefined ? [] : ["--seed", String(s.seed)]),
-    "--shutdown-grace", "1s", "--log-format", "json", ...(s.extra ?? []),
+    "--shutdown-grace", "1s", "--log-format", "json", "--log-level", "debug", ...(s.extra ?? []),
   ];
   return spawnBin("sync-server", SERVER_BIN, args);
 }
@@ -246,5 +245,5 @@ export async function cleanup(): Promise<void> {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export { toHex as hex } from "../../src/codec";
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

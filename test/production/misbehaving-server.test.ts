@@ -10,7 +10,7 @@ import { GrpcResolver } from "../../src/client";
 import { ANY_KIND } from "../../src/qmdb";
 import { retryMetadata } from "../../src/server/status";
 import { SyncError, syncDatabase } from "../../src/sync";
-import { fastTempDir } from "../helpers/fast-tmp";
+import { tempDir } from "../helpers/tmp";
 import { FAKE_TARGET, type FakeServer, startFakeServer } from "./fake-server";
 import { cleanup, failure, spawnClient } from "./helpers";
 
@@ -73,7 +73,7 @@ test("a server that throttles every request: throttling is logged at info, then 
   try {
     const sync = syncDatabase({
       kind: ANY_KIND,
-      directory: fastTempDir(),
+      directory: tempDir(),
       target: { root: FAKE_TARGET.root, lowerBound: FAKE_TARGET.lowerBound, upperBound: FAKE_TARGET.upperBound },
       resolver,
       retry: { maxThrottled: 6, baseDelayMs: 10 },

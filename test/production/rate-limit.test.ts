@@ -3,16 +3,18 @@
  * their rate up to their burst, a refusal takes nothing and says exactly how long to wait, each
  * client has its own buckets, and stream caps are released once. Process level: a client
  * hammering GetSyncTarget gets RESOURCE_EXHAUSTED with the delay in `retry-after-ms` and in a
- * `google.rpc.RetryInfo` inside `grpc-status-details-bin`, while a polite client on its own
- * connection is never refused; an operations limit slows a syncing client, which honours the
- * delays and completes; a client over its stream cap, or over the server's, is refused.
+ * `google.rpc.RetryInfo` inside `grpc-status-details-bin`, while a polite client from another
+ * address (127.0.0.2: clients are told apart by address, not connection) is never refused; an
+ * operations limit slows a syncing client, which honours the delays and completes; a client over
+ * its stream cap (on any of its connections), or over the server's, is refused.
  */
 import { type ClientReadableStream, type ServiceError, status } from "@grpc/grpc-js";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
-import type { GetOperationsResponse, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
+import { GetOperationsRequest, type GetOperationsResponse, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import { GrpcResolver } from "../../src/client";
 import { Pushback, RateLimiter, TokenBucket } from "../../src/server";
 import { ResolverError } from "../../src/sync";
+import { RawGrpcConnection, type RawStatus } from "../helpers/raw-grpc";
 import { type Proc, SYNCED, cleanup, getTarget, makePki, rejection, sleep, spawnClient, startServer, stub, tlsCredentials } from "./helpers";
 
 jest.setTimeout(40_000);
@@ -200,17 +202,19 @@ describe("--rate-limit-targets 5", () => {
   });
   afterAll(() => server.stop());
 
-  test("a hammering client is throttled with a retry delay; a polite client on its own connection never is", async () => {
+  test("a hammering client is throttled with a retry delay; a polite client from another address never is", async () => {
     const hammer = stub(server.addr);
-    const polite = stub(server.addr);
-    await Promise.all([getTarget(hammer), getTarget(polite)]); // connect both
+    const polite = await RawGrpcConnection.connect(server.addr, { localAddress: "127.0.0.2" });
+    await getTarget(hammer); // connect
 
-    const politeResults: Array<"ok" | ServiceError> = [];
+    const politeResults: Array<"ok" | RawStatus> = [];
     const politeLoop = (async () => {
       for (let i = 0; i < 4; i++) {
-        politeResults.push(await getTarget(polite).then(() => "ok" as const, (err: ServiceError) => err));
+        const st = await polite.call("/commonware.sync.v1.SyncService/GetSyncTarget", new Uint8Array(0), { read: true }).ended;
+        politeResults.push(st.code === status.OK ? "ok" : st);
         await sleep(1000);
       }
+      polite.destroy();
     })();
 
     const started = Date.now();
@@ -303,7 +307,7 @@ test("--rate-limit-ops slows a syncing client, which honours the delays and comp
   expect(done.duration_ms as number).toBeLessThan(3 * floorMs + 5000);
 
   // It was told to wait and waited: few refusals (about one per batch beyond the burst), each followed by a "retrying".
-  const refusals = await counter(server, "server_error", 'method="GetOperations",code="RESOURCE_EXHAUSTED"');
+  const refusals = await counter(server, "server_errors", 'method="GetOperations",code="RESOURCE_EXHAUSTED"');
   expect(refusals).toBeGreaterThan(0);
   expect(refusals).toBeLessThanOrEqual(2 * Math.ceil(total / 50) + 5);
   expect(client.logs("retrying").length).toBeGreaterThan(0);
@@ -342,26 +346,37 @@ describe("stream caps", () => {
     });
   }
 
-  test("a second concurrent stream on one connection, or a third on the server, is refused with RESOURCE_EXHAUSTED", async () => {
+  test("a second concurrent stream from one address (on any connection), or a third on the server, is refused with RESOURCE_EXHAUSTED", async () => {
     const a = stub(server.addr);
-    const b = stub(server.addr);
-    const c = stub(server.addr);
+    const b = stub(server.addr); // another connection from the same address: the same client
     const first = await stalledStream(a);
 
-    const perClient = await rejection(firstMessage(a));
-    expect(perClient.details).toMatch(/already has 1 open streams \(limit 1\)/);
-    retryDelayOf(perClient);
+    for (const c of [a, b]) {
+      const perClient = await rejection(firstMessage(c));
+      expect(perClient.details).toMatch(/already has 1 open streams \(limit 1\)/);
+      retryDelayOf(perClient);
+    }
     // Unary calls are not streams: the same connection still gets targets.
     await expect(getTarget(a)).resolves.toBeDefined();
 
-    const second = await stalledStream(b); // another connection: its own slot
-    const global = await rejection(firstMessage(c));
-    expect(global.details).toMatch(/limit of 2 concurrent streams/);
-    retryDelayOf(global);
+    // Another address is another client, with its own slot (a stream it never reads).
+    const request = GetOperationsRequest.encode({ opCount, startLoc: 0n, maxOps: opCount, batchSize: 1 }).finish();
+    const other = await RawGrpcConnection.connect(server.addr, { localAddress: "127.0.0.2", initialWindowSize: 16 });
+    other.call("/commonware.sync.v1.SyncService/GetOperations", request, { read: false });
+    let global: RawStatus | undefined;
+    for (let i = 0; i < 50 && global?.code !== status.RESOURCE_EXHAUSTED; i++) {
+      // Retried until the other address's stream holds its slot; a third address is then refused by the global cap.
+      const third = await RawGrpcConnection.connect(server.addr, { localAddress: "127.0.0.3" });
+      global = await third.call("/commonware.sync.v1.SyncService/GetOperations", request, { read: false }).ended;
+      third.destroy();
+      if (global.code !== status.RESOURCE_EXHAUSTED) await sleep(50);
+    }
+    expect(global!.details).toMatch(/limit of 2 concurrent streams/);
+    retryDelayOf({ code: global!.code!, details: global!.details, metadata: global!.metadata } as ServiceError);
 
     // Ending a stream frees its slot.
     first.cancel();
-    second.cancel();
+    other.destroy();
     let m: GetOperationsResponse | undefined;
     for (let i = 0; i < 50 && m === undefined; i++) {
       m = await firstMessage(a).catch(async () => {

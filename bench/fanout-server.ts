@@ -1,0 +1,22 @@
+/**
+ * Child process of the fanout benchmark: the `sync-server` CLI (same code as the binary) plus an
+ * event-loop delay monitor (`perf_hooks.monitorEventLoopDelay`). SIGUSR2 resets the monitor (the
+ * benchmark sends it when the clients start); at exit one JSON line `{"msg":"bench stats",...}`
+ * reports the delay percentiles and the peak RSS.
+ */
+import { writeSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { main } from "../src/cli/server";
+
+const delay = monitorEventLoopDelay({ resolution: 5 });
+delay.enable();
+process.on("SIGUSR2", () => delay.reset());
+process.on("exit", () => {
+  const ms = (ns: number): number => ns / 1e6;
+  const stats = { msg: "bench stats", loopDelayP50Ms: ms(delay.percentile(50)), loopDelayP99Ms: ms(delay.percentile(99)), loopDelayMaxMs: ms(delay.max), maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  writeSync(1, `${JSON.stringify(stats)}\n`);
+});
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

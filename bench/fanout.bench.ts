@@ -1,0 +1,111 @@
+/**
+ * Fanout: 1, 8 and 32 fresh client processes (`sync-probe`, batch size 1000) sync a 250 k-operation
+ * `any` server at once. Meanwhile a separate client asks for the target every 50 ms (latency p99),
+ * and the server (the CLI in `fanout-server.ts`, its own process, restarted for each round) reports
+ * its event-loop delay (perf_hooks) and peak RSS. Aggregate ops/s = operations synced by all
+ * clients ÷ wall time from the first start to the last finish.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { SCALE, buildDb, fmt, percentile, runProbe, startServer } from "./common";
+
+const OPS = 250_000;
+const BATCH = 1000;
+const ROUNDS = [1, 8, 32];
+
+interface ProberResult {
+  readonly samples: Array<[number, number]>;
+  readonly errors: number;
+}
+
+function startProber(address: string): { stop: () => Promise<ProberResult> } {
+  const child = spawn(process.execPath, [path.join(__dirname, "target-prober.js"), address], { stdio: ["ignore", "pipe", "inherit"] });
+  const out: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (l) => out.push(l));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+      return JSON.parse(out.join("")) as ProberResult;
+    },
+  };
+}
+
+interface Round {
+  readonly clients: number;
+  readonly ops: number;
+  readonly seconds: number;
+  readonly failed: number;
+  readonly targetP99: number;
+  readonly targetMax: number;
+  readonly targetErrors: number;
+  readonly loopP99: number;
+  readonly loopMax: number;
+  readonly serverRss: number;
+}
+
+async function round(root: string, serverDir: string, clients: number): Promise<Round> {
+  const server = await startServer("any", serverDir, [], path.join(__dirname, "fanout-server.js"));
+  const prober = startProber(server.address);
+  await new Promise((r) => setTimeout(r, 500)); // the prober is connected
+  server.child.kill("SIGUSR2"); // event-loop delay from here on
+  const from = Date.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: clients }, (_, i) => runProbe("any", path.join(root, `client-${clients}-${i}`), server.address, BATCH)),
+  );
+  const to = Date.now();
+  const probe = await prober.stop();
+  const lines = await server.stop();
+  const stats = JSON.parse(lines.find((l) => l.includes('"bench stats"'))!) as { loopDelayP99Ms: number; loopDelayMaxMs: number; maxRssBytes: number };
+  for (let i = 0; i < clients; i++) rmSync(path.join(root, `client-${clients}-${i}`), { recursive: true, force: true });
+  const during = probe.samples.filter(([at]) => at >= from && at <= to).map(([, ms]) => ms);
+  const ok = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof runProbe>>> => r.status === "fulfilled");
+  return {
+    clients,
+    ops: ok.reduce((a, r) => a + Number(r.value.operations), 0),
+    seconds: (to - from) / 1000,
+    failed: results.length - ok.length,
+    targetP99: percentile(during, 0.99),
+    targetMax: Math.max(...during),
+    targetErrors: probe.errors,
+    loopP99: stats.loopDelayP99Ms,
+    loopMax: stats.loopDelayMaxMs,
+    serverRss: stats.maxRssBytes,
+  };
+}
+
+export default async function fanoutBench(): Promise<string> {
+  const root = mkdtempSync(path.join(tmpdir(), "bench-fanout-"));
+  try {
+    const serverDir = path.join(root, "server");
+    const serverOps = await buildDb("any", serverDir, OPS * SCALE);
+    const rounds: Round[] = [];
+    for (const n of ROUNDS) rounds.push(await round(root, serverDir, n));
+    const lone = rounds[0]!.ops / rounds[0]!.seconds;
+    const rows = rounds.map((r) => {
+      const agg = r.ops / r.seconds;
+      const vsLone = agg / lone;
+      return (
+        `| ${r.clients} | ${fmt(r.ops)} | ${r.seconds.toFixed(1)} s | ${fmt(agg)} | ${vsLone.toFixed(2)}${r.clients === 32 ? (vsLone >= 1 ? " ✓" : " ✗") : ""} | ` +
+        `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ` +
+        `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients, ${r.targetErrors} failed target calls |`
+      );
+    });
+    return [
+      `${ROUNDS.join(", ")} fresh client processes (\`sync-probe\`, batch size ${BATCH}) sync a ${fmt(Number(serverOps))}-operation \`any\` server ` +
+        `at once, over loopback; the server (the CLI in its own process, restarted per round) is idle otherwise. A separate client asks ` +
+        `\`GetSyncTarget\` every 50 ms during the round (latency p99 target ≤ 100 ms). Aggregate ops/s = all clients' operations ÷ wall time; ` +
+        `target at 32 clients ≥ 1.0 × the lone client's. Event-loop delay: \`perf_hooks.monitorEventLoopDelay\` in the server during the round.`,
+      "",
+      "| clients | ops synced | wall time | aggregate ops/s | × lone | GetSyncTarget p99 | max | server loop delay p99 | max | server peak RSS | errors |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+      ...rows,
+    ].join("\n");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The multi-source client as a library (`SyncClient` with several servers) against a real origin
+ * process and misbehaving in-process sources: one that never answers operations requests (its
+ * ranges move to another source after the stall timeout) and one that refuses connections. The
+ * sync completes from the honest source, and the failovers are counted per source.
+ */
+import { rmSync } from "node:fs";
+import { ClientMetrics, SyncClient } from "../../src/client";
+import { type LyingProxy, startSilentServer } from "../helpers/lying-proxy";
+import { cleanup, startServer, tempDir } from "../production/helpers";
+import { ORIGIN_LOGS, committedRoots } from "../helpers/scale-out";
+
+jest.setTimeout(60_000);
+
+let silent: LyingProxy | undefined;
+afterAll(async () => {
+  await silent?.close();
+  await cleanup();
+});
+
+async function counter(metrics: ClientMetrics, name: string, source: string): Promise<number> {
+  const m = await metrics.registry.getSingleMetric(name)!.get();
+  return m.values.filter((v) => v.labels.source === source).reduce((a, v) => a + v.value, 0);
+}
+
+test("a stalled source and a dead one lose their ranges to the honest source; the sync completes", async () => {
+  const origin = await startServer({ initialOps: 400, opInterval: "1s", opsPerInterval: 1, extra: ORIGIN_LOGS });
+  silent = await startSilentServer(origin.addr);
+  const dead = "127.0.0.1:1";
+  const lines: Array<{ msg: string; source?: unknown }> = [];
+  const record = (obj: object, msg: string): void => void lines.push({ ...obj, msg });
+  const metrics = new ClientMetrics();
+  const dir = tempDir("cw-multi-");
+  const client = new SyncClient({
+    server: [origin.addr, silent.addr, dead],
+    kind: "any",
+    directory: dir,
+    fetchBatchSize: 10,
+    retry: { requestTimeoutMs: 3000 }, // the stall timeout is a third of it
+    metrics,
+    logger: { debug: () => {}, info: record, warn: record, error: record },
+  });
+  const result = await client.syncOnce(1);
+  const root = Buffer.from(result.database.root()).toString("hex");
+  await result.database.close();
+
+  expect(committedRoots(origin).get(result.target.upperBound.toString())).toBe(root);
+  expect(silent.corrupted()).toBeGreaterThan(0); // it was asked, and stalled
+  expect(await counter(metrics, "client_source_failovers_total", silent.addr)).toBeGreaterThan(0);
+  expect(await counter(metrics, "client_source_failovers_total", dead)).toBeGreaterThan(0);
+  expect(await counter(metrics, "client_source_received_operations_total", origin.addr)).toBeGreaterThan(0);
+  expect(await counter(metrics, "client_source_received_operations_total", silent.addr)).toBe(0);
+  const moved = lines.filter((l) => l.msg === "source failed a request; moving the range to another source").map((l) => l.source);
+  expect(moved).toContain(silent.addr);
+  expect(moved).toContain(dead);
+  rmSync(dir, { recursive: true, force: true });
+});
