@@ -16,7 +16,7 @@ import path from "node:path";
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from "node:timers/promises";
 import { bigintField, countField, readStateFile, stringField, writeStateFile } from "../journal";
 import { type Operation, createTestOperations, testOperationCount, testOperations } from "../qmdb";
-import type { Logger } from "../telemetry";
+import { type Logger, hex } from "../telemetry";
 import { AddedOperationsLog } from "./added-log";
 import type { ServedDatabase } from "./database";
 import { waitForFreeSpace } from "./free-space";

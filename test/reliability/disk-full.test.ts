@@ -14,7 +14,6 @@ import { KINDS, type Kind, cleanup, collectStream, getTarget, startServer, syncC
 import { healthStatus } from "../helpers/scale-out";
 
 jest.setTimeout(90_000);
-afterAll(cleanup);
 
 const SERVING = 1;
 const NOT_SERVING = 2;
@@ -29,11 +28,13 @@ function mountTmpfs(size: string): string {
   return mnt;
 }
 
-afterAll(() => {
+// Unmount first (lazily: a server may still hold files), then end processes and remove directories.
+afterAll(async () => {
   for (const m of mounts.splice(0)) {
     execFileSync("umount", ["-l", m]);
     rmdirSync(m);
   }
+  await cleanup();
 });
 
 (isRoot ? describe : describe.skip)("disk full on a small tmpfs (root only: it mounts one)", () => {
