@@ -153,7 +153,8 @@ export function text(value: string, flag: string): string {
 /** The port a bare host means: the server's default port. */
 export const DEFAULT_SERVER_PORT = 8080;
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+// DNS labels; underscores are allowed too (container and service names often have them).
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 /**
  * One server address, checked up front and returned as a gRPC target: `host:port`, `[v6]:port`

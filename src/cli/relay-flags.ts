@@ -4,7 +4,7 @@
  * generates operations), and the relay source they describe.
  */
 import { parseArgs } from "node:util";
-import { credentials } from "@grpc/grpc-js";
+import { clientTlsCredentials } from "../client";
 import { relaySource } from "../relay";
 import type { SourceFactory } from "../server";
 import { addressList } from "./addresses";
@@ -77,6 +77,6 @@ export function relayFromFlags(flags: RelayFlags): SourceFactory | string {
   return relaySource({
     upstreams: flags.upstream,
     trustedKeys: flags["trusted-key"],
-    connect: ca === undefined ? {} : { credentials: credentials.createSsl(ca, key ?? null, cert ?? null) },
+    connect: ca === undefined ? {} : { credentials: clientTlsCredentials(ca, key, cert) },
   });
 }

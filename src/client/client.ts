@@ -355,7 +355,12 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       const root = database.root();
       let snapshot: SyncedSnapshot | undefined;
       try {
-        if (this.options.keepSnapshot !== false) snapshot = await SyncedSnapshot.build(this.options.kind, result.target, database.activeKeys, database.entries());
+        // A database that did not change (same op count and root) keeps its snapshot: no copy.
+        const previous = this.lastSnapshot;
+        const unchanged = previous !== undefined && previous.opCount === opCount && equalBytes(previous.root, root);
+        if (this.options.keepSnapshot !== false) {
+          snapshot = unchanged ? previous : await SyncedSnapshot.build(this.options.kind, result.target, database.activeKeys, database.entries());
+        }
       } finally {
         await database.close();
       }

@@ -110,3 +110,15 @@ test("with keepSnapshot: false, get says that no snapshot is kept", async () => 
   expect(client.snapshot).toBeUndefined();
   expect(() => client.get(new Uint8Array(32))).toThrow(/keepSnapshot: false/);
 });
+
+test("a sync that changes nothing keeps the snapshot it had (no second copy)", async () => {
+  const server = await startServer({ db: "immutable", initialOps: 50, opInterval: "1h" });
+  const client = new SyncClient({ server: server.addr, kind: "immutable", directory: tempDir(), syncIntervalMs: 50 });
+  const snapshots: Array<SyncedSnapshot | undefined> = [];
+  client.on("synced", ({ snapshot }) => snapshots.push(snapshot));
+  await client.run(new AbortController().signal, { maxIterations: 2, maxConsecutiveFailures: 1 });
+  await server.stop();
+  expect(snapshots).toHaveLength(2);
+  expect(snapshots[1]).toBe(snapshots[0]);
+  expect(snapshots[0]!.size).toBe(50);
+});
