@@ -10,7 +10,8 @@ import { KeyIndex } from "./key-index";
 import type { AuthenticatedLog, ProvenOperations } from "./log";
 import { operationKey, operationValue } from "./operation";
 
-/** Offset of the key inside every keyed operation encoding (after the 1-byte tag). */
+/** Most operations `entries` reads with one call. */
+const ENTRIES_WINDOW = 1024;
 
 /** How a commit is made. */
 export interface CommitOptions {
@@ -92,9 +93,21 @@ export abstract class Db<Op> {
   *entries(): IterableIterator<[key: Uint8Array, value: Uint8Array]> {
     this.checkOpen();
     const locations = this.index.sortedLocations();
-    for (const loc of locations) {
+    // Live locations close together are read with one call (a window of at most ENTRIES_WINDOW
+    // operations, ending at the last live one in it): a dense log costs a few large reads, a
+    // sparse one reads no more than the live operations.
+    let window: Uint8Array[] = [];
+    let windowStart = 0;
+    for (let i = 0; i < locations.length; i++) {
       this.checkOpen();
-      const bytes = this.log.readEncoded(loc);
+      const loc = locations[i]!;
+      if (loc >= windowStart + window.length) {
+        let last = i;
+        while (last + 1 < locations.length && locations[last + 1]! < loc + ENTRIES_WINDOW) last++;
+        window = this.log.journal.readMany(loc, locations[last]! - loc + 1);
+        windowStart = loc;
+      }
+      const bytes = window[loc - windowStart]!;
       yield [operationKey(bytes).slice(), operationValue(bytes)];
     }
   }

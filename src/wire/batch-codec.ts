@@ -6,12 +6,18 @@
  * any gRPC client can read them; the decoder accepts any valid encoding of the message (fields in
  * any order, unknown fields skipped) and is strict about everything the sync relies on.
  */
+// Imported from the defining modules, not the layers' index files: CommonJS re-exports are getters,
+// and this codec reads these bindings once per operation.
+import type { DbKindName } from "../qmdb";
 import {
-  ANY_FLOOR_OFFSET, ANY_OPERATION_BYTES, ANY_TAG, COMMIT_FLAG_OFFSET, COMMIT_METADATA_OFFSET, type DbKindName, IMMUTABLE_COMMIT_BYTES,
+  ANY_FLOOR_OFFSET, ANY_OPERATION_BYTES, ANY_TAG, COMMIT_FLAG_OFFSET, COMMIT_METADATA_OFFSET, IMMUTABLE_COMMIT_BYTES,
   IMMUTABLE_COMMIT_WITH_METADATA_BYTES, IMMUTABLE_SET_BYTES, IMMUTABLE_TAG, KEY_BYTES, OP_KEY_OFFSET, OP_VALUE_OFFSET, anyCommitFloor,
-} from "../qmdb";
-import { DIGEST_BYTES, MAX_LOCATION, type Proof } from "../mmr";
-import { VARINT_TRUNCATED, readLenientVarint, readLenientVarintU64, varintSize, writeVarintU32, writeVarintU64 } from "../codec";
+} from "../qmdb/operation";
+import type { Proof } from "../mmr";
+import { MAX_LOCATION } from "../mmr/position";
+import { DIGEST_BYTES } from "../mmr/sha256";
+import { varintSize } from "../codec/writer";
+import { VARINT_TRUNCATED, readLenientVarint, readLenientVarintU64, writeVarintU32, writeVarintU64 } from "../codec/varint";
 import { WireError } from "./convert";
 
 // Protobuf wire types.
