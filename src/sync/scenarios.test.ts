@@ -476,7 +476,6 @@ describe("any: resume from local state", () => {
 
 // ------------------------------------------------------------------------------------------------
 describe("any: target updates", () => {
-  /** A source with a first target (seed-1 workload) and a later one (seed-2 workload on the same keys). */
   test("S06 (L06 policy) an update that lowers the lower bound is ignored with a log line; sync completes at the original target", async () => {
     const { server, first, second } = await evolvingAnySource(100, 50);
     const bad = { ...second, lowerBound: first.lowerBound - 1n };
