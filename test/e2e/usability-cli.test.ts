@@ -209,6 +209,10 @@ test("-i and -o are documented as keys in both --help and the README", async () 
 });
 
 describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () => {
+  const NPX_TIMEOUT = 150_000;
+  // npx installs the project into its cache on first use, which would run `prepare` (a rebuild of
+  // dist/ while other tests run binaries from it): the project is built already, so skip scripts.
+  const npxEnv = { ...process.env, npm_config_ignore_scripts: "true" };
   /** Resolves true once nothing accepts connections on `port`. */
   async function portFree(port: number, timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
@@ -237,12 +241,13 @@ describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () 
     const dir = tempDir();
     const npx = spawn("npx", ["sync-server", "-p", "0", "-m", "0", "-d", dir, "-t", "1h", "-i", "10", "--log-format", "json"], {
       cwd: ROOT,
+      env: npxEnv,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
     npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     const listening = await new Promise<{ addr: string; pid: number }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npx sync-server did not start: ${out}`)), 40_000);
+      const timer = setTimeout(() => reject(new Error(`npx sync-server did not start: ${out}`)), 100_000);
       npx.stdout.on("data", () => {
         const line = out.split("\n").find((l) => l.includes("server listening"));
         if (line !== undefined) {
@@ -259,18 +264,19 @@ describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () 
     while (alive(listening.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     expect(alive(listening.pid)).toBe(false);
     expect(out).toMatch(/database closed; bye/); // a graceful shutdown, not a kill
-  });
+  }, NPX_TIMEOUT);
 
   test("npx sync-client, then SIGTERM to npx", async () => {
     const port = await closedPort();
     const npx = spawn("npx", ["sync-client", "-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "-i", "100ms", "--log-format", "json"], {
       cwd: ROOT,
+      env: npxEnv,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
     npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     const pid = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npx sync-client did not start: ${out}`)), 40_000);
+      const timer = setTimeout(() => reject(new Error(`npx sync-client did not start: ${out}`)), 100_000);
       npx.stdout.on("data", () => {
         const line = out.split("\n").find((l) => l.includes("client ready"));
         if (line !== undefined) {
@@ -283,5 +289,5 @@ describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () 
     const until = Date.now() + 10_000;
     while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     expect(alive(pid)).toBe(false);
-  });
+  }, NPX_TIMEOUT);
 });
