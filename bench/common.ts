@@ -103,10 +103,11 @@ export interface ProbeResult {
   readonly root: string;
 }
 
-/** One fresh client process syncing `kind` from `address` into `dir` (node flags first). */
-export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = []): Promise<ProbeResult> {
+/** One fresh client process syncing `kind` from `address` into `dir` (node flags first; `snapshot` false: no snapshot kept). */
+export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = [], snapshot = true): Promise<ProbeResult> {
+  const args = [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch), snapshot ? "snapshot" : "no-snapshot"];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch)], { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
+    execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
       err ? reject(err) : resolve(JSON.parse(out) as ProbeResult),
     );
   });
