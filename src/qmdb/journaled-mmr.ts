@@ -11,6 +11,8 @@ import {
   mmrSize, nodesToPin, peaks, toNearestSize, toSafeNumber,
 } from "../mmr";
 
+import { runAll } from "./run-all";
+
 /** Node digests per journal blob (commonware's example uses 4096). */
 export const MMR_ITEMS_PER_BLOB = 4096;
 const PIN_PREFIX = 0x00;
@@ -199,9 +201,7 @@ export class JournaledMmr implements NodeSource {
 
   /** Syncs and releases the files. */
   async close(): Promise<void> {
-    await this.sync();
-    await this.journal.close();
-    await this.metadata.close();
+    await runAll([() => this.sync(), () => this.journal.close(), () => this.metadata.close()]);
   }
 
   /** Deletes both partitions. */

@@ -9,6 +9,7 @@ import type { Contiguous } from "../journal";
 import { type Location, type Proof, leafCount, MAX_LOCATION, MmrError, mmrSize } from "../mmr";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
+import { runAll } from "./run-all";
 
 /** How a database encodes its operations and recognises commits. */
 export interface OperationCodec<Op> {
@@ -183,11 +184,12 @@ export class AuthenticatedLog<Op> {
     });
   }
 
-  /** Syncs and releases everything. */
+  /**
+   * Syncs and releases everything; the files are released even if the sync fails or the log is
+   * poisoned (the first failure is rethrown).
+   */
   async close(): Promise<void> {
-    if (this.poisoned === undefined) await this.sync();
-    await this.journal.close();
-    await this.mmr.close();
+    await runAll([...(this.poisoned === undefined ? [() => this.sync()] : []), () => this.journal.close(), () => this.mmr.close()]);
   }
 
   /** Deletes everything the log stored. */

@@ -8,6 +8,7 @@ import {
   type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb, checkStoredKind,
 } from "../qmdb";
 import type { SyncTarget } from "../sync";
+import { ServiceError } from "./errors";
 
 const BUFFERED = { durable: false } as const;
 
@@ -18,6 +19,8 @@ function openDb(kind: DbKindName, dir: string): Promise<AnyDb | ImmutableDb> {
 /** The database a server owns. Emits `target` with each new committed target. */
 export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
   private committed: SyncTarget;
+  /** The write failure that made the open database unusable, until `reopen` succeeds. */
+  private failure: Error | undefined;
 
   private constructor(
     readonly kind: DbKindName,
@@ -55,10 +58,21 @@ export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
     return this.db.root();
   }
 
+  /** Whether a write failed and the database awaits `reopen` (nothing is served meanwhile). */
+  get broken(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Applies one operation; a commit updates the served target once it is durable. */
   async apply(op: Operation): Promise<void> {
-    if (this.db instanceof AnyDb) await this.db.apply(op as AnyOperation);
-    else await this.db.apply(op as ImmutableOperation);
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      if (this.db instanceof AnyDb) await this.db.apply(op as AnyOperation);
+      else await this.db.apply(op as ImmutableOperation);
+    } catch (err) {
+      this.failure = err as Error;
+      throw err;
+    }
     if (op.type === "commitFloor" || op.type === "commit") {
       this.committed = this.currentTarget();
       this.emit("target", this.committed);
@@ -88,14 +102,48 @@ export class ServedDatabase extends EventEmitter<{ target: [SyncTarget] }> {
     this.committed = this.currentTarget();
   }
 
-  /** Canonically encoded operations with a proof against the root at `opCount` (see `Db.historicalProof`). */
+  /**
+   * Canonically encoded operations with a proof against the root at `opCount` (see
+   * `Db.historicalProof`). `Unavailable` while a write failure is being recovered from.
+   */
   historicalProof(opCount: bigint, startLoc: bigint, maxOps: bigint): ProvenOperations<Uint8Array> {
+    if (this.failure !== undefined) throw new ServiceError("Unavailable", "the server is recovering from a storage failure; retry later");
     return this.db.historicalProofEncoded(opCount, startLoc, maxOps);
   }
 
-  /** Syncs and closes. */
+  /**
+   * Marks the database broken by `err` (a failed write outside it, e.g. its progress record), so
+   * that `reopen` starts over from what is durable.
+   */
+  markBroken(err: Error): void {
+    this.failure ??= err;
+  }
+
+  /**
+   * After a failed write: releases the broken handles and opens the directory again at its last
+   * durable commit (recovery discards anything after it), which is then served. Rejects, leaving
+   * the database broken, when the directory cannot be opened yet (e.g. the disk is still full).
+   */
+  async reopen(): Promise<void> {
+    // Closing a database that failed restates that failure (already reported): only the released
+    // handles matter here.
+    await this.db.close().catch(() => undefined);
+    this.db = await openDb(this.kind, this.dir);
+    this.failure = undefined;
+    const target = this.currentTarget();
+    if (target.upperBound !== this.committed.upperBound) {
+      this.committed = target;
+      this.emit("target", target);
+    }
+  }
+
+  /**
+   * Syncs and closes. A database broken by a write failure only releases its files: its committed
+   * state is already durable, and the failure was reported when it happened.
+   */
   async close(): Promise<void> {
-    await this.db.close();
+    if (this.failure === undefined) return this.db.close();
+    await this.db.close().catch(() => undefined);
   }
 
   private currentTarget(): SyncTarget {

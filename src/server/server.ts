@@ -97,9 +97,18 @@ export class SyncServer {
     const lock = lockStorageDirectory(options.storageDir);
     const metrics = new ServerMetrics();
     const open = options.source ?? writerSource(options.workload);
+    const shuttingDown = new AbortController();
+    const stoppingWatches = new AbortController();
+    // The source reports when it cannot serve (recovering from a storage failure); once shutdown
+    // has begun, health stays NOT_SERVING.
+    let health: HealthImplementation | undefined;
+    const setServing = (serving: boolean): void => {
+      if (health === undefined || stoppingWatches.signal.aborted) return;
+      for (const service of ["", SYNC_SERVICE_NAME]) health.setStatus(service, serving ? "SERVING" : "NOT_SERVING");
+    };
     let served: Awaited<ReturnType<typeof open>>;
     try {
-      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics, signal: options.signal });
+      served = await open({ kind: options.kind, storageDir: options.storageDir, logger: log, metrics, signal: options.signal, setServing });
     } catch (err) {
       lock.release();
       throw err;
@@ -108,8 +117,6 @@ export class SyncServer {
     let grpc: Server | undefined;
     let metricsServer: MetricsServer | undefined;
     try {
-      const shuttingDown = new AbortController();
-      const stoppingWatches = new AbortController();
       const service = new SyncService(db, options.limits ?? DEFAULT_LIMITS, options.signer);
       const limiter = new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS);
       const budget = new SendBudget(options.sendLimits ?? DEFAULT_SEND_LIMITS, (bytes) => metrics.queuedResponseBytes.set(bytes));
@@ -125,17 +132,17 @@ export class SyncServer {
       );
       // A relay is NOT_SERVING until it has reached its first target.
       const initial = db.target === undefined ? "NOT_SERVING" : "SERVING";
-      const health = new HealthImplementation({ "": initial, [SYNC_SERVICE_NAME]: initial });
+      const healthService = new HealthImplementation({ "": initial, [SYNC_SERVICE_NAME]: initial });
+      health = healthService;
       if (db.target === undefined) {
         const onFirst = (): void => {
           db.off("target", onFirst);
-          if (shuttingDown.signal.aborted || stoppingWatches.signal.aborted) return;
-          health.setStatus("", "SERVING");
-          health.setStatus(SYNC_SERVICE_NAME, "SERVING");
+          if (shuttingDown.signal.aborted) return;
+          setServing(true);
         };
         db.on("target", onFirst);
       }
-      health.addToServer(grpc);
+      healthService.addToServer(grpc);
       addReflection(grpc);
       const server = grpc;
       const port = await new Promise<number>((resolve, reject) =>
@@ -153,7 +160,7 @@ export class SyncServer {
         "server listening and continuously adding operations",
       );
       served.start();
-      return new SyncServer(grpc, served, metricsServer, health, shuttingDown, stoppingWatches, options, port, lock);
+      return new SyncServer(grpc, served, metricsServer, healthService, shuttingDown, stoppingWatches, options, port, lock);
     } catch (err) {
       grpc?.forceShutdown();
       await metricsServer?.close();

@@ -55,6 +55,8 @@ export interface SourceContext {
   readonly metrics: ServerMetrics;
   /** Aborts a long preparation (the writer's initial load): the factory then rejects. */
   readonly signal?: AbortSignal;
+  /** Reports whether the source can serve (health): false while it recovers from a storage failure. */
+  readonly setServing?: (serving: boolean) => void;
 }
 
 /** Opens a served source (the writer by default; `--upstream` makes a relay). */

@@ -16,12 +16,17 @@ import path from "node:path";
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from "node:timers/promises";
 import { bigintField, countField, readStateFile, stringField, writeStateFile } from "../journal";
 import { type Operation, createTestOperations, testOperationCount, testOperations } from "../qmdb";
-import type { Logger } from "../telemetry";
+import { type Logger, hex } from "../telemetry";
 import { AddedOperationsLog } from "./added-log";
 import type { ServedDatabase } from "./database";
+import { waitForFreeSpace } from "./free-space";
 import type { ServerMetrics } from "./metrics";
 
 const PROGRESS_FILE = "server-progress.json";
+/** Backoff between attempts to recover from a failed write. */
+const RECOVERY_BACKOFF = { firstMs: 100, maxMs: 10_000 } as const;
+/** Free space required before writing again after a failure: at least this, or ~1 KiB per op of a batch. */
+const MIN_FREE_BYTES = 256 * 1024;
 const U64 = 1n << 64n;
 /** Operations of the initial load applied between two checks for a stop request. */
 const LOAD_SLICE = 4096;
@@ -66,6 +71,8 @@ export class Workload {
     private readonly options: WorkloadOptions,
     private readonly log: Logger,
     private readonly metrics: ServerMetrics,
+    /** Told whether the database can be served (false from a failed write until it is reopened). */
+    private readonly setServing: (serving: boolean) => void = () => {},
   ) {}
 
   /**
@@ -111,12 +118,62 @@ export class Workload {
           await this.runBatch(k, seed, ops, 0);
         } catch (err) {
           this.log.error({ err, batch: k }, "failed to add operations");
-          return;
+          const next = await this.recover(err as Error, k, signal);
+          if (next === undefined) return; // stopped
+          k = next - 1;
+          continue;
         }
         this.metrics.opsAdded.inc(ops.length);
         added.batch(ops.length, this.db.opCount, this.db.root());
       }
     })();
+  }
+
+  /**
+   * After a failed write (a full disk, an I/O error): stops serving, reopens the database at its
+   * last durable commit and serves that, waits for free space, then finishes the interrupted batch;
+   * each step is retried with backoff until it works. Returns the next batch to run, or undefined
+   * if stopped meanwhile.
+   */
+  private async recover(failure: Error, batch: number, signal: AbortSignal): Promise<number | undefined> {
+    this.db.markBroken(failure);
+    this.setServing(false);
+    const needed = Math.max(MIN_FREE_BYTES, this.options.opsPerInterval * 1024);
+    for (let attempt = 1, delay: number = RECOVERY_BACKOFF.firstMs; ; attempt++, delay = Math.min(delay * 2, RECOVERY_BACKOFF.maxMs)) {
+      try {
+        await sleep(delay, undefined, { signal });
+      } catch {
+        return undefined;
+      }
+      const room = (): Promise<boolean> =>
+        waitForFreeSpace(this.dir, needed, delay, signal, (free) =>
+          this.log.warn({ free_bytes: free, needed_bytes: needed, storage_dir: this.dir }, "waiting for free space before writing again"),
+        );
+      if (this.db.broken) {
+        try {
+          await this.db.reopen();
+        } catch (err) {
+          // Opening may itself need to write (repairs, MMR nodes re-derived from the log).
+          this.log.warn({ err, attempt }, "cannot reopen the database after a storage failure yet; retrying (NOT_SERVING meanwhile)");
+          if (!(await room())) return undefined;
+          continue;
+        }
+        this.setServing(true);
+        this.log.warn({ op_count: this.db.target.upperBound.toString(), root: hex(this.db.target.root) }, "database reopened after a storage failure; serving the last commit");
+      }
+      if (!(await room())) return undefined;
+      try {
+        const progress = this.readProgress();
+        if (progress === undefined) return batch;
+        await this.resume(progress);
+        this.log.info({ batch: progress.batch + 1 }, "writing again after a storage failure");
+        return progress.batch + 1;
+      } catch (err) {
+        this.log.error({ err, attempt }, "failed to add operations");
+        this.db.markBroken(err as Error);
+        this.setServing(false);
+      }
+    }
   }
 
   /** Stops after the batch in progress (if any) is complete. */

@@ -9,9 +9,9 @@ import { Workload, type WorkloadOptions } from "./workload";
 
 /** A factory of writer sources running `workload`. */
 export function writerSource(workload: WorkloadOptions): SourceFactory {
-  return async ({ kind, storageDir, logger, metrics, signal }: SourceContext): Promise<ServedSource> => {
+  return async ({ kind, storageDir, logger, metrics, signal, setServing }: SourceContext): Promise<ServedSource> => {
     const db = await ServedDatabase.open(kind, storageDir);
-    const runner = new Workload(db, storageDir, workload, logger, metrics);
+    const runner = new Workload(db, storageDir, workload, logger, metrics, setServing);
     let firstBatch: number;
     try {
       firstBatch = await runner.prepare(signal);
