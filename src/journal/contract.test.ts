@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Contiguous } from './contiguous';
-import { JournalError } from './errors';
 import { FixedJournal } from './fixed';
 import { VariableJournal } from './variable';
+import { expectJournalError } from '../../test/helpers/journal';
 
 /** What the contract needs from an implementation. */
 interface JournalFactory {
@@ -38,24 +38,13 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
     const expectItems = (j: Contiguous, from: number, to: number) => {
       for (let i = from; i < to; i++) expect(j.read(i)).toEqual(factory.item(i));
     };
-    const expectError = (fn: () => unknown, kind: string, position?: number) => {
-      let caught: unknown;
-      try {
-        fn();
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught).toBeInstanceOf(JournalError);
-      expect((caught as JournalError).kind).toBe(kind);
-      if (position !== undefined) expect((caught as JournalError).position).toBe(position);
-    };
 
     test('a new journal is empty', async () => {
       const j = await open();
       expect(j.size).toBe(0);
       expect(j.oldestRetainedPos).toBeUndefined();
       expect(j.pruningBoundary).toBe(0);
-      expectError(() => j.read(0), 'ItemOutOfRange', 0);
+      expectJournalError(() => j.read(0), 'ItemOutOfRange', 0);
       await j.destroy();
     });
 
@@ -72,10 +61,10 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       const j = await open();
       fill(j, 0, 30);
       await j.prune(15);
-      expectError(() => j.read(30), 'ItemOutOfRange', 30);
-      expectError(() => j.read(9), 'ItemPruned', 9);
-      expectError(() => j.read(-1), 'InvalidArgument');
-      expectError(() => j.read(1.5), 'InvalidArgument');
+      expectJournalError(() => j.read(30), 'ItemOutOfRange', 30);
+      expectJournalError(() => j.read(9), 'ItemPruned', 9);
+      expectJournalError(() => j.read(-1), 'InvalidArgument');
+      expectJournalError(() => j.read(1.5), 'InvalidArgument');
       expect(j.read(10)).toEqual(factory.item(10));
       await j.close();
     });
@@ -98,9 +87,9 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       seen.length = 0;
       j.replay(35, (pos) => void seen.push(pos));
       expect(seen).toEqual([]);
-      expectError(() => j.replay(36, () => undefined), 'ItemOutOfRange', 36);
+      expectJournalError(() => j.replay(36, () => undefined), 'ItemOutOfRange', 36);
       await j.prune(20);
-      expectError(() => j.replay(19, () => undefined), 'ItemPruned', 19);
+      expectJournalError(() => j.replay(19, () => undefined), 'ItemPruned', 19);
       j.replay(20, (pos) => void seen.push(pos));
       expect(seen).toEqual([...Array(15).keys()].map((i) => i + 20));
       await j.close();
@@ -190,7 +179,7 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       expect(j.size).toBe(25);
       await j.rewind(8);
       expect(j.size).toBe(8);
-      expectError(() => j.read(8), 'ItemOutOfRange', 8);
+      expectJournalError(() => j.read(8), 'ItemOutOfRange', 8);
       expectItems(j, 0, 8);
       expect(j.append(factory.item(100))).toBe(8);
       expect(j.read(8)).toEqual(factory.item(100));
@@ -226,7 +215,7 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       const j = await open();
       fill(j, 0, 12);
       await j.prune(10);
-      expectError(() => j.read(9), 'ItemPruned', 9);
+      expectJournalError(() => j.read(9), 'ItemPruned', 9);
       await j.rewind(10);
       expect(j.size).toBe(10);
       expect(j.oldestRetainedPos).toBeUndefined();
@@ -257,7 +246,7 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       const j = await factory.initAtSize(root, 'p', 20);
       expect(j.size).toBe(20);
       expect(j.oldestRetainedPos).toBeUndefined();
-      expectError(() => j.read(19), 'ItemPruned', 19);
+      expectJournalError(() => j.read(19), 'ItemPruned', 19);
       fill(j, 20, 34);
       expect(j.oldestRetainedPos).toBe(20);
       expectItems(j, 20, 34);
@@ -267,7 +256,7 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       expect(again.size).toBe(34);
       expect(again.oldestRetainedPos).toBe(20);
       expectItems(again, 20, 34);
-      expectError(() => again.read(19), 'ItemPruned', 19);
+      expectJournalError(() => again.read(19), 'ItemPruned', 19);
       expect(await again.prune(30)).toBe(true);
       expect(again.oldestRetainedPos).toBe(30);
       await again.destroy();
@@ -306,8 +295,8 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
       const j = await open();
       fill(j, 0, 3);
       await j.close();
-      expectError(() => j.append(factory.item(3)), 'Closed');
-      expectError(() => j.read(0), 'Closed');
+      expectJournalError(() => j.append(factory.item(3)), 'Closed');
+      expectJournalError(() => j.read(0), 'Closed');
       await expect(j.sync()).rejects.toMatchObject({ kind: 'Closed' });
       await expect(j.rewind(0)).rejects.toMatchObject({ kind: 'Closed' });
       await expect(j.close()).rejects.toMatchObject({ kind: 'Closed' });

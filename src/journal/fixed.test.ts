@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { JournalError } from './errors';
 import { FixedJournal } from './fixed';
-import { type Blob, DiskStorage, type Storage } from './storage';
+import { type Storage } from './storage';
 import { VariableJournal } from './variable';
 import { tempDir } from '../../test/helpers/tmp';
+import { FaultyStorage, caught } from '../../test/helpers/journal';
 
 const sha256 = (data: Uint8Array): Uint8Array => createHash('sha256').update(data).digest();
 const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -33,15 +34,6 @@ async function filled(count: number, itemsPerBlob = 10): Promise<void> {
   await j.close();
 }
 
-function caught(fn: () => unknown): JournalError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof JournalError) return err;
-    throw err;
-  }
-  throw new Error('expected a JournalError');
-}
 
 describe('disk format', () => {
   test('matches the Rust conformance vector (60 items per blob, 100 SHA-256 items)', async () => {
@@ -335,46 +327,15 @@ describe('configuration', () => {
   });
 });
 
-/** Disk storage whose blobs fail `sync` while `failing` is set. */
-class FlakyStorage implements Storage {
-  failing = false;
-  failRemove = false;
-  private readonly disk: DiskStorage;
-  constructor(dir: string) {
-    this.disk = new DiskStorage(dir);
-  }
-  locate(partition: string, name: Uint8Array): string {
-    return this.disk.locate(partition, name);
-  }
-  scan(partition: string): Promise<Uint8Array[]> {
-    return this.disk.scan(partition);
-  }
-  async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
-    const { blob, size } = await this.disk.open(partition, name);
-    const flaky: Blob = {
-      path: blob.path,
-      readAt: (out, offset) => blob.readAt(out, offset),
-      writeAt: (data, offset) => blob.writeAt(data, offset),
-      resize: (n) => blob.resize(n),
-      sync: () => (this.failing ? Promise.reject(new JournalError('Io', `injected fsync failure on ${blob.path}`)) : blob.sync()),
-      close: () => blob.close(),
-    };
-    return { blob: flaky, size };
-  }
-  remove(partition: string, name?: Uint8Array): Promise<void> {
-    if (this.failRemove) return Promise.reject(new JournalError('Io', 'injected remove failure'));
-    return this.disk.remove(partition, name);
-  }
-}
 
 describe('poisoning', () => {
   test('after a failed sync every call throws Poisoned with the failure as cause', async () => {
-    const storage = new FlakyStorage(root);
+    const storage = new FaultyStorage(root);
     const j = await open(10, storage);
     j.append(digest(0));
-    storage.failing = true;
+    storage.failSync = true;
     await expect(j.sync()).rejects.toMatchObject({ kind: 'Io' });
-    storage.failing = false;
+    storage.failSync = false;
     const err = caught(() => j.append(digest(1)));
     expect(err.kind).toBe('Poisoned');
     expect((err.cause as JournalError).kind).toBe('Io');
@@ -384,7 +345,7 @@ describe('poisoning', () => {
   });
 
   test('a failed rewind poisons the journal', async () => {
-    const storage = new FlakyStorage(root);
+    const storage = new FaultyStorage(root);
     const j = await open(10, storage);
     for (let i = 0; i < 25; i++) j.append(digest(i));
     await j.sync();
@@ -396,20 +357,20 @@ describe('poisoning', () => {
   });
 
   test('a variable journal is poisoned when one of its journals fails', async () => {
-    const storage = new FlakyStorage(root);
+    const storage = new FaultyStorage(root);
     const j = await VariableJournal.open(storage, 'log', { itemsPerSection: 4 });
     j.append(Uint8Array.of(1));
-    storage.failing = true;
+    storage.failSync = true;
     await expect(j.sync()).rejects.toMatchObject({ kind: 'Io' });
-    storage.failing = false;
+    storage.failSync = false;
     expect(caught(() => j.append(Uint8Array.of(2))).kind).toBe('Poisoned');
     await j.destroy();
   });
 
   test('a failure while sealing a full blob in the background poisons the next call', async () => {
-    const storage = new FlakyStorage(root);
+    const storage = new FaultyStorage(root);
     const j = await open(10, storage);
-    storage.failing = true;
+    storage.failSync = true;
     for (let i = 0; i < 10; i++) j.append(digest(i));
     await expect(j.sync()).rejects.toMatchObject({ kind: 'Poisoned' });
     expect(caught(() => j.append(digest(10))).kind).toBe('Poisoned');

@@ -9,7 +9,7 @@
 import { AppendBlob } from './append';
 import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
-import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, pruned, writeCrc } from './framing';
+import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, writeCrc } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from './storage';
@@ -280,12 +280,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   rewind(size: number): Promise<void> {
     return settle(() => {
       this.life.check();
-      requireIndex(size, 'size');
-      if (size > this._size) {
-        throw new JournalError('InvalidRewind', `cannot rewind to ${size}, size is ${this._size}`, { position: size });
-      }
-      if (size === this._size) return Promise.resolve();
-      if (size < this._pruningBoundary) throw pruned(size, this._pruningBoundary);
+      if (!this.checkRewind(size)) return Promise.resolve();
 
       const target = Math.floor(size / this.itemsPerBlob);
       const removed: { index: number; blob: AppendBlob }[] = [];

@@ -5,12 +5,12 @@
  */
 import { readdirSync } from 'node:fs';
 import type { Contiguous } from './contiguous';
-import { JournalError } from './errors';
 import { FixedJournal } from './fixed';
 import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
-import { type Blob, DiskStorage, type Storage } from './storage';
+import { type Storage } from './storage';
 import { VariableJournal } from './variable';
 import { tempDir } from '../../test/helpers/tmp';
+import { FaultyStorage, expectJournalError } from '../../test/helpers/journal';
 
 // `storage.ts` reads `fs.openSync` off the shared core module at call time, so a spy here sees its calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -88,16 +88,6 @@ const cases: Case[] = [
   },
 ];
 
-function expectKind(fn: () => unknown, kind: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(JournalError);
-  expect((caught as JournalError).kind).toBe(kind);
-}
 
 for (const c of cases) {
   describe(`${c.name} journal with ${ITEMS / PER_BLOB} blobs`, () => {
@@ -170,13 +160,13 @@ for (const c of cases) {
       for (let i = 0; i < 40 * PER_BLOB; i++) expect(j.read(i)).toEqual(c.item(i));
       const withCache = openFds() - baseline;
       const pruned = j.prune(ITEMS / 2);
-      expectKind(() => j.read(0), 'ItemPruned');
-      expectKind(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
+      expectJournalError(() => j.read(0), 'ItemPruned');
+      expectJournalError(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
       expect(j.read(ITEMS / 2)).toEqual(c.item(ITEMS / 2));
       expect(await pruned).toBe(true);
       expect(openFds() - baseline).toBeLessThan(withCache);
       for (let i = ITEMS / 2; i < ITEMS; i++) expect(j.read(i)).toEqual(c.item(i));
-      expectKind(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
+      expectJournalError(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
       await j.close();
       expect(openFds()).toBe(baseline);
     });
@@ -192,7 +182,7 @@ for (const c of cases) {
       const size = 10 * PER_BLOB + 2;
       await again.rewind(size);
       expect(again.read(size - 1)).toEqual(c.item(size - 1));
-      expectKind(() => again.read(size), 'ItemOutOfRange');
+      expectJournalError(() => again.read(size), 'ItemOutOfRange');
       for (let i = size; i < size + 3 * PER_BLOB; i++) expect(again.append(c.item(10_000 + i))).toBe(i);
       await again.sync();
       await again.close();
@@ -258,27 +248,6 @@ test('maxOpenBlobs must be a positive safe integer', async () => {
   }
 });
 
-/** Disk storage whose removals fail while `failRemove` is set (its blobs still release handles). */
-class FailingRemoveStorage implements Storage {
-  failRemove = false;
-  private readonly disk: DiskStorage;
-  constructor(dir: string) {
-    this.disk = new DiskStorage(dir);
-  }
-  locate(partition: string, name: Uint8Array): string {
-    return this.disk.locate(partition, name);
-  }
-  scan(partition: string): Promise<Uint8Array[]> {
-    return this.disk.scan(partition);
-  }
-  open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
-    return this.disk.open(partition, name);
-  }
-  remove(partition: string, name?: Uint8Array): Promise<void> {
-    if (this.failRemove) return Promise.reject(new JournalError('Io', 'injected remove failure'));
-    return this.disk.remove(partition, name);
-  }
-}
 
 const opens: [string, (storage: Storage) => Promise<Contiguous>, (i: number) => Uint8Array][] = [
   ['fixed', (storage) => FixedJournal.open(storage, 'p', { itemSize: 8, itemsPerBlob: PER_BLOB }), u64be],
@@ -287,7 +256,7 @@ const opens: [string, (storage: Storage) => Promise<Contiguous>, (i: number) => 
 
 for (const [name, open, item] of opens) {
   test(`${name} journal: blobs rewound away are closed by destroy even when their removal never ran`, async () => {
-    const storage = new FailingRemoveStorage(root);
+    const storage = new FaultyStorage(root);
     const j = await open(storage);
     for (let i = 0; i < 40; i++) j.append(item(i));
     await j.sync();
@@ -295,7 +264,7 @@ for (const [name, open, item] of opens) {
     // closed by the rewind's task, which fails at its first removal and poisons the journal.
     storage.failRemove = true;
     await expect(j.rewind(2)).rejects.toMatchObject({ kind: 'Io' });
-    expectKind(() => j.read(0), 'Poisoned');
+    expectJournalError(() => j.read(0), 'Poisoned');
     storage.failRemove = false;
     await j.destroy();
     expect(openFds()).toBe(baseline);

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { JournalError } from './errors';
 import { SegmentedJournal } from './segmented';
 import { DiskStorage } from './storage';
 import { VariableJournal } from './variable';
 import { tempDir } from '../../test/helpers/tmp';
+import { caught } from '../../test/helpers/journal';
 
 const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 /** Item i: i bytes long modulo 50 (so entries take 1–4 alignment slots), content derived from i. */
@@ -26,15 +26,6 @@ async function filled(count: number, itemsPerSection = 10): Promise<void> {
   await j.close();
 }
 
-function caught(fn: () => unknown): JournalError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof JournalError) return err;
-    throw err;
-  }
-  throw new Error('expected a JournalError');
-}
 
 /** Byte offsets of the entries in a data section, found by walking the format independently. */
 function entryStarts(bytes: Uint8Array): number[] {

@@ -9,7 +9,7 @@
 import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
 import { JournalError, requireIndex } from './errors';
 import { FixedJournal } from './fixed';
-import { checkPositive, checkReadable, checkReplayStart, outOfRange, pruned, readU32 } from './framing';
+import { checkPositive, checkReadable, checkReplayStart, outOfRange, readU32 } from './framing';
 import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
 import { Lifecycle, settle } from './lifecycle';
 import { ITEM_ALIGNMENT, SegmentedJournal } from './segmented';
@@ -196,12 +196,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
   rewind(size: number): Promise<void> {
     return settle(() => {
       this.life.check();
-      requireIndex(size, 'size');
-      if (size > this._size) {
-        throw new JournalError('InvalidRewind', `cannot rewind to ${size}, size is ${this._size}`, { position: size });
-      }
-      if (size === this._size) return Promise.resolve();
-      if (size < this._pruningBoundary) throw pruned(size, this._pruningBoundary);
+      if (!this.checkRewind(size)) return Promise.resolve();
       const discard = this.offsetOf(size);
       const section = Math.floor(size / this.itemsPerSection);
       try {

@@ -5,7 +5,8 @@
  * is one per overwrite/delete since the last commit, plus one (commonware 85d7d8f1fb, exactly).
  */
 import { type DirectoryLock, FixedJournal, type Storage } from "../journal";
-import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
+import { type BuiltIndex, type DbKind, type DbOptions, mmrPartitions } from "./kind";
+import type { KeyIndex } from "./key-index";
 import { QmdbError } from "./errors";
 import { type CommitOptions, Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
@@ -30,18 +31,26 @@ export class AnyDb extends Db<AnyOperation> {
   // Floor-raising steps owed by overwrites and deletes since the last commit.
   private steps = 0;
 
-  private constructor(log: AuthenticatedLog<AnyOperation>, lock: DirectoryLock | undefined, floor: number) {
+  private constructor(log: AuthenticatedLog<AnyOperation>, lock: DirectoryLock | undefined, floor: number, built: BuiltIndex | undefined) {
     super(log, lock);
     this.floor = floor;
     this.lastCommit = log.size - 1;
-    this.rebuildIndex(floor);
+    const from = Math.max(floor, log.pruningBoundary);
+    if (built !== undefined && built.size === log.size) {
+      // Indexed from a lower location: keeping only keys at or above `from` gives exactly what
+      // the replay from `from` would (a key's entry is its last operation either way).
+      this.index = built.index;
+      this.index.retainFrom(from);
+    } else {
+      this.rebuildIndex(from);
+    }
   }
 
   /**
    * Opens (or creates) the database in directory `root`. Operations after the last commit are
    * discarded; a new database holds one commit at location 0.
    */
-  static async open(root: string | Storage, options: DbOptions = {}): Promise<AnyDb> {
+  static async open(root: string | Storage, options: DbOptions = {}, built?: BuiltIndex): Promise<AnyDb> {
     return openLocked(root, async (lock) => {
       const journal = await ANY_KIND.openJournal(root, options);
       const mmr = await JournaledMmr.open(root, mmrPartitions(options));
@@ -52,7 +61,7 @@ export class AnyDb extends Db<AnyOperation> {
       if (BigInt(log.pruningBoundary) > last.floorLoc) {
         throw new QmdbError("Corruption", `the operation log starts at ${log.pruningBoundary}, above the inactivity floor ${last.floorLoc}: active operations are missing`);
       }
-      return new AnyDb(log, lock, Number(last.floorLoc));
+      return new AnyDb(log, lock, Number(last.floorLoc), built);
     });
   }
 
@@ -142,11 +151,13 @@ export class AnyDb extends Db<AnyOperation> {
 
   private rebuildIndex(from: number): void {
     this.index.clear();
-    this.log.journal.replay(Math.max(from, this.log.pruningBoundary), (loc, bytes) => {
-      if (bytes[0] === ANY_TAG.update) this.index.set(operationKey(bytes), loc, this.keyAt);
-      else if (bytes[0] === ANY_TAG.delete) this.index.remove(operationKey(bytes), this.keyAt);
-    });
+    this.log.journal.replay(from, (loc, bytes) => indexAnyOperation(this.index, loc, bytes, this.keyAt));
   }
+}
+
+function indexAnyOperation(index: KeyIndex, loc: number, bytes: Uint8Array, keyAt: (loc: number) => Uint8Array): void {
+  if (bytes[0] === ANY_TAG.update) index.set(operationKey(bytes), loc, keyAt);
+  else if (bytes[0] === ANY_TAG.delete) index.remove(operationKey(bytes), keyAt);
 }
 
 /** The `any` kind: a fixed journal `log_journal` of 65-byte operations. */
@@ -162,5 +173,6 @@ export const ANY_KIND: DbKind<AnyOperation, AnyDb> = {
     const op = decodeAnyOperation(lastCommit);
     return op.type === "commitFloor" ? op.floorLoc : undefined;
   },
-  open: (root, options) => AnyDb.open(root, options),
+  indexOperation: indexAnyOperation,
+  open: (root, options, built) => AnyDb.open(root, options, built),
 };

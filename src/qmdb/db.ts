@@ -38,7 +38,7 @@ export async function openLocked<D>(root: string | Storage, open: (lock: Directo
 
 /** The common part of both databases. */
 export abstract class Db<Op> {
-  protected readonly index = new KeyIndex();
+  protected index = new KeyIndex();
   protected closed = false;
   // Reads the key of the keyed operation at `loc` (only ever called for indexed locations).
   protected readonly keyAt = (loc: number): Uint8Array => operationKey(this.log.readEncoded(loc));

@@ -10,7 +10,8 @@ import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
 import { IMMUTABLE_TAG, type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation, operationKey } from "./operation";
-import { type DbKind, type DbOptions, mmrPartitions } from "./kind";
+import { type BuiltIndex, type DbKind, type DbOptions, mmrPartitions } from "./kind";
+import type { KeyIndex } from "./key-index";
 
 /** Operations per log section (commonware's example uses 512). */
 export const IMMUTABLE_ITEMS_PER_SECTION = 512;
@@ -27,19 +28,24 @@ const immutableCodec: OperationCodec<ImmutableOperation> = {
 export class ImmutableDb extends Db<ImmutableOperation> {
   private lastCommit: number;
 
-  private constructor(log: AuthenticatedLog<ImmutableOperation>, lock: DirectoryLock | undefined) {
+  private constructor(log: AuthenticatedLog<ImmutableOperation>, lock: DirectoryLock | undefined, built: BuiltIndex | undefined) {
     super(log, lock);
     this.lastCommit = log.size - 1;
-    this.rebuildIndex();
+    if (built !== undefined && built.size === log.size) {
+      this.index = built.index;
+      this.index.retainFrom(log.pruningBoundary);
+    } else {
+      this.rebuildIndex();
+    }
   }
 
   /** Opens (or creates) the database in `root`; a new database holds one commit. */
-  static async open(root: string | Storage, options: DbOptions = {}): Promise<ImmutableDb> {
+  static async open(root: string | Storage, options: DbOptions = {}, built?: BuiltIndex): Promise<ImmutableDb> {
     return openLocked(root, async (lock) => {
       const journal = await IMMUTABLE_KIND.openJournal(root, options);
       const mmr = await JournaledMmr.open(root, mmrPartitions(options));
       const log = await AuthenticatedLog.open(journal, mmr, immutableCodec, { type: "commit", metadata: undefined });
-      return new ImmutableDb(log, lock);
+      return new ImmutableDb(log, lock, built);
     });
   }
 
@@ -86,10 +92,12 @@ export class ImmutableDb extends Db<ImmutableOperation> {
 
   private rebuildIndex(): void {
     this.index.clear();
-    this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => {
-      if (bytes[0] === IMMUTABLE_TAG.set) this.index.set(operationKey(bytes), loc, this.keyAt);
-    });
+    this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => indexImmutableOperation(this.index, loc, bytes, this.keyAt));
   }
+}
+
+function indexImmutableOperation(index: KeyIndex, loc: number, bytes: Uint8Array, keyAt: (loc: number) => Uint8Array): void {
+  if (bytes[0] === IMMUTABLE_TAG.set) index.set(operationKey(bytes), loc, keyAt);
 }
 
 /** The `immutable` kind: a variable journal `log` (`log_data` + `log_offsets`), 512 ops a section. */
@@ -101,5 +109,6 @@ export const IMMUTABLE_KIND: DbKind<ImmutableOperation, ImmutableDb> = {
   openJournal: (root, options) => VariableJournal.open(root, "log", logConfig(options)),
   initJournalAt: (root, options, size) => VariableJournal.initAtSize(root, "log", logConfig(options), size),
   mmrConfig: mmrPartitions,
-  open: (root, options) => ImmutableDb.open(root, options),
+  indexOperation: indexImmutableOperation,
+  open: (root, options, built) => ImmutableDb.open(root, options, built),
 };

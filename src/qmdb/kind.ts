@@ -4,6 +4,7 @@
  */
 import { type Contiguous, DiskStorage, type Storage } from "../journal";
 import type { JournaledMmrConfig } from "./journaled-mmr";
+import type { KeyIndex } from "./key-index";
 import type { OperationCodec } from "./log";
 
 /** The two database kinds. */
@@ -35,8 +36,23 @@ export interface DbKind<Op, D> {
    * below the floor is inactive, while operations between it and a higher lower bound may be live.
    */
   recordedFloor?(lastCommit: Uint8Array): bigint | undefined;
-  /** Opens the database stored in `root`. */
-  open(root: string | Storage, options: DbOptions): Promise<D>;
+  /**
+   * Applies one encoded operation at `loc` to a key index, as opening the database does when it
+   * replays its log (`keyAt` reads the key of an indexed location).
+   */
+  indexOperation(index: KeyIndex, loc: number, bytes: Uint8Array, keyAt: (loc: number) => Uint8Array): void;
+  /**
+   * Opens the database stored in `root`. With `built`, an index of every operation of the log
+   * (built with `indexOperation` while it was filled) replaces the replay of the log on open.
+   */
+  open(root: string | Storage, options: DbOptions, built?: BuiltIndex): Promise<D>;
+}
+
+/** A key index built while a log was filled, and the log's size then. */
+export interface BuiltIndex {
+  readonly index: KeyIndex;
+  /** The log's size when the index was complete (it is used only if the opened log has that size). */
+  readonly size: number;
 }
 
 /** The MMR partitions both kinds use. */

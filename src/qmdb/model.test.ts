@@ -93,6 +93,20 @@ const IMMUTABLE_EXAMPLES: [Layout, ImmutableCmd[]][] = [
 const layout: fc.Arbitrary<Layout> = fc.record({ logItemsPerBlob: fc.integer({ min: 1, max: 9 }), mmrItemsPerBlob: fc.integer({ min: 1, max: 13 }) });
 
 /** `expect(got).toEqual(want)`, but only built when they differ: jest's `expect` costs ~10 µs a call. */
+/** Commits `db` and `model` with the metadata of `tag` (if any), checks the commit locations agree, and returns the metadata. */
+async function commitBoth(
+  db: { commit(metadata?: Uint8Array): Promise<bigint> },
+  model: { commit(metadata?: Uint8Array): void; readonly lastCommit: number },
+  tag: number | undefined,
+  step: string,
+): Promise<Uint8Array | undefined> {
+  const metadata = tag === undefined ? undefined : metadataOf(tag);
+  const loc = await db.commit(metadata);
+  model.commit(metadata);
+  same({ step, loc }, { step, loc: BigInt(model.lastCommit) });
+  return metadata;
+}
+
 function same(got: object, want: object): void {
   if (!isDeepStrictEqual(got, want)) expect(got).toEqual(want);
 }
@@ -124,6 +138,14 @@ function expectImmutableAgrees(db: ImmutableDb, model: ImmutableModel, step: str
   }
 }
 
+/**
+ * fast-check settings of both model properties. On a loaded machine they stop early rather than time
+ * out: a failure found (and shrunk so far) is still reported, and fewer runs are not a failure.
+ */
+function runOptions<T>(examples: T[]): fc.Parameters<T> {
+  return { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false, examples };
+}
+
 describe("model-based: random operation sequences agree with the reference model", () => {
   test("any: update/delete/commit/close+reopen/prune", async () => {
     await fc.assert(
@@ -148,14 +170,9 @@ describe("model-based: random operation sequences agree with the reference model
               case "delete":
                 same({ step, deleted: db.delete(keyOf(cmd.key)) }, { step, deleted: model.delete(keyOf(cmd.key)) });
                 break;
-              case "commit": {
-                const metadata = cmd.metadata === undefined ? undefined : metadataOf(cmd.metadata);
-                const loc = await db.commit(metadata);
-                model.commit(metadata);
-                lastMetadata = metadata;
-                same({ step, loc }, { step, loc: BigInt(model.lastCommit) });
+              case "commit":
+                lastMetadata = await commitBoth(db, model, cmd.metadata, step);
                 break;
-              }
               case "reopen":
                 await db.close();
                 db = await AnyDb.open(dir, opts);
@@ -186,14 +203,7 @@ describe("model-based: random operation sequences agree with the reference model
           rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
         }
       }),
-      {
-        numRuns: RUNS,
-        // On a loaded machine, stop early rather than time out: a failure found (and shrunk so far)
-        // is still reported, and fewer runs are not a failure.
-        interruptAfterTimeLimit: TIME_LIMIT_MS,
-        markInterruptAsFailure: false,
-        examples: ANY_EXAMPLES,
-      },
+      runOptions(ANY_EXAMPLES),
     );
   }, TEST_TIMEOUT_MS);
 
@@ -217,14 +227,9 @@ describe("model-based: random operation sequences agree with the reference model
                   model.set(keyOf(cmd.key), valueOf(cmd.value));
                 }
                 break;
-              case "commit": {
-                const metadata = cmd.metadata === undefined ? undefined : metadataOf(cmd.metadata);
-                const loc = await db.commit(metadata);
-                model.commit(metadata);
-                lastMetadata = metadata;
-                same({ step, loc }, { step, loc: BigInt(model.lastCommit) });
+              case "commit":
+                lastMetadata = await commitBoth(db, model, cmd.metadata, step);
                 break;
-              }
               case "reopen":
                 await db.close();
                 db = await ImmutableDb.open(dir, opts);
@@ -243,14 +248,7 @@ describe("model-based: random operation sequences agree with the reference model
           rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
         }
       }),
-      {
-        numRuns: RUNS,
-        // On a loaded machine, stop early rather than time out: a failure found (and shrunk so far)
-        // is still reported, and fewer runs are not a failure.
-        interruptAfterTimeLimit: TIME_LIMIT_MS,
-        markInterruptAsFailure: false,
-        examples: IMMUTABLE_EXAMPLES,
-      },
+      runOptions(IMMUTABLE_EXAMPLES),
     );
   }, TEST_TIMEOUT_MS);
 });

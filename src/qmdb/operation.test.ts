@@ -1,21 +1,14 @@
 import fc from "fast-check";
 import { CodecError } from "../codec";
 import {
-  type AnyOperation, type ImmutableOperation, decodeAnyOperation, decodeImmutableOperation, encodeAnyOperation, encodeImmutableOperation,
+  decodeAnyOperation, decodeImmutableOperation, encodeAnyOperation, encodeImmutableOperation,
 } from "./operation";
 import { createAnyTestOperations, createImmutableTestOperations } from "./generator";
 import { hex } from "../../test/helpers/vectors";
+import { anyOperationArb, immutableOperationArb } from "../../test/helpers/arbitraries";
 
-const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
-const anyOp: fc.Arbitrary<AnyOperation> = fc.oneof(
-  fc.record({ type: fc.constant("update" as const), key: digest, value: digest }),
-  fc.record({ type: fc.constant("delete" as const), key: digest }),
-  fc.record({ type: fc.constant("commitFloor" as const), metadata: fc.option(digest, { nil: undefined }), floorLoc: fc.bigInt({ min: 0n, max: (1n << 62n) - 1n }) }),
-);
-const immutableOp: fc.Arbitrary<ImmutableOperation> = fc.oneof(
-  fc.record({ type: fc.constant("set" as const), key: digest, value: digest }),
-  fc.record({ type: fc.constant("commit" as const), metadata: fc.option(digest, { nil: undefined }) }),
-);
+const anyOp = anyOperationArb;
+const immutableOp = immutableOperationArb;
 
 describe("operation encodings (docs/formats.md)", () => {
   test("pinned any encodings", () => {

@@ -9,14 +9,21 @@ import { type Contiguous, destroyPartition, isJournalError, type Storage } from 
 import { type Location, MmrError } from "../mmr";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
+import { KeyIndex } from "./key-index";
 import type { DbKind, DbOptions } from "./kind";
 import { AuthenticatedLog, type ProvenOperations } from "./log";
+import { operationKey } from "./operation";
 
 /** What `SyncLog.open` found locally. */
 export type SyncLogOrigin = "empty" | "reused" | "replaced";
 
 /** A log being filled by state sync. */
 export class SyncLog<Op, D> {
+  // The key index of every operation appended, built as they arrive so that `finish` need not
+  // replay the log. Kept only for a log filled from empty: a reused log, or one whose start moved
+  // up (pruning can leave entries whose keys can no longer be read), is indexed on open instead.
+  private index: KeyIndex | undefined = undefined;
+
   private constructor(
     private readonly kind: DbKind<Op, D>,
     private readonly root: string | Storage,
@@ -128,10 +135,16 @@ export class SyncLog<Op, D> {
     if (log.size + encoded.length - skip > this.upperLoc) {
       throw new QmdbError("InvalidSyncState", `operations up to ${Number(startLoc) + encoded.length} exceed the upper bound ${this.upperLoc}`);
     }
+    const first = log.size;
     if (skip === 0 && nodes !== undefined) {
       log.appendVerified(encoded, nodes);
     } else {
       for (let i = Math.max(skip, 0); i < encoded.length; i++) log.appendEncoded(encoded[i]!);
+    }
+    const index = this.index;
+    if (index !== undefined) {
+      const keyAt = (loc: number): Uint8Array => operationKey(log.readEncoded(loc));
+      for (let i = Math.max(skip, 0), loc = first; i < encoded.length; i++, loc++) this.kind.indexOperation(index, loc, encoded[i]!, keyAt);
     }
   }
 
@@ -180,6 +193,7 @@ export class SyncLog<Op, D> {
     }
     this.upperLoc = Number(upper);
     if (start === this.startLoc) return;
+    this.index = undefined;
     const size = this.log?.size ?? this.startLoc;
     if (size <= start || this.log === undefined) {
       await this.destroy();
@@ -202,7 +216,7 @@ export class SyncLog<Op, D> {
       throw new QmdbError("InvalidSyncState", `log holds operations up to ${size}, expected ${this.upperLoc}`);
     }
     await this.log.close();
-    return this.kind.open(this.root, this.options);
+    return this.kind.open(this.root, this.options, this.index === undefined ? undefined : { index: this.index, size });
   }
 
   /** Releases the files, keeping what was synced (a later `open` resumes from it). */
@@ -226,6 +240,7 @@ export class SyncLog<Op, D> {
   private async createLog(pins: readonly Uint8Array[]): Promise<void> {
     const mmr = await JournaledMmr.createAt(this.root, this.kind.mmrConfig(this.options), BigInt(this.startLoc), pins);
     this.log = await AuthenticatedLog.recover(this.journal, mmr, this.kind.codec, false);
+    this.index = new KeyIndex();
   }
 }
 

@@ -13,7 +13,7 @@ import { type FetchedBatch, type FetchRequest, type Resolver, ResolverError, syn
 import type { Storage } from "../journal";
 import { DbResolver, type Tamper } from "../../test/helpers/db-resolver";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
+  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, expectSyncedTo, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
   immutableTarget, RecordingResolver, scratchDir,
 } from "../../test/helpers/sync-harness";
 import { closeAfterTest } from "../../test/helpers/tmp";
@@ -244,15 +244,7 @@ describe("invalid-data budget and concurrency", () => {
 
 // ------------------------------------------------------------------------------------------------
 describe("lying targets", () => {
-  async function twoTargets(): Promise<{ server: AnyDb; first: SyncTarget; second: SyncTarget; keys: Uint8Array[] }> {
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    const a = anyWorkload(200, 1n);
-    await applyAll(server, a.ops);
-    const first = anyTarget(server);
-    const b = anyWorkload(30, 2n, "other");
-    await applyAll(server, b.ops);
-    return { server, first, second: anyTarget(server), keys: [...a.keys, ...b.keys] };
-  }
+  const twoTargets = () => evolvingAnySource(200, 30, "other");
   const sync = (o: Omit<SyncOptions<AnyOperation, AnyDb>, "kind">) =>
     syncDatabase<AnyOperation, AnyDb>({ kind: ANY_KIND, dbOptions: ANY_OPTS, retry: FAST_RETRY, fetchBatchSize: BATCH, ...o });
 
@@ -322,10 +314,7 @@ describe("lying targets", () => {
     const { server, second, keys } = await twoTargets();
     const target = { ...second, lowerBound: second.lowerBound - 7n };
     const res = await sync({ directory: scratchDir(), target, resolver: new DbResolver(ANY_KIND, server) });
-    expect(hex(res.database.root())).toBe(hex(second.root));
-    expect(res.database.inactivityFloorLoc).toBe(second.lowerBound);
-    expectSameValues(res.database, server, keys);
-    await res.database.close();
+    await expectSyncedTo(res.database, second, server, keys);
     await server.close();
   });
 
@@ -519,10 +508,4 @@ describe("unresponsive peers", () => {
   });
 });
 
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown): void => void unhandled.push(err);
-process.on("unhandledRejection", onUnhandled);
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();

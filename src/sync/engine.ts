@@ -8,7 +8,7 @@
  */
 import { type Proof, MAX_LOCATION, MmrError, extractPinnedNodes, mmrSize, nodesRequiredForRangeProof, verifyRangeAndCollect } from "../mmr";
 import { equalBytes, toHex } from "../codec";
-import { type DbKind, type DbOptions, SyncLog } from "../qmdb";
+import { type DbKind, type DbOptions, SyncLog, isStorageDamage } from "../qmdb";
 import { type Storage, withDirectoryLock } from "../journal";
 import { InvalidResponseError, ResolverError, SyncError } from "./errors";
 import type { FetchedBatch, FetchRequest, Resolver } from "./resolver";
@@ -140,8 +140,13 @@ export async function syncDatabase<Op, D extends { root(): Uint8Array; close(): 
     try {
       return await new Attempt(options, false).run();
     } catch (err) {
-      if (!(err instanceof SyncError && err.kind === "RootMismatch")) throw err;
-      logger.warn({ err: err.message }, "final root does not match the target; wiping the local copy and syncing again from scratch");
+      // Damaged local files are handled like a wrong final root: the copy is fetched again.
+      const damaged = isStorageDamage(err);
+      if (!(damaged || (err instanceof SyncError && err.kind === "RootMismatch"))) throw err;
+      logger.warn(
+        { err: (err as Error).message },
+        damaged ? "the local copy is damaged; wiping it and syncing again from scratch" : "final root does not match the target; wiping the local copy and syncing again from scratch",
+      );
       await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
       return await new Attempt(options, true).run();
     }
@@ -225,7 +230,10 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     const { kind, directory, dbOptions } = this.options;
     this.log = await SyncLog.open(kind, directory, this.target.lowerBound, this.target.upperBound, dbOptions);
     const reused = this.log.size - this.log.start;
-    this.logger.info({ origin: this.log.origin, reason: this.log.reason, local_ops: this.log.size.toString(), start: this.log.start.toString() }, "opened local log");
+    const opened = { origin: this.log.origin, reason: this.log.reason, local_ops: this.log.size.toString(), start: this.log.start.toString() };
+    // Discarding local operations (damaged, or not part of this target's history) deserves attention.
+    if (this.log.origin === "replaced") this.logger.warn(opened, "opened local log");
+    else this.logger.info(opened, "opened local log");
     try {
       await this.fill();
       const database = await this.finish();

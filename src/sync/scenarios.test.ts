@@ -15,7 +15,7 @@ import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncL
 import { DbResolver } from "../../test/helpers/db-resolver";
 import { closeAfterTest } from "../../test/helpers/tmp";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, expectSameOperations, expectSameValues, FAST_RETRY, hex,
+  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, sourceWithPartialCopy, expectSameAfterReopen, expectSyncedTo, expectSameOperations, expectSameValues, FAST_RETRY, hex,
   IMM_OPTS, immutableKeys, immutableTarget, RecordingResolver, scratchDir, settle, TargetQueue,
 } from "../../test/helpers/sync-harness";
 
@@ -118,12 +118,7 @@ describe("any: fresh sync", () => {
     await applyAll(server, more);
     expect(hex(client.root())).toBe(hex(server.root()));
 
-    const state = { root: hex(client.root()), ops: client.opCount, floor: client.inactivityFloorLoc, oldest: client.oldestRetainedLoc };
-    await client.close();
-    const reopened = await AnyDb.open(dir, ANY_OPTS);
-    expect({ root: hex(reopened.root()), ops: reopened.opCount, floor: reopened.inactivityFloorLoc, oldest: reopened.oldestRetainedLoc }).toEqual(state);
-    expectSameValues(reopened, server, keys);
-    await reopened.close();
+    await expectSameAfterReopen(client, dir, server, keys);
     await server.close();
   });
 
@@ -163,13 +158,8 @@ describe("any: fresh sync", () => {
     const target = anyTarget(server);
     const dir = scratchDir();
     const { database } = await syncAny({ directory: dir, target, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 5 });
-    const before = { root: hex(database.root()), ops: database.opCount, floor: database.inactivityFloorLoc, oldest: database.oldestRetainedLoc };
-    await database.close();
-    const reopened = await AnyDb.open(dir, ANY_OPTS);
-    expect({ root: hex(reopened.root()), ops: reopened.opCount, floor: reopened.inactivityFloorLoc, oldest: reopened.oldestRetainedLoc }).toEqual(before);
-    expect(before.root).toBe(hex(target.root));
-    expectSameValues(reopened, server, keys);
-    await reopened.close();
+    expect(hex(database.root())).toBe(hex(target.root));
+    await expectSameAfterReopen(database, dir, server, keys);
     await server.close();
   });
 
@@ -312,14 +302,7 @@ describe("any: fresh sync", () => {
 describe("any: resume from local state", () => {
   test("S04 resume, partial local match: only [local size, upper) is fetched; overlapping ops identical; all values equal", async () => {
     const part1 = anyWorkload(200, 1n).ops;
-    const part2 = anyWorkload(40, 2n).ops;
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    await applyAll(server, [...part1, ...part2]);
-    const dir = scratchDir();
-    const local = await AnyDb.open(dir, ANY_OPTS);
-    await applyAll(local, part1);
-    const held = local.opCount;
-    await local.close();
+    const { server, dir, heldOps: held } = await sourceWithPartialCopy((d) => AnyDb.open(d, ANY_OPTS), part1, anyWorkload(40, 2n).ops);
     const target = anyTarget(server);
     expect(target.lowerBound).toBeLessThan(held); // the local log reaches into the range
 
@@ -355,10 +338,7 @@ describe("any: resume from local state", () => {
     const res = await syncAny({ directory: dir, target, resolver });
     expect(resolver.calls).toBe(0);
     expect(res).toMatchObject({ operationsFetched: 0n, operationsReused: target.upperBound - target.lowerBound, retriedFromScratch: false });
-    expect(hex(res.database.root())).toBe(hex(target.root));
-    expect(res.database.inactivityFloorLoc).toBe(target.lowerBound);
-    expectSameValues(res.database, server, keys);
-    await res.database.close();
+    await expectSyncedTo(res.database, target, server, keys);
     await server.close();
   });
 
@@ -460,11 +440,7 @@ describe("any: resume from local state", () => {
   });
 
   test("L09 an empty local log left at a higher start (sync interrupted before any op) is cleared to the new lower bound", async () => {
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    await applyAll(server, anyWorkload(150, 1n).ops);
-    const early = anyTarget(server);
-    await applyAll(server, anyWorkload(150, 2n).ops);
-    const late = anyTarget(server);
+    const { server, first: early, second: late } = await evolvingAnySource(150, 150);
     expect(late.lowerBound).toBeGreaterThan(early.upperBound);
     const dir = scratchDir();
     const failing = new DbResolver(ANY_KIND, server);
@@ -480,11 +456,7 @@ describe("any: resume from local state", () => {
   });
 
   test("L10 (policy: wipe) a local log longer than the target is wiped and refetched, with a log line saying why", async () => {
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    await applyAll(server, anyWorkload(120, 1n).ops);
-    const early = anyTarget(server);
-    await applyAll(server, anyWorkload(80, 2n).ops);
-    const late = anyTarget(server);
+    const { server, first: early, second: late } = await evolvingAnySource(120, 80);
     const dir = scratchDir();
     const r1 = await syncAny({ directory: dir, target: late, resolver: new DbResolver(ANY_KIND, server) });
     await r1.database.close();
@@ -504,19 +476,8 @@ describe("any: resume from local state", () => {
 
 // ------------------------------------------------------------------------------------------------
 describe("any: target updates", () => {
-  /** A source with a first target (seed-1 workload) and a later one (seed-2 workload on the same keys). */
-  async function evolvingSource(initial: number, additional: number): Promise<{ server: AnyDb; first: SyncTarget; second: SyncTarget; keys: Uint8Array[] }> {
-    const server = await AnyDb.open(scratchDir(), ANY_OPTS);
-    const a = anyWorkload(initial, 1n);
-    await applyAll(server, a.ops);
-    const first = anyTarget(server);
-    const b = anyWorkload(additional, 2n, "k");
-    await applyAll(server, b.ops);
-    return { server, first, second: anyTarget(server), keys: [...a.keys, ...b.keys] };
-  }
-
   test("S06 (L06 policy) an update that lowers the lower bound is ignored with a log line; sync completes at the original target", async () => {
-    const { server, first, second } = await evolvingSource(100, 50);
+    const { server, first, second } = await evolvingAnySource(100, 50);
     const bad = { ...second, lowerBound: first.lowerBound - 1n };
     const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
     expect(res.database.opCount).toBe(first.upperBound);
@@ -525,7 +486,7 @@ describe("any: target updates", () => {
   });
 
   test("S07 (L06 policy) an update that lowers the upper bound is ignored; sync completes at the original target", async () => {
-    const { server, first } = await evolvingSource(100, 50);
+    const { server, first } = await evolvingAnySource(100, 50);
     const bad = { root: digestOf("smaller"), lowerBound: first.lowerBound, upperBound: first.upperBound - 1n };
     const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
     await res.database.close();
@@ -533,7 +494,7 @@ describe("any: target updates", () => {
   });
 
   test("S08 an update queued before the first step (both bounds up, batch 1) → final root, op count and floor are the new target's", async () => {
-    const { server, first, second, keys } = await evolvingSource(60, 40);
+    const { server, first, second, keys } = await evolvingAnySource(60, 40);
     expect(second.lowerBound).toBeGreaterThan(first.lowerBound);
     const queue = new TargetQueue();
     queue.push(second);
@@ -558,7 +519,7 @@ describe("any: target updates", () => {
   });
 
   test("S09 an update with lower > upper fails the sync with InvalidTarget", async () => {
-    const { server, first, second } = await evolvingSource(100, 50);
+    const { server, first, second } = await evolvingAnySource(100, 50);
     const queue = new TargetQueue();
     const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { root: second.root, lowerBound: second.upperBound + 1n, upperBound: second.upperBound });
     await expect(
@@ -569,7 +530,7 @@ describe("any: target updates", () => {
   });
 
   test("S10 an update arriving after the sync finished does not crash and does not change the result", async () => {
-    const { server, first, second } = await evolvingSource(50, 20);
+    const { server, first, second } = await evolvingAnySource(50, 20);
     const queue = new TargetQueue();
     let release!: () => void;
     const late = new Promise<void>((r) => (release = r));
@@ -600,7 +561,7 @@ describe("any: target updates", () => {
 
   const S11: Array<[number, number]> = [[1, 1], [1, 2], [1, 100], [2, 1], [2, 2], [2, 100], [20, 10], [100, 1], [100, 2], [100, 100], [100, 1000]];
   test.each(S11)("S11 target update during sync (%i initial ops, %i more): final root is the new one; every op and MMR node equals the source's", async (initial, additional) => {
-    const { server, first, second, keys } = await evolvingSource(initial, additional);
+    const { server, first, second, keys } = await evolvingAnySource(initial, additional);
     expect(first.upperBound - first.lowerBound).toBeGreaterThan(1n); // the update lands mid-sync
     const queue = new TargetQueue();
     const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, second);
@@ -676,7 +637,7 @@ describe("any: target updates", () => {
     { name: "an advancing update with the same root → TargetRootUnchanged", make: (f: SyncTarget, s: SyncTarget) => ({ ...s, root: f.root }), outcome: "TargetRootUnchanged" },
   ] as const;
   test.each(S41)("S41 update validation: $name", async ({ make, outcome }) => {
-    const { server, first, second } = await evolvingSource(80, 30);
+    const { server, first, second } = await evolvingAnySource(80, 30);
     const queue = new TargetQueue();
     const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, make(first, second));
     const logger = captureLogger();
@@ -705,7 +666,7 @@ describe("any: target updates", () => {
   });
 
   test("L05 a prune-only update (same upper, higher lower, same root) is ignored; sync completes at the original target", async () => {
-    const { server, first } = await evolvingSource(100, 10);
+    const { server, first } = await evolvingAnySource(100, 10);
     const update = { ...first, lowerBound: first.lowerBound + 3n };
     const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
     expect(res.database.oldestRetainedLoc).toBe(first.lowerBound);
@@ -714,7 +675,7 @@ describe("any: target updates", () => {
   });
 
   test("L15 an update with an equal upper bound and a different root is ignored", async () => {
-    const { server, first } = await evolvingSource(100, 10);
+    const { server, first } = await evolvingAnySource(100, 10);
     const update = { ...first, root: digestOf("another root") };
     const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
     await res.database.close();
@@ -722,7 +683,7 @@ describe("any: target updates", () => {
   });
 
   test("L04 after an update, a replayed old-size boundary response is rejected and does not advance the log; the fresh one completes it", async () => {
-    const { server, first, second } = await evolvingSource(100, 2);
+    const { server, first, second } = await evolvingAnySource(100, 2);
     // The update's lower bound is above the local tip, so the log restarts there and needs new pins.
     expect(second.lowerBound).toBeGreaterThan(first.lowerBound + 1n);
     expect(second.lowerBound).toBeLessThan(first.upperBound);
@@ -765,7 +726,7 @@ describe("any: target updates", () => {
   });
 
   test("L13 an advancing update queued before start is taken even when the local copy already matches the old target", async () => {
-    const { server, first, second } = await evolvingSource(100, 40);
+    const { server, first, second } = await evolvingAnySource(100, 40);
     const dir = scratchDir();
     const r1 = await syncAny({ directory: dir, target: first, resolver: new DbResolver(ANY_KIND, server) });
     await r1.database.close();
@@ -876,13 +837,7 @@ describe("immutable", () => {
   test("S30 resume, partial local match: only the missing suffix is fetched", async () => {
     const a = createImmutableTestOperations(120, 1n);
     const b = createImmutableTestOperations(40, 2n);
-    const server = await ImmutableDb.open(scratchDir(), IMM_OPTS);
-    await applyAll(server, [...a, ...b]);
-    const dir = scratchDir();
-    const local = await ImmutableDb.open(dir, IMM_OPTS);
-    await applyAll(local, a);
-    const held = local.opCount;
-    await local.close();
+    const { server, dir, heldOps: held } = await sourceWithPartialCopy((d) => ImmutableDb.open(d, IMM_OPTS), a, b);
     const target = immutableTarget(server);
     const resolver = new RecordingResolver(new DbResolver(IMMUTABLE_KIND, server));
     const res = await syncImm({ directory: dir, target, resolver, fetchBatchSize: 7 });
@@ -1024,10 +979,4 @@ describe("example unit tests that concern the engine's inputs", () => {
 });
 
 // A rejected promise nobody handles (e.g. from a cancelled request) fails the file.
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown): void => void unhandled.push(err);
-process.on("unhandledRejection", onUnhandled);
-afterAll(() => {
-  process.off("unhandledRejection", onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();

@@ -4,17 +4,11 @@ import { type AnyOperation, type ImmutableOperation, encodeAnyOperation, encodeI
 import { decodeOperationsResponse, encodeOperationsResponse } from "./batch-codec";
 import { encodeProtoOperation, toProtoOperation, toProtoProof } from "./convert";
 import { toHex as hex } from "../codec";
+import { anyOperationArb, digestArb, immutableOperationArb } from "../../test/helpers/arbitraries";
 
-const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
-const anyOp: fc.Arbitrary<AnyOperation> = fc.oneof(
-  fc.record({ type: fc.constant("update" as const), key: digest, value: digest }),
-  fc.record({ type: fc.constant("delete" as const), key: digest }),
-  fc.record({ type: fc.constant("commitFloor" as const), metadata: fc.option(digest, { nil: undefined }), floorLoc: fc.bigInt({ min: 0n, max: (1n << 62n) - 1n }) }),
-);
-const immOp: fc.Arbitrary<ImmutableOperation> = fc.oneof(
-  fc.record({ type: fc.constant("set" as const), key: digest, value: digest }),
-  fc.record({ type: fc.constant("commit" as const), metadata: fc.option(digest, { nil: undefined }) }),
-);
+const digest = digestArb;
+const anyOp = anyOperationArb;
+const immOp = immutableOperationArb;
 const proof = fc.record({ size: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), digests: fc.array(digest, { maxLength: 8 }) });
 const LIMITS = { maxDigests: 256, maxOperations: 10_000 };
 

@@ -6,8 +6,8 @@
  */
 import { toHex } from "../../src/codec";
 import { sha256 } from "../../src/mmr";
-import { tempDir } from "./tmp";
-import type { AnyDb, AnyOperation, ImmutableDb, ImmutableOperation } from "../../src/qmdb";
+import { closeAfterTest, tempDir } from "./tmp";
+import { AnyDb, type AnyOperation, type ImmutableDb, type ImmutableOperation } from "../../src/qmdb";
 import type { FetchedBatch, FetchRequest, Resolver, SyncLogger, SyncTarget } from "../../src/sync";
 
 /** Small blobs so pruning, alignment and blob rollover happen at test sizes. */
@@ -153,4 +153,81 @@ export function expectSameOperations(client: { operation(loc: bigint): unknown }
 /** Waits for pending callbacks and timers of the engine to run. */
 export async function settle(ms = 20): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * An `any` source with two committed states: `initial` workload operations (seed 1) give `first`,
+ * then `additional` more (seed 2, keys from `space`) give `second`. Closed after the test.
+ */
+export async function evolvingAnySource(
+  initial: number,
+  additional: number,
+  space = "k",
+): Promise<{ server: AnyDb; first: SyncTarget; second: SyncTarget; keys: Uint8Array[] }> {
+  const server = closeAfterTest(await AnyDb.open(scratchDir(), ANY_OPTS));
+  const a = anyWorkload(initial, 1n);
+  await applyAll(server, a.ops);
+  const first = anyTarget(server);
+  const b = anyWorkload(additional, 2n, space);
+  await applyAll(server, b.ops);
+  return { server, first, second: anyTarget(server), keys: [...a.keys, ...b.keys] };
+}
+
+/** What a reopened `any` database must keep: root, op count, floor and oldest retained location. */
+export function anyState(db: AnyDb): { root: string | undefined; ops: bigint; floor: bigint; oldest: bigint } {
+  return { root: hex(db.root()), ops: db.opCount, floor: db.inactivityFloorLoc, oldest: db.oldestRetainedLoc };
+}
+
+/** Closes `db`, reopens its directory `dir`, and expects the same state and the source's values for `keys`. */
+export async function expectSameAfterReopen(db: AnyDb, dir: string, server: AnyDb, keys: Uint8Array[]): Promise<void> {
+  const before = anyState(db);
+  await db.close();
+  const reopened = await AnyDb.open(dir, ANY_OPTS);
+  expect(anyState(reopened)).toEqual(before);
+  expectSameValues(reopened, server, keys);
+  await reopened.close();
+}
+
+/** A synced `any` database matches `target` (root, floor = its lower bound) and the source's values for `keys`; closes it. */
+export async function expectSyncedTo(db: AnyDb, target: SyncTarget, server: AnyDb, keys: Uint8Array[]): Promise<void> {
+  expect(hex(db.root())).toBe(hex(target.root));
+  expect(db.inactivityFloorLoc).toBe(target.lowerBound);
+  expectSameValues(db, server, keys);
+  await db.close();
+}
+
+type Local<Op> = { apply(op: Op): Promise<void>; close(): Promise<void>; readonly opCount: bigint };
+
+/**
+ * A source holding `held` then `more`, and a local copy in a fresh directory `dir` holding only
+ * `held` (closed, `heldOps` operations): the start of every resume scenario. The source is closed
+ * after the test.
+ */
+export async function sourceWithPartialCopy<Op, D extends Local<Op>>(
+  open: (dir: string) => Promise<D>,
+  held: readonly Op[],
+  more: readonly Op[],
+): Promise<{ server: D; dir: string; heldOps: bigint }> {
+  const server = closeAfterTest(await open(scratchDir()));
+  await applyAll(server, [...held, ...more]);
+  const dir = scratchDir();
+  const local = await open(dir);
+  await applyAll(local, held);
+  const heldOps = local.opCount;
+  await local.close();
+  return { server, dir, heldOps };
+}
+
+/**
+ * Fails the test file if a promise rejects with nobody handling it (e.g. a cancelled request):
+ * call once at the top level of a file.
+ */
+export function failOnUnhandledRejections(): void {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown): void => void unhandled.push(err);
+  process.on("unhandledRejection", onUnhandled);
+  afterAll(() => {
+    process.off("unhandledRejection", onUnhandled);
+    expect(unhandled).toEqual([]);
+  });
 }

@@ -5,8 +5,8 @@
  */
 import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
-import { AnyDb, ImmutableDb, QmdbError, createTestOperations } from "../../src/qmdb";
-import { FixedJournal } from "../../src/journal";
+import { ANY_KIND, AnyDb, IMMUTABLE_KIND, ImmutableDb, QmdbError, createTestOperations } from "../../src/qmdb";
+import { JournaledMmr } from "../../src/qmdb/journaled-mmr";
 import { SERVER_BIN, cleanup, run, startServer, tempDir } from "../production/helpers";
 
 jest.setTimeout(60_000);
@@ -102,9 +102,11 @@ test.each(["any", "immutable"] as const)("%s: real pruning reopens, also when it
   const dir2 = tempDir();
   const db2 = kind === "any" ? await filledAny(dir2) : await filledImmutable(dir2);
   const root2 = db2.root();
-  const log = (db2 as unknown as { log: { mmr: { pruneToPos(p: number): Promise<void> }; journal: FixedJournal } }).log;
-  await log.mmr.pruneToPos(Number(2n * pruned - BigInt(popcount(pruned))));
   await db2.close();
+  // Through the MMR's own API, on the closed database's files.
+  const mmr = await JournaledMmr.open(dir2, (kind === "any" ? ANY_KIND : IMMUTABLE_KIND).mmrConfig(OPTIONS));
+  await mmr.pruneToPos(Number(2n * pruned - BigInt(popcount(pruned))));
+  await mmr.close();
   const reopened = kind === "any" ? await AnyDb.open(dir2, OPTIONS) : await ImmutableDb.open(dir2, OPTIONS);
   expect(reopened.root()).toEqual(root2);
   expect(reopened.oldestRetainedLoc).toBe(pruned);
