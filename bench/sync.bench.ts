@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SHA256_IMPLEMENTATION } from "../src/mmr";
-import { type ProbeResult, SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer } from "./common";
+import { type ProbeResult, SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer, underLoad } from "./common";
 
 const BATCH = 1000;
 const ENCODED_OP_BYTES = 65;
@@ -125,6 +125,11 @@ function stageTable(title: string, stages: string[], rows: Row[], pick: (r: Row)
 }
 
 export default async function syncBench(): Promise<string> {
+  const { result, conditions } = await underLoad(measure);
+  return `${result}\n\n${conditions}`;
+}
+
+async function measure(): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), "bench-sync-"));
   try {
     const rows: Row[] = [];

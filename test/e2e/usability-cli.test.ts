@@ -48,7 +48,7 @@ test.each([
 });
 
 describe("-s/--server", () => {
-  const BAD = ["foo:bar", "127.0.0.1:0", "127.0.0.1:70000", "::1:8080", "[zz]:80", "[::1]:x", "http://127.0.0.1:80", "a:b:c", "", ":8080", "dns:///:80", "unix:/tmp/sock", "host name:80", "-x.example:80"];
+  const BAD = ["foo:bar", "256.1.1.1:80", "127.0.0.1:0", "127.0.0.1:70000", "::1:8080", "[zz]:80", "[::1]:x", "http://127.0.0.1:80", "a:b:c", "", ":8080", "dns:///:80", "unix:/tmp/sock", "host name:80", "-x.example:80"];
   test.concurrent.each(BAD)("%p exits 2 with one line naming --server", async (addr) => {
     const r = await node(CLIENT_BIN, ["-m", "0", "-d", tempDir(), "--server", addr], 10_000);
     expect(r.code).toBe(2);
