@@ -165,6 +165,23 @@ describe("--once and --max-failures", () => {
     await server.stop();
   });
 
+  test("--once stopped by SIGTERM before its sync completes exits 1", async () => {
+    // A rate-limited server: the sync takes seconds, so the signal lands in the middle of it.
+    const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
+    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    while (!out.includes('"starting sync"')) await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(1);
+    expect(out).not.toContain("sync completed successfully");
+    expect(err).toMatch(/--once: stopped before the sync completed/);
+    await server.stop();
+  });
+
   test("--once exits 1 when the sync fails, after one failed iteration", async () => {
     const port = await closedPort();
     const r = await node(CLIENT_BIN, ["-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], 20_000);
