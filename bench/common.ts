@@ -75,6 +75,7 @@ export async function startServer(kind: "any" | "immutable", dir: string, nodeFl
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     lines.on("line", (line) => {
       if (listening) return void after.push(line);
+      if (!line.startsWith("{")) return; // not a log line (e.g. node's --trace-gc output)
       const entry = JSON.parse(line) as { msg?: string; addr?: string };
       if (entry.msg?.startsWith("server listening") === true) {
         listening = true;
