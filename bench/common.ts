@@ -6,6 +6,7 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
@@ -103,10 +104,11 @@ export interface ProbeResult {
   readonly root: string;
 }
 
-/** One fresh client process syncing `kind` from `address` into `dir` (node flags first). */
-export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = []): Promise<ProbeResult> {
+/** One fresh client process syncing `kind` from `address` into `dir` (node flags first; `snapshot` false: no snapshot kept). */
+export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = [], snapshot = true): Promise<ProbeResult> {
+  const args = [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch), snapshot ? "snapshot" : "no-snapshot"];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch)], { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
+    execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
       err ? reject(err) : resolve(JSON.parse(out) as ProbeResult),
     );
   });
@@ -176,3 +178,14 @@ export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
 
 /** `BENCH_SCALE` (default 1) scales the benchmarks' sizes, for a quick trial run (`BENCH_SCALE=0.1`). */
 export const SCALE = Number(process.env.BENCH_SCALE ?? "1");
+
+/**
+ * Measures the machine's load around `run` and returns its result with a sentence saying how busy
+ * the machine was (other processes skew absolute numbers; ratios within one run compare better).
+ */
+export async function underLoad<T>(run: () => Promise<T>): Promise<{ result: T; conditions: string }> {
+  const before = loadavg()[0]!;
+  const result = await run();
+  const after = loadavg()[0]!;
+  return { result, conditions: `Machine load (1-minute load average, ${cpus().length} cores) ${before.toFixed(1)} at the start, ${after.toFixed(1)} at the end.` };
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { SCALE, buildDb, fmt, percentile, runProbe, startServer } from "./common";
+import { SCALE, buildDb, fmt, percentile, runProbe, startServer, underLoad } from "./common";
 
 const OPS = 250_000;
 const BATCH = 1000;
@@ -79,6 +79,11 @@ async function round(root: string, serverDir: string, clients: number): Promise<
 }
 
 export default async function fanoutBench(): Promise<string> {
+  const { result, conditions } = await underLoad(measure);
+  return `${result}\n\n${conditions}`;
+}
+
+async function measure(): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), "bench-fanout-"));
   try {
     const serverDir = path.join(root, "server");

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import { SCALE, fmt } from "./common";
+import { SCALE, fmt, underLoad } from "./common";
 import { durableOpsPerSecond } from "./storage.bench";
 
 const KEYS = 1_000_000;
@@ -42,6 +42,11 @@ function loadOnce(kind: "any" | "immutable", keys: number, dir: string): Promise
 }
 
 export default async function initialLoadBench(): Promise<string> {
+  const { result, conditions } = await underLoad(measure);
+  return `${result}\n\n${conditions}`;
+}
+
+async function measure(): Promise<string> {
   const keys = Math.round(KEYS * SCALE);
   const rows: string[] = [];
   for (const kind of ["any", "immutable"] as const) {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SHA256_IMPLEMENTATION } from "../src/mmr";
-import { SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer } from "./common";
+import { type ProbeResult, SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer, underLoad } from "./common";
 
 const BATCH = 1000;
 const ENCODED_OP_BYTES = 65;
@@ -21,12 +21,15 @@ const RSS_PER_EXTRA_KEY = 40;
 interface Case {
   readonly kind: "any" | "immutable";
   readonly ops: number;
+  /** A second, profiled run for the per-stage breakdown. */
   readonly profile: boolean;
+  /** A third run with the client's default snapshot for `get`/`entries` (64 B + 8 B a live key). */
+  readonly withSnapshot: boolean;
 }
 const CASES: Case[] = [
-  { kind: "any", ops: 1_000_000, profile: true },
-  { kind: "any", ops: 4_000_000, profile: false },
-  { kind: "immutable", ops: 1_000_000, profile: true },
+  { kind: "any", ops: 1_000_000, profile: true, withSnapshot: true },
+  { kind: "any", ops: 4_000_000, profile: false, withSnapshot: false },
+  { kind: "immutable", ops: 1_000_000, profile: true, withSnapshot: false },
 ];
 
 const NATIVE_FILE_CALLS = new Set(["fsync", "fdatasync", "open", "close", "openSync", "closeSync", "mkdir", "rename", "unlink"]);
@@ -58,6 +61,7 @@ const serverStage: StageOf = (fn, url) => {
 
 interface Row {
   readonly c: Case;
+  readonly snapshot: boolean;
   readonly serverOps: bigint;
   readonly buildSeconds: number;
   readonly synced: number;
@@ -68,15 +72,17 @@ interface Row {
   readonly server?: Map<string, number>;
 }
 
-async function runCase(root: string, c: Case): Promise<Row> {
+async function runCase(root: string, c: Case): Promise<Row[]> {
   const serverDir = path.join(root, `server-${c.kind}-${c.ops}`);
   const t = Date.now();
   const serverOps = await buildDb(c.kind, serverDir, c.ops * SCALE);
   const buildSeconds = (Date.now() - t) / 1000;
   const server = await startServer(c.kind, serverDir);
   let r;
+  let withSnapshot;
   try {
-    r = await runProbe(c.kind, path.join(root, `client-${c.kind}-${c.ops}`), server.address, BATCH);
+    r = await runProbe(c.kind, path.join(root, `client-${c.kind}-${c.ops}`), server.address, BATCH, [], false);
+    if (c.withSnapshot) withSnapshot = await runProbe(c.kind, path.join(root, `client-snap-${c.kind}-${c.ops}`), server.address, BATCH, [], true);
   } finally {
     await server.stop();
   }
@@ -87,7 +93,7 @@ async function runCase(root: string, c: Case): Promise<Row> {
     const profiled = await startServer(c.kind, serverDir, ["--cpu-prof", "--cpu-prof-dir", sprof]);
     const fromUs = monotonicUs();
     try {
-      await runProbe(c.kind, path.join(root, `client-prof-${c.kind}`), profiled.address, BATCH, ["--cpu-prof", "--cpu-prof-dir", cprof]);
+      await runProbe(c.kind, path.join(root, `client-prof-${c.kind}`), profiled.address, BATCH, ["--cpu-prof", "--cpu-prof-dir", cprof], false);
     } finally {
       const toUs = monotonicUs();
       await profiled.stop();
@@ -95,7 +101,8 @@ async function runCase(root: string, c: Case): Promise<Row> {
     }
     client = profileStages(cprof, clientStage);
   }
-  return { c, serverOps, buildSeconds, synced: Number(r.operations), seconds: r.seconds, bytes: r.bytes, rss: r.maxRssBytes, client, server: serverStages };
+  const row = (p: ProbeResult, snapshot: boolean): Row => ({ c, snapshot, serverOps, buildSeconds, synced: Number(p.operations), seconds: p.seconds, bytes: p.bytes, rss: p.maxRssBytes });
+  return [{ ...row(r, false), client, server: serverStages }, ...(withSnapshot === undefined ? [] : [row(withSnapshot, true)])];
 }
 
 function stageTable(title: string, stages: string[], rows: Row[], pick: (r: Row) => Map<string, number> | undefined): string[] {
@@ -118,28 +125,33 @@ function stageTable(title: string, stages: string[], rows: Row[], pick: (r: Row)
 }
 
 export default async function syncBench(): Promise<string> {
+  const { result, conditions } = await underLoad(measure);
+  return `${result}\n\n${conditions}`;
+}
+
+async function measure(): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), "bench-sync-"));
   try {
     const rows: Row[] = [];
     const rates: Array<{ crypto: number; hot: number }> = [];
     for (const c of CASES) {
       rates.push(hashRates());
-      rows.push(await runCase(root, c));
+      rows.push(...(await runCase(root, c)));
       rmSync(path.join(root, `server-${c.kind}-${c.ops}`), { recursive: true, force: true });
     }
     rates.push(hashRates());
     const cryptoRate = rates.reduce((a, r) => a + r.crypto, 0) / rates.length;
     const hotRate = rates.reduce((a, r) => a + r.hot, 0) / rates.length;
     const opsPerSecond = (r: Row): number => r.synced / r.seconds;
-    const any1 = rows.find((r) => r.c.kind === "any" && r.c.ops === 1_000_000)!;
-    const any4 = rows.find((r) => r.c.kind === "any" && r.c.ops === 4_000_000)!;
+    const any1 = rows.find((r) => r.c.kind === "any" && r.c.ops === 1_000_000 && !r.snapshot)!;
+    const any4 = rows.find((r) => r.c.kind === "any" && r.c.ops === 4_000_000 && !r.snapshot)!;
     const rssTarget = (r: Row): number => RSS_BASE + RSS_PER_EXTRA_KEY * Math.max(0, r.synced - 1_000_000);
     const table = rows.map((r) => {
       const ops = opsPerSecond(r);
       const ratio = ops / (cryptoRate / 2);
       const bytesPerOp = r.bytes / r.synced;
       return (
-        `| ${r.c.kind} | ${fmt(Number(r.serverOps))} | ${fmt(r.synced)} | ${r.seconds.toFixed(2)} s | ${fmt(ops)} | ${ratio.toFixed(2)} ${ratio >= 2 ? "✓" : "✗"} | ` +
+        `| ${r.c.kind}${r.snapshot ? " (default client: keeps a snapshot)" : ""} | ${fmt(Number(r.serverOps))} | ${fmt(r.synced)} | ${r.seconds.toFixed(2)} s | ${fmt(ops)} | ${ratio.toFixed(2)} ${ratio >= 2 ? "✓" : "✗"} | ` +
         `${(ops / (hotRate / 2)).toFixed(2)} | ${bytesPerOp.toFixed(1)} (×${(bytesPerOp / ENCODED_OP_BYTES).toFixed(3)}) | ` +
         `${(r.rss / 1e6).toFixed(0)} MB ${r.rss <= rssTarget(r) ? "✓" : "✗"} (≤ ${(rssTarget(r) / 1e6).toFixed(0)} MB) |`
       );
@@ -151,7 +163,9 @@ export default async function syncBench(): Promise<string> {
         `${rows.map((r) => `${r.buildSeconds.toFixed(0)} s`).join(", ")}). SHA-256 on 72 B, single core, averaged over ${rates.length} measurements ` +
         `taken between the cases: \`crypto.hash\` ${(cryptoRate / 1e6).toFixed(2)} M/s, the hot path's ${SHA256_IMPLEMENTATION} ` +
         `${(hotRate / 1e6).toFixed(2)} M/s. Ratio = ops/s ÷ (crypto.hash rate ÷ 2), target ≥ 2.0; the column after it divides by the ` +
-        `hot path's rate instead. Peak RSS: the client process's maxRSS; target ≤ 200 MB at 1 M operations, + 40 B per extra live key.`,
+        `hot path's rate instead. Peak RSS: the client process's maxRSS; target ≤ 200 MB at 1 M operations, + 40 B per extra live key. ` +
+        `The client keeps no snapshot for \`get\`/\`entries\` (\`keepSnapshot: false\`) except in the row marked "default client", ` +
+        `which shows that feature's cost (it holds every live key and value: 72 B a key).`,
       "",
       "| db | server ops | synced | time | ops/s | ratio (crypto.hash) | ratio (hot path) | wire bytes/op | client peak RSS |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -8,7 +8,8 @@ export { SyncClient, GrpcResolver, ClientMetrics, KindMismatchError, NotSyncedEr
 export type { SyncClientOptions, SyncClientEvents, ConnectOptions, ServerTarget, RunOptions, EntryIterable } from "./client";
 export { SyncServer, SyncService, DEFAULT_LIMITS } from "./server";
 export type { ServerOptions, ServiceLimits } from "./server";
-export { AnyDb, ImmutableDb, ANY_KIND, IMMUTABLE_KIND, createTestOperations } from "./qmdb";
+export { AnyDb, ImmutableDb, ANY_KIND, IMMUTABLE_KIND, createTestOperations, verifyStorage, type StorageReport } from "./qmdb";
+export { DirectoryInUseError, StorageDirectoryError } from "./journal";
 export type { AnyOperation, ImmutableOperation, Operation, DbKind, DbKindName, DbOptions } from "./qmdb";
 export { verifyRangeInclusion, type Proof } from "./mmr";
 // For users of the generated stubs: canonical operation bytes (what proofs cover) from typed messages.

@@ -4,6 +4,7 @@
  * successful `--once`, 2 on a bad command line, 1 on a permanent failure (e.g. the server holds
  * the other database kind), a failed `--once`, or `--max-failures` failed iterations in a row.
  */
+import { runVerify } from "./verify";
 import { ensureStorageDirectory } from "../journal";
 import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, SyncClient, SyncFailuresError } from "../client";
 import { DEFAULT_SYNC } from "../sync";
@@ -43,6 +44,7 @@ const FLAGS = {
   "target-root": { help: "sync to this target root (64 hex digits) instead of the server's; needs --target-lower and --target-upper", parse: key32 },
   "target-lower": { help: "lower bound of --target-root", parse: u64 },
   "target-upper": { help: "upper bound (op count) of --target-root", parse: u64 },
+  verify: { help: "re-hash the database in --storage-dir offline, report, and exit (0 sound, 1 damaged)", boolean: true, parse: () => true },
   ...COMMON_FLAGS,
 } as const;
 
@@ -50,6 +52,10 @@ const FLAGS = {
 export async function main(argv: readonly string[]): Promise<void> {
   const flags = parseCommandLine("sync-client", "keeps a local QMDB database in sync with a sync server, verifying every proof", argv, FLAGS);
   if (flags === undefined) return;
+  if (flags.verify === true) {
+    process.exitCode = await runVerify("sync-client", flags["storage-dir"]);
+    return;
+  }
   const given = [flags["target-root"], flags["target-lower"], flags["target-upper"]].filter((v) => v !== undefined).length;
   const problem =
     given !== 0 && given !== 3
@@ -126,8 +132,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const maxFailures = flags["max-failures"]!;
+  let synced = false;
+  client.on("synced", () => (synced = true));
   try {
     await client.run(stop.signal, flags.once ? { maxIterations: 1, maxConsecutiveFailures: 1 } : { maxConsecutiveFailures: maxFailures === 0 ? undefined : maxFailures });
+    // --once promises a completed sync: stopped by a signal before that, it did not deliver one.
+    if (flags.once && !synced) {
+      process.stderr.write("sync-client: --once: stopped before the sync completed\n");
+      process.exitCode = 1;
+    }
   } catch (err) {
     bar?.abort();
     const what = err instanceof KindMismatchError ? "wrong database kind" : err instanceof SyncFailuresError ? "giving up" : "sync client stopped";

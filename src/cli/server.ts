@@ -3,6 +3,7 @@
  * operations over gRPC (see README). Exits 0 after a graceful shutdown on SIGINT/SIGTERM, 2 on a
  * bad command line, 1 on any other failure.
  */
+import { runVerify } from "./verify";
 import { writeFileSync } from "node:fs";
 import {
   DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer,
@@ -41,6 +42,7 @@ const FLAGS = {
   "stream-stall-timeout": { help: "end a stream whose client reads nothing of what is queued for this long", default: `${DEFAULT_SEND_LIMITS.stallTimeoutMs / 1000}s`, parse: parseDuration },
   "idle-connection-timeout": { help: "close connections with no open call for this long", default: `${DEFAULT_IDLE_CONNECTION_TIMEOUT_MS / 60_000}m`, parse: parseDuration },
   ...RELAY_FLAGS,
+  verify: { help: "re-hash the database in --storage-dir offline, report, and exit (0 sound, 1 damaged)", boolean: true, parse: () => true },
   ...COMMON_FLAGS,
 } as const;
 
@@ -48,6 +50,10 @@ const FLAGS = {
 export async function main(argv: readonly string[]): Promise<void> {
   const flags = parseCommandLine("sync-server", "serves a QMDB database and proofs to sync clients over gRPC", argv, FLAGS);
   if (flags === undefined) return;
+  if (flags.verify === true) {
+    process.exitCode = await runVerify("sync-server", flags["storage-dir"]);
+    return;
+  }
   if (flags["generate-signing-key"] !== undefined) {
     const signer = TargetSigner.generate();
     try {

@@ -69,6 +69,9 @@ export interface MultiSourceOptions {
 
 const NOOP_LOGGER: SourceLogger = { info: () => {}, warn: () => {} };
 
+/** How long other sources may still answer a target request once one gave an acceptable target. */
+const TARGET_GRACE_MS = 1000;
+
 /** A stream that delivered nothing for the stall timeout. */
 class Stalled extends Error {}
 
@@ -99,25 +102,47 @@ export class MultiSourceResolver implements Resolver {
 
   /**
    * The target to sync to: without a verifier the first source's; with one, the newest target
-   * (highest upper bound) any source offers that verifies. Throws the first source's error when
-   * no source offers an acceptable target.
+   * (highest upper bound) any source offers that verifies; sources still silent 1 s after the
+   * first acceptable answer are left out. Throws the first source's error when no source offers
+   * an acceptable target.
    */
   async getSyncTarget(signal?: AbortSignal): Promise<ServerTarget> {
-    const [first] = this.health.sources;
-    if (this.options.verifier === undefined) return this.resolver(first!).getSyncTarget(signal);
-    const answers = await Promise.allSettled(this.health.sources.map((s) => this.resolver(s).getSyncTarget(signal)));
-    let best: ServerTarget | undefined;
-    const problems: string[] = [];
-    answers.forEach((a, i) => {
-      const address = this.health.sources[i]!.address;
-      if (a.status === "rejected") return problems.push(`${address}: ${(a.reason as Error).message}`);
-      const problem = this.unacceptable(a.value);
-      if (problem !== undefined) return problems.push(`${address}: ${problem}`);
-      if (best === undefined || a.value.target.upperBound > best.target.upperBound) best = a.value;
+    const sources = this.health.sources;
+    if (this.options.verifier === undefined) return this.resolver(sources[0]!).getSyncTarget(signal);
+    const answers: Array<PromiseSettledResult<ServerTarget> | undefined> = sources.map(() => undefined);
+    let best = undefined as ServerTarget | undefined;
+    await new Promise<void>((resolve) => {
+      let pending = sources.length;
+      let grace: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(grace);
+        resolve();
+      };
+      sources.forEach((s, i) => {
+        this.resolver(s)
+          .getSyncTarget(signal)
+          .then(
+            (value) => {
+              answers[i] = { status: "fulfilled", value };
+              if (this.unacceptable(value) === undefined && (best === undefined || value.target.upperBound > best.target.upperBound)) best = value;
+              // Once one source has answered acceptably, the others get a short grace period,
+              // not their whole deadline (an unresponsive source must not hold every sync up).
+              if (best !== undefined && grace === undefined) grace = setTimeout(done, TARGET_GRACE_MS);
+            },
+            (reason: unknown) => void (answers[i] = { status: "rejected", reason }),
+          )
+          .finally(() => {
+            if (--pending === 0) done();
+          });
+      });
     });
     if (best !== undefined) return best;
-    const firstAnswer = answers[0]!;
-    if (firstAnswer.status === "rejected") throw firstAnswer.reason;
+    const first = answers[0];
+    if (first?.status === "rejected") throw first.reason;
+    const problems = answers.map((a, i) => {
+      const why = a === undefined ? "no answer" : a.status === "rejected" ? (a.reason as Error).message : this.unacceptable(a.value);
+      return `${sources[i]!.address}: ${why}`;
+    });
     throw new ResolverError(`no source offers an acceptable target: ${problems.join("; ")}`, true);
   }
 

@@ -13,3 +13,4 @@ export { type DbKind, type DbKindName, type DbOptions, KindMismatchError, checkS
 export type { ProvenOperations } from "./log";
 export * from "./operation";
 export { SyncLog, type SyncLogOrigin } from "./sync-log";
+export { type StorageReport, verifyStorage } from "./verify";

@@ -5,15 +5,20 @@
  * sync completes from the honest source, and the failovers are counted per source.
  */
 import { rmSync } from "node:fs";
-import { ClientMetrics, SyncClient } from "../../src/client";
+import { type AddressInfo, type Socket, createServer } from "node:net";
+import path from "node:path";
+import { ClientMetrics, MultiSourceResolver, SyncClient } from "../../src/client";
+import { TargetVerifier } from "../../src/sync";
 import { type LyingProxy, startSilentServer } from "../helpers/lying-proxy";
-import { cleanup, startServer, tempDir } from "../production/helpers";
+import { SERVER_BIN, cleanup, run, startServer, tempDir } from "../production/helpers";
 import { ORIGIN_LOGS, committedRoots } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 
 let silent: LyingProxy | undefined;
+const closers: Array<() => void> = [];
 afterAll(async () => {
+  for (const close of closers) close();
   await silent?.close();
   await cleanup();
 });
@@ -55,3 +60,27 @@ test("a stalled source and a dead one lose their ranges to the honest source; th
   expect(moved).toContain(dead);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test("with trusted keys, a source that never answers does not hold up the target: the others' newest signed one is taken", async () => {
+  const keyFile = path.join(tempDir("cw-key-"), "signing.key");
+  const key = await run(SERVER_BIN, ["--generate-signing-key", keyFile]);
+  expect(key.code).toBe(0);
+  const origin = await startServer({ initialOps: 50, opInterval: "1s", extra: ["--signing-key", keyFile] });
+  // Accepts TCP connections and never says a word (not even the HTTP/2 preface).
+  const sockets = new Set<Socket>();
+  const blackhole = createServer((socket) => void sockets.add(socket));
+  closers.push(() => {
+    for (const s of sockets) s.destroy();
+    blackhole.close();
+  });
+  await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
+  const hole = `127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
+  const resolver = new MultiSourceResolver([hole, origin.addr], "any", {
+    verifier: new TargetVerifier([Uint8Array.from(Buffer.from(key.stdout.trim(), "hex"))]),
+    connect: { targetTimeoutMs: 600_000 }, // far beyond this test's timeout: only the grace period can end the wait
+  });
+  closers.push(() => resolver.close());
+  const served = await resolver.getSyncTarget();
+  expect(Buffer.from(served.signer).toString("hex")).toBe(key.stdout.trim());
+  expect(served.target.upperBound).toBeGreaterThan(50n);
+}, 30_000);
