@@ -179,7 +179,9 @@ export function serverAddress(value: string, flag: string): string {
     if (parts.length > 2) throw bad(isIPv6(rest) ? "is an IPv6 address without brackets" : "has more than one ':'");
     host = parts[0]!;
     portText = parts[1];
-    if (!HOSTNAME.test(host) && !isIPv4(host)) throw bad(host === "" ? "has no host" : `has an invalid host '${host}'`);
+    // A name of digits and dots only must be an IPv4 address (e.g. not 256.1.1.1).
+    const valid = /^[\d.]+$/.test(host) ? isIPv4(host) : HOSTNAME.test(host);
+    if (!valid) throw bad(host === "" ? "has no host" : `has an invalid host '${host}'`);
   }
   let port = DEFAULT_SERVER_PORT;
   if (portText !== undefined) {

@@ -132,8 +132,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const maxFailures = flags["max-failures"]!;
+  let synced = false;
+  client.on("synced", () => (synced = true));
   try {
     await client.run(stop.signal, flags.once ? { maxIterations: 1, maxConsecutiveFailures: 1 } : { maxConsecutiveFailures: maxFailures === 0 ? undefined : maxFailures });
+    // --once promises a completed sync: stopped by a signal before that, it did not deliver one.
+    if (flags.once && !synced) {
+      process.stderr.write("sync-client: --once: stopped before the sync completed\n");
+      process.exitCode = 1;
+    }
   } catch (err) {
     bar?.abort();
     const what = err instanceof KindMismatchError ? "wrong database kind" : err instanceof SyncFailuresError ? "giving up" : "sync client stopped";

@@ -3,7 +3,7 @@
  * and its value at the synced target, copied out of the database when a sync completes (the
  * local directory is rewritten by the next sync, so reads cannot follow it). Compact: keys and
  * values packed in one buffer (64 bytes a key) plus a hash table of row numbers (8 bytes a key at
- * most), about 70 bytes per live key in all.
+ * most), about 72 bytes per live key in all (measured at 1 million keys).
  */
 import { equalBytes } from "../codec";
 import type { DbKindName } from "../qmdb";

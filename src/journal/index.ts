@@ -9,6 +9,6 @@ export { JournalError, isJournalError, type JournalErrorKind, type JournalErrorO
 export { FixedJournal, type FixedConfig } from './fixed';
 export { Metadata, type MetadataConfig } from './metadata';
 export { DiskStorage, destroyPartition, type Blob, type Storage } from './storage';
-export { type StateValidator, bigintField, countField, hexField, readStateFile, stringField, writeStateFile } from './state-file';
+export { type StateValidator, bigintField, countField, hexField, readStateFile, removeStateFile, stateFileExists, stringField, writeStateFile } from './state-file';
 export { VariableJournal, type VariableConfig } from './variable';
 export { DirectoryInUseError, DirectoryLock, LOCK_FILE, StorageDirectoryError, ensureStorageDirectory, lockRoot, lockStorageDirectory, withDirectoryLock } from './dir-lock';

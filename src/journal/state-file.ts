@@ -5,7 +5,7 @@
  * temporary file is never read (the next write replaces it). Reads parse and validate the record;
  * a record that fails is `Corruption` naming the file, never silently ignored.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { JournalError } from "./errors";
 
@@ -24,6 +24,16 @@ export function writeStateFile(file: string, record: unknown): void {
   }
   renameSync(tmp, file);
   fsyncDirectory(path.dirname(file));
+}
+
+/** Removes `file` (a missing one is fine); durable once the directory is synced. */
+export function removeStateFile(file: string): void {
+  rmSync(file, { force: true });
+}
+
+/** Whether `file` exists (a torn one included). */
+export function stateFileExists(file: string): boolean {
+  return existsSync(file);
 }
 
 /**

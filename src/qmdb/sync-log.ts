@@ -5,7 +5,8 @@
  * starts empty at `start` when it cannot, follows target updates, and finally opens the result as
  * a normal database. Verification happens before `appendVerified`; this layer trusts its caller.
  */
-import { type Contiguous, destroyPartition, isJournalError, type Storage } from "../journal";
+import path from "node:path";
+import { type Contiguous, DiskStorage, destroyPartition, isJournalError, removeStateFile, stateFileExists, type Storage, writeStateFile } from "../journal";
 import { type Location, MmrError } from "../mmr";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
@@ -62,7 +63,12 @@ export class SyncLog<Op, D> {
     let reason = "no local operations";
     let journal: Contiguous | undefined;
     let mmr: JournaledMmr | undefined;
+    const marker = unfinishedMarker(root);
     try {
+      if (marker !== undefined && stateFileExists(marker)) {
+        // Killed before its first durable commit: whatever reached the disk is not a log to resume.
+        throw new QmdbError("InvalidSyncState", "the previous sync was interrupted before its first durable commit, so none of it was kept");
+      }
       journal = await kind.openJournal(root, options);
       if (journal.size > 0) {
         origin = "replaced";
@@ -88,9 +94,11 @@ export class SyncLog<Op, D> {
       // Local state that cannot be recovered is discarded and fetched again (`origin` says so).
       if (!(err instanceof QmdbError || err instanceof MmrError || isJournalError(err))) throw err;
       origin = "replaced";
-      reason = `local log could not be recovered: ${(err as Error).message}`;
+      reason = err instanceof QmdbError && err.kind === "InvalidSyncState" ? err.message.replace(/^InvalidSyncState: /, "") : `local log could not be recovered: ${(err as Error).message}`;
     }
     await Promise.allSettled([journal?.close(), mmr?.close()]);
+    // Marked before anything of the new log exists; cleared by its first durable commit.
+    if (marker !== undefined) writeStateFile(marker, { startedAt: new Date().toISOString() });
     await wipe(kind, root, options);
     const fresh = new SyncLog(kind, root, options, undefined, await kind.initJournalAt(root, options, start), start, end, origin, reason);
     if (start === 0) await fresh.createLog([]);
@@ -173,7 +181,15 @@ export class SyncLog<Op, D> {
 
   /** Makes the appended operations durable, so a restart resumes after them. */
   async commit(): Promise<void> {
-    await this.log?.commit();
+    if (this.log === undefined) return;
+    await this.log.commit();
+    this.markDurable();
+  }
+
+  // The log now has a durable state to resume from: a restart may reuse it.
+  private markDurable(): void {
+    const marker = unfinishedMarker(this.root);
+    if (marker !== undefined) removeStateFile(marker);
   }
 
   /** Makes the operations and the MMR durable (a restart then has nothing to rebuild or replay). */
@@ -216,13 +232,15 @@ export class SyncLog<Op, D> {
       throw new QmdbError("InvalidSyncState", `log holds operations up to ${size}, expected ${this.upperLoc}`);
     }
     await this.log.close();
+    this.markDurable();
     return this.kind.open(this.root, this.options, this.index === undefined ? undefined : { index: this.index, size });
   }
 
   /** Releases the files, keeping what was synced (a later `open` resumes from it). */
   async close(): Promise<void> {
-    if (this.log !== undefined) await this.log.close();
-    else await this.journal.close();
+    if (this.log === undefined) return this.journal.close();
+    await this.log.close();
+    this.markDurable();
   }
 
   /** Deletes the partitions of a log of `kind` in `root`, whatever state they are in. */
@@ -242,6 +260,12 @@ export class SyncLog<Op, D> {
     this.log = await AuthenticatedLog.recover(this.journal, mmr, this.kind.codec, false);
     this.index = new KeyIndex();
   }
+}
+
+/** File marking a log being filled that has no durable commit yet (directories only). */
+function unfinishedMarker(root: string | Storage): string | undefined {
+  const dir = typeof root === "string" ? root : root instanceof DiskStorage ? root.root : undefined;
+  return dir === undefined ? undefined : path.join(dir, "sync-unfinished.json");
 }
 
 /** Deletes every partition of the kind's log and MMR, whatever state they are in. */

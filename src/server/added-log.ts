@@ -6,7 +6,7 @@
 import { type Logger, hex } from "../telemetry";
 
 /** How often the info-level summary is written (at most; only after a batch). */
-export const ADDED_SUMMARY_INTERVAL_MS = 10_000;
+export const ADDED_SUMMARY_INTERVAL_MS = 5_000;
 
 /** Counts added batches and writes the per-batch and summary lines. */
 export class AddedOperationsLog {

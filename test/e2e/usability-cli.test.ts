@@ -48,7 +48,7 @@ test.each([
 });
 
 describe("-s/--server", () => {
-  const BAD = ["foo:bar", "127.0.0.1:0", "127.0.0.1:70000", "::1:8080", "[zz]:80", "[::1]:x", "http://127.0.0.1:80", "a:b:c", "", ":8080", "dns:///:80", "unix:/tmp/sock", "host name:80", "-x.example:80"];
+  const BAD = ["foo:bar", "256.1.1.1:80", "127.0.0.1:0", "127.0.0.1:70000", "::1:8080", "[zz]:80", "[::1]:x", "http://127.0.0.1:80", "a:b:c", "", ":8080", "dns:///:80", "unix:/tmp/sock", "host name:80", "-x.example:80"];
   test.concurrent.each(BAD)("%p exits 2 with one line naming --server", async (addr) => {
     const r = await node(CLIENT_BIN, ["-m", "0", "-d", tempDir(), "--server", addr], 10_000);
     expect(r.code).toBe(2);
@@ -162,6 +162,23 @@ describe("--once and --max-failures", () => {
     expect(msgs.filter((m) => m === "✅ sync completed successfully")).toHaveLength(1);
     expect(msgs.filter((m) => m === "starting sync")).toHaveLength(1);
     expect(readdirSync(dir).length).toBeGreaterThan(0);
+    await server.stop();
+  });
+
+  test("--once stopped by SIGTERM before its sync completes exits 1", async () => {
+    // A rate-limited server: the sync takes seconds, so the signal lands in the middle of it.
+    const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
+    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    while (!out.includes('"starting sync"')) await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(1);
+    expect(out).not.toContain("sync completed successfully");
+    expect(err).toMatch(/--once: stopped before the sync completed/);
     await server.stop();
   });
 
