@@ -5,13 +5,11 @@
  * random appends, syncs, rewinds, prunes and reopens agree with an array.
  */
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import type { Contiguous } from './contiguous';
 import { FixedJournal } from './fixed';
 import { VariableJournal } from './variable';
 import { expectJournalError } from '../../test/helpers/journal';
+import { tempDir } from '../../test/helpers/tmp';
 
 /** What the contract needs from an implementation. */
 interface JournalFactory {
@@ -27,9 +25,8 @@ function describeJournalContract(name: string, factory: JournalFactory): void {
   describe(`${name} journal contract`, () => {
     let root: string;
     beforeEach(() => {
-      root = mkdtempSync(path.join(tmpdir(), 'journal-contract-'));
+      root = tempDir('journal-contract-');
     });
-    afterEach(() => rmSync(root, { recursive: true, force: true }));
 
     const open = (partition = 'p') => factory.open(root, partition);
     const fill = (j: Contiguous, from: number, to: number) => {
