@@ -196,7 +196,9 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   private readonly retry: RetryPolicy;
   private readonly batchSize: number;
   private readonly requestOps: bigint;
-  private readonly maxOutstanding: number;
+  /** Concurrent requests asked for, and how many are used (fewer once the server refuses more). */
+  private readonly requestedOutstanding: number;
+  private maxOutstanding: number;
   private readonly requests = new Map<number, Request>();
   private readonly fetched = new Map<bigint, Verified>();
   private log!: SyncLog<Op, D>;
@@ -221,7 +223,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.batchSize = options.fetchBatchSize ?? DEFAULT_SYNC.fetchBatchSize;
     this.requestOps = BigInt(options.requestOps ?? this.batchSize * DEFAULT_SYNC.batchesPerRequest);
-    this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests);
+    this.requestedOutstanding = Math.max(1, options.maxOutstandingRequests ?? DEFAULT_SYNC.maxOutstandingRequests);
+    this.maxOutstanding = this.requestedOutstanding;
     this.target = options.target;
     if (this.batchSize < 1 || this.requestOps < 1n) throw new SyncError("InvalidState", "batch and request sizes must be at least 1");
   }
@@ -508,6 +511,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       // Rate limited: wait as long as the server asks; being throttled is not a failure, but a
       // server that refuses every request is given up on after `maxThrottled` in a row.
       this.throttled++;
+      this.fitConcurrency(err);
       if (this.throttled > this.retry.maxThrottled) {
         throw new SyncError("ResolverFailed", `the server refused ${this.throttled} consecutive requests as throttled; last: ${err.message}`, { cause: err });
       }
@@ -525,6 +529,23 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       throw err;
     }
     this.schedule();
+  }
+
+  /**
+   * A request refused as throttled while others of ours are open says the server accepts no more
+   * concurrent streams from us (its per-client cap, e.g. below `-r`): run only as many as it took,
+   * instead of having the rest refused again and again.
+   */
+  private fitConcurrency(err: ResolverError): void {
+    const accepted = this.requests.size;
+    if (accepted === 0 || accepted >= this.maxOutstanding) return;
+    // Refusals of one wave arrive one by one: warn at the first, lower quietly after that.
+    const level = this.maxOutstanding === this.requestedOutstanding ? "warn" : "debug";
+    this.logger[level](
+      { requested: this.requestedOutstanding, using: accepted, err: err.message },
+      "the server refuses more concurrent streams from this client; using fewer (lower -r / maxOutstandingRequests to avoid this)",
+    );
+    this.maxOutstanding = accepted;
   }
 
   // Failures that count toward giving up are logged at warn; throttling at info until it repeats.
