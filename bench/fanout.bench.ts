@@ -50,16 +50,25 @@ interface Round {
 
 async function round(root: string, serverDir: string, clients: number): Promise<Round> {
   const server = await startServer("any", serverDir, [], path.join(__dirname, "fanout-server.js"));
-  const prober = startProber(server.address);
-  await new Promise((r) => setTimeout(r, 500)); // the prober is connected
-  server.child.kill("SIGUSR2"); // event-loop delay from here on
-  const from = Date.now();
-  const results = await Promise.allSettled(
-    Array.from({ length: clients }, (_, i) => runProbe("any", path.join(root, `client-${clients}-${i}`), server.address, BATCH)),
-  );
-  const to = Date.now();
-  const probe = await prober.stop();
-  const lines = await server.stop();
+  let prober: ReturnType<typeof startProber> | undefined;
+  let from: number;
+  let to: number;
+  let results: PromiseSettledResult<Awaited<ReturnType<typeof runProbe>>>[];
+  let probe: ProberResult;
+  let lines: string[];
+  try {
+    prober = startProber(server.address);
+    await new Promise((r) => setTimeout(r, 500)); // the prober is connected
+    server.child.kill("SIGUSR2"); // event-loop delay from here on
+    from = Date.now();
+    results = await Promise.allSettled(
+      Array.from({ length: clients }, (_, i) => runProbe("any", path.join(root, `client-${clients}-${i}`), server.address, BATCH)),
+    );
+    to = Date.now();
+  } finally {
+    probe = (await prober?.stop()) ?? { samples: [], errors: 0 };
+    lines = await server.stop();
+  }
   const stats = JSON.parse(lines.find((l) => l.includes('"bench stats"'))!) as { loopDelayP99Ms: number; loopDelayMaxMs: number; maxRssBytes: number };
   for (let i = 0; i < clients; i++) rmSync(path.join(root, `client-${clients}-${i}`), { recursive: true, force: true });
   const during = probe.samples.filter(([at]) => at >= from && at <= to).map(([, ms]) => ms);

@@ -110,6 +110,13 @@ const TARGET_FILE = "client-target.json";
 
 const NOOP = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
+/** A validly signed target older than the one already synced (a replay, or a lagging relay). */
+class StaleTargetError extends TargetAuthError {}
+
+/** Times a stale initial target is asked for again, and the pause between asks. */
+const STALE_TARGET_ATTEMPTS = 4;
+const STALE_TARGET_PAUSE_MS = 250;
+
 /** Keeps a local database continuously in sync with a server. */
 export class SyncClient extends EventEmitter<SyncClientEvents> {
   private readonly log: NonNullable<SyncClientOptions["logger"]>;
@@ -301,11 +308,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     const started = Date.now();
     try {
       await checkStoredKind(this.options.directory, this.options.kind);
-      const served = await resolver.getSyncTarget(signal);
-      if (served.kind !== this.options.kind) {
-        throw new KindMismatchError(`server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
-      }
-      const initial = this.options.target === undefined ? { target: this.accept(served) } : { target: this.options.target };
+      const initial = { target: await this.initialTarget(resolver, signal) };
       this.noteServerOpCount(initial.target.upperBound);
       this.log.info(
         {
@@ -400,6 +403,26 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     if (n > this.lastServerOpCount) this.lastServerOpCount = n;
   }
 
+  // The target to start from (checked by `accept`). Behind a load balancer one relay may still
+  // serve a validly signed target older than the one already synced: that one is refused, but
+  // the client asks again a few times (another relay may answer) before failing the iteration.
+  private async initialTarget(resolver: Pick<GrpcResolver, "getSyncTarget">, signal: AbortSignal | undefined): Promise<SyncTarget> {
+    for (let attempt = 1; ; attempt++) {
+      const served = await resolver.getSyncTarget(signal);
+      if (served.kind !== this.options.kind) {
+        throw new KindMismatchError(`server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
+      }
+      if (this.options.target !== undefined) return this.options.target;
+      try {
+        return this.accept(served);
+      } catch (err) {
+        if (!(err instanceof StaleTargetError) || attempt >= STALE_TARGET_ATTEMPTS) throw err;
+        this.log.info({ err: err.message, attempt }, "target older than the one already synced (a lagging relay?); asking again");
+        await sleep(STALE_TARGET_PAUSE_MS, undefined, { signal });
+      }
+    }
+  }
+
   /**
    * Checks a served target before anything is written: kind, then (with trusted keys) its
    * signature and that it is not older than the last target synced from this directory.
@@ -412,7 +435,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     if (last !== undefined) {
       const t = served.target;
       if (t.upperBound < last.upperBound || t.lowerBound < last.lowerBound) {
-        throw new TargetAuthError(`target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`);
+        throw new StaleTargetError(`target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`);
       }
       if (t.upperBound === last.upperBound && !equalBytes(t.root, last.root)) {
         throw new TargetAuthError(`target at op count ${t.upperBound} has root ${toHex(t.root)}, but ${toHex(last.root)} was already synced at that count`);

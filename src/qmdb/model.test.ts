@@ -107,6 +107,14 @@ async function commitBoth(
   return metadata;
 }
 
+/** Closes `db` and reopens its directory, and the model with it (both drop uncommitted operations). */
+async function reopenBoth<D extends { close(): Promise<void> }>(db: D, model: { reopen(): void }, open: () => Promise<D>): Promise<D> {
+  await db.close();
+  const reopened = await open();
+  model.reopen();
+  return reopened;
+}
+
 function same(got: object, want: object): void {
   if (!isDeepStrictEqual(got, want)) expect(got).toEqual(want);
 }
@@ -174,9 +182,7 @@ describe("model-based: random operation sequences agree with the reference model
                 lastMetadata = await commitBoth(db, model, cmd.metadata, step);
                 break;
               case "reopen":
-                await db.close();
-                db = await AnyDb.open(dir, opts);
-                model.reopen();
+                db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
                 break;
               case "prune": {
                 const loc = Math.floor((model.floor * cmd.percent) / 100);
@@ -194,9 +200,7 @@ describe("model-based: random operation sequences agree with the reference model
             same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
             same({ step, oldestRetainedLoc: db.oldestRetainedLoc }, { step, oldestRetainedLoc: BigInt(boundary) });
           }
-          await db.close();
-          db = await AnyDb.open(dir, opts);
-          model.reopen();
+          db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
           expectAnyAgrees(db, model, "final reopen");
         } finally {
           await db.close();
@@ -231,17 +235,13 @@ describe("model-based: random operation sequences agree with the reference model
                 lastMetadata = await commitBoth(db, model, cmd.metadata, step);
                 break;
               case "reopen":
-                await db.close();
-                db = await ImmutableDb.open(dir, opts);
-                model.reopen();
+                db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
                 break;
             }
             expectImmutableAgrees(db, model, step, cmd.t !== "set");
             same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
           }
-          await db.close();
-          db = await ImmutableDb.open(dir, opts);
-          model.reopen();
+          db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
           expectImmutableAgrees(db, model, "final reopen");
         } finally {
           await db.close();

@@ -8,6 +8,9 @@ import type { MultiSourceResolver, ServerTarget } from "../client";
 import type { DbKindName } from "../qmdb";
 import type { Logger } from "../telemetry";
 
+/** Most offered-but-unserved targets remembered for `secondsBehind`. */
+const MAX_PENDING = 4096;
+
 /** Follows the upstream's targets until the signal aborts. */
 export class UpstreamTargets {
   private newest: ServerTarget | undefined;
@@ -91,6 +94,9 @@ export class UpstreamTargets {
     if (this.newest !== undefined && t.target.upperBound <= this.newest.target.upperBound) return;
     this.newest = t;
     this.pending.push({ upper: t.target.upperBound, seenAt: Date.now() });
+    // A relay that cannot keep up must not collect one entry per upstream commit forever: thin the
+    // record out (the oldest entry, which `secondsBehind` reads, always stays).
+    if (this.pending.length > MAX_PENDING) this.pending = this.pending.filter((_, i) => i % 2 === 0);
     this.onNewest(t);
     this.waiter?.();
     this.waiter = undefined;

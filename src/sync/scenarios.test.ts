@@ -73,6 +73,17 @@ async function syncIgnoring<D extends { root(): Uint8Array }>(
   return res;
 }
 
+/**
+ * `syncIgnoring` for `any`: a source with 100 workload operations, then `additional` more; the
+ * update pushed is `updateOf(first, second)`. The source is closed after the test.
+ */
+async function anySyncIgnoring(additional: number, updateOf: (first: SyncTarget, second: SyncTarget) => SyncTarget) {
+  const { server, first, second } = await evolvingAnySource(100, additional);
+  const resolver = new DbResolver(ANY_KIND, server);
+  const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver, fetchBatchSize: 2, ...o }), first, updateOf(first, second));
+  return { res, first };
+}
+
 /** An observer that pushes `next` into `queue` once the local log holds more than `lower`. */
 function pushAfterFirstApply(queue: TargetQueue, lower: bigint, next: SyncTarget) {
   const seen = { pushed: false, changed: [] as SyncTarget[] };
@@ -477,20 +488,14 @@ describe("any: resume from local state", () => {
 // ------------------------------------------------------------------------------------------------
 describe("any: target updates", () => {
   test("S06 (L06 policy) an update that lowers the lower bound is ignored with a log line; sync completes at the original target", async () => {
-    const { server, first, second } = await evolvingAnySource(100, 50);
-    const bad = { ...second, lowerBound: first.lowerBound - 1n };
-    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
+    const { res, first } = await anySyncIgnoring(50, (first, second) => ({ ...second, lowerBound: first.lowerBound - 1n }));
     expect(res.database.opCount).toBe(first.upperBound);
     await res.database.close();
-    await server.close();
   });
 
   test("S07 (L06 policy) an update that lowers the upper bound is ignored; sync completes at the original target", async () => {
-    const { server, first } = await evolvingAnySource(100, 50);
-    const bad = { root: digestOf("smaller"), lowerBound: first.lowerBound, upperBound: first.upperBound - 1n };
-    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, bad);
+    const { res } = await anySyncIgnoring(50, (first) => ({ root: digestOf("smaller"), lowerBound: first.lowerBound, upperBound: first.upperBound - 1n }));
     await res.database.close();
-    await server.close();
   });
 
   test("S08 an update queued before the first step (both bounds up, batch 1) → final root, op count and floor are the new target's", async () => {
@@ -666,20 +671,14 @@ describe("any: target updates", () => {
   });
 
   test("L05 a prune-only update (same upper, higher lower, same root) is ignored; sync completes at the original target", async () => {
-    const { server, first } = await evolvingAnySource(100, 10);
-    const update = { ...first, lowerBound: first.lowerBound + 3n };
-    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
+    const { res, first } = await anySyncIgnoring(10, (first) => ({ ...first, lowerBound: first.lowerBound + 3n }));
     expect(res.database.oldestRetainedLoc).toBe(first.lowerBound);
     await res.database.close();
-    await server.close();
   });
 
   test("L15 an update with an equal upper bound and a different root is ignored", async () => {
-    const { server, first } = await evolvingAnySource(100, 10);
-    const update = { ...first, root: digestOf("another root") };
-    const res = await syncIgnoring((o) => syncAny({ directory: scratchDir(), resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, ...o }), first, update);
+    const { res } = await anySyncIgnoring(10, (first) => ({ ...first, root: digestOf("another root") }));
     await res.database.close();
-    await server.close();
   });
 
   test("L04 after an update, a replayed old-size boundary response is rejected and does not advance the log; the fresh one completes it", async () => {
@@ -780,12 +779,7 @@ describe("immutable", () => {
     const { db: server, keys } = await immSource(200, 50n);
     const dir = scratchDir();
     const { database } = await syncImm({ directory: dir, target: immutableTarget(server), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 8 });
-    const before = { root: hex(database.root()), ops: database.opCount, oldest: database.oldestRetainedLoc };
-    await database.close();
-    const reopened = await ImmutableDb.open(dir, IMM_OPTS);
-    expect({ root: hex(reopened.root()), ops: reopened.opCount, oldest: reopened.oldestRetainedLoc }).toEqual(before);
-    expectSameValues(reopened, server, keys);
-    await reopened.close();
+    await expectSameAfterReopen(database, dir, server, keys);
     await server.close();
   });
 

@@ -9,9 +9,9 @@ import { type AddressInfo, type Socket, createServer } from "node:net";
 import path from "node:path";
 import { ClientMetrics, MultiSourceResolver, SyncClient } from "../../src/client";
 import { TargetVerifier } from "../../src/sync";
-import { type LyingProxy, startSilentServer } from "../helpers/lying-proxy";
-import { SERVER_BIN, cleanup, run, startServer, tempDir } from "../production/helpers";
-import { ORIGIN_LOGS, committedRoots } from "../helpers/scale-out";
+import { type LyingProxy, startSilentServer, startStaleProxy } from "../helpers/lying-proxy";
+import { SERVER_BIN, cleanup, getTarget, run, startServer, stub, tempDir } from "../production/helpers";
+import { ORIGIN_LOGS, committedRoots, eventually } from "../helpers/scale-out";
 
 jest.setTimeout(60_000);
 
@@ -84,3 +84,26 @@ test("with trusted keys, a source that never answers does not hold up the target
   expect(Buffer.from(served.signer).toString("hex")).toBe(key.stdout.trim());
   expect(served.target.upperBound).toBeGreaterThan(50n);
 }, 30_000);
+
+test("behind a load balancer, a validly signed but older initial target (a lagging relay) is asked for again instead of failing", async () => {
+  const keyFile = path.join(tempDir("cw-key-"), "signing.key");
+  const key = await run(SERVER_BIN, ["--generate-signing-key", keyFile]);
+  const trustedKeys = [Uint8Array.from(Buffer.from(key.stdout.trim(), "hex"))];
+  const origin = await startServer({ initialOps: 50, opInterval: "100ms", extra: ["--signing-key", keyFile] });
+  const stale = await getTarget(stub(origin.addr));
+  await eventually(async () => (await getTarget(stub(origin.addr))).target!.upperBound > stale.target!.upperBound, "the origin to move on");
+  const dir = tempDir("cw-stale-");
+  const lines: string[] = [];
+  const logger = { debug: () => {}, info: (_: object, msg: string) => void lines.push(msg), warn: () => {}, error: () => {} };
+  const direct = await new SyncClient({ server: origin.addr, kind: "any", directory: dir, trustedKeys }).syncOnce(1);
+  await direct.database.close();
+  expect(direct.target.upperBound).toBeGreaterThan(stale.target!.upperBound);
+
+  // Two stale answers, then the origin's current target.
+  const lagging = await startStaleProxy(origin.addr, stale, 2);
+  closers.push(() => void lagging.close());
+  const viaProxy = await new SyncClient({ server: lagging.addr, kind: "any", directory: dir, trustedKeys, logger }).syncOnce(2);
+  await viaProxy.database.close();
+  expect(viaProxy.target.upperBound).toBeGreaterThanOrEqual(direct.target.upperBound);
+  expect(lines.filter((m) => m === "target older than the one already synced (a lagging relay?); asking again")).toHaveLength(2);
+});

@@ -34,12 +34,29 @@ function corrupt(op: Operation): void {
 }
 
 /** Starts a proxy to `upstream` that corrupts every operations message. */
-export async function startLyingProxy(upstream: string): Promise<LyingProxy> {
+export function startLyingProxy(upstream: string): Promise<LyingProxy> {
+  return startProxy(upstream, { corrupt: true });
+}
+
+/**
+ * Starts an honest proxy to `upstream` that answers its first `times` target requests with
+ * `stale` (an older target, validly signed: what a lagging relay behind a load balancer serves).
+ */
+export function startStaleProxy(upstream: string, stale: GetSyncTargetResponse, times: number): Promise<LyingProxy> {
+  return startProxy(upstream, { corrupt: false, stale, times });
+}
+
+async function startProxy(upstream: string, how: { corrupt: boolean; stale?: GetSyncTargetResponse; times?: number }): Promise<LyingProxy> {
   const honest = new SyncServiceClient(upstream, credentials.createInsecure());
   let corrupted = 0;
+  let staleLeft = how.times ?? 0;
   const server = new Server();
   server.addService(SyncServiceService, {
     getSyncTarget(call: ServerUnaryCall<GetSyncTargetRequest, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
+      if (how.stale !== undefined && staleLeft > 0) {
+        staleLeft--;
+        return callback(null, how.stale);
+      }
       honest.getSyncTarget(call.request, (err, res) => callback(err, res));
     },
     getOperations(call: ServerWritableStream<GetOperationsRequest, GetOperationsResponse>): void {
@@ -47,7 +64,7 @@ export async function startLyingProxy(upstream: string): Promise<LyingProxy> {
       call.on("cancelled", () => upstreamCall.cancel());
       upstreamCall.on("data", (m: GetOperationsResponse) => {
         const first = m.operations[0];
-        if (first !== undefined) {
+        if (how.corrupt && first !== undefined) {
           corrupt(first);
           corrupted++;
         }

@@ -7,7 +7,7 @@
 import { toHex } from "../../src/codec";
 import { sha256 } from "../../src/mmr";
 import { closeAfterTest, tempDir } from "./tmp";
-import { AnyDb, type AnyOperation, type ImmutableDb, type ImmutableOperation } from "../../src/qmdb";
+import { AnyDb, type AnyOperation, ImmutableDb, type ImmutableOperation } from "../../src/qmdb";
 import type { FetchedBatch, FetchRequest, Resolver, SyncLogger, SyncTarget } from "../../src/sync";
 
 /** Small blobs so pruning, alignment and blob rollover happen at test sizes. */
@@ -173,17 +173,18 @@ export async function evolvingAnySource(
   return { server, first, second: anyTarget(server), keys: [...a.keys, ...b.keys] };
 }
 
-/** What a reopened `any` database must keep: root, op count, floor and oldest retained location. */
-export function anyState(db: AnyDb): { root: string | undefined; ops: bigint; floor: bigint; oldest: bigint } {
-  return { root: hex(db.root()), ops: db.opCount, floor: db.inactivityFloorLoc, oldest: db.oldestRetainedLoc };
+/** What a reopened database must keep: root, op count, oldest retained location, and for `any` its floor. */
+export function dbState(db: AnyDb | ImmutableDb): { root: string | undefined; ops: bigint; oldest: bigint; floor?: bigint } {
+  const state = { root: hex(db.root()), ops: db.opCount, oldest: db.oldestRetainedLoc };
+  return db instanceof AnyDb ? { ...state, floor: db.inactivityFloorLoc } : state;
 }
 
 /** Closes `db`, reopens its directory `dir`, and expects the same state and the source's values for `keys`. */
-export async function expectSameAfterReopen(db: AnyDb, dir: string, server: AnyDb, keys: Uint8Array[]): Promise<void> {
-  const before = anyState(db);
+export async function expectSameAfterReopen(db: AnyDb | ImmutableDb, dir: string, server: AnyDb | ImmutableDb, keys: readonly Uint8Array[]): Promise<void> {
+  const before = dbState(db);
   await db.close();
-  const reopened = await AnyDb.open(dir, ANY_OPTS);
-  expect(anyState(reopened)).toEqual(before);
+  const reopened = db instanceof AnyDb ? await AnyDb.open(dir, ANY_OPTS) : await ImmutableDb.open(dir, IMM_OPTS);
+  expect(dbState(reopened)).toEqual(before);
   expectSameValues(reopened, server, keys);
   await reopened.close();
 }
