@@ -7,13 +7,14 @@
 import { writeSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { main } from "../src/cli/server";
+import { peakRssBytes } from "./peak-rss";
 
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
 process.on("SIGUSR2", () => delay.reset());
 process.on("exit", () => {
   const ms = (ns: number): number => ns / 1e6;
-  const stats = { msg: "bench stats", loopDelayP50Ms: ms(delay.percentile(50)), loopDelayP99Ms: ms(delay.percentile(99)), loopDelayMaxMs: ms(delay.max), maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const stats = { msg: "bench stats", loopDelayP50Ms: ms(delay.percentile(50)), loopDelayP99Ms: ms(delay.percentile(99)), loopDelayMaxMs: ms(delay.max), maxRssBytes: peakRssBytes() };
   writeSync(1, `${JSON.stringify(stats)}\n`);
 });
 main(process.argv.slice(2)).catch((err: unknown) => {

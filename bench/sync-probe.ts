@@ -6,6 +6,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { ClientMetrics, SyncClient } from "../src/client";
+import { peakRssBytes } from "./peak-rss";
 
 async function main(): Promise<void> {
   const [kind, directory, server, batch, snapshot] = process.argv.slice(2);
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
       seconds,
       operations: result.operationsFetched.toString(),
       bytes,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      maxRssBytes: peakRssBytes(),
       root: Buffer.from(result.target.root).toString("hex"),
     }),
   );
