@@ -65,9 +65,9 @@ export interface ServerProcess {
 
 const BIN = path.join(__dirname, "..", "..", "bin", "sync-server.js");
 
-/** Starts `script` (default: the real `sync-server` binary) serving `dir`, with extra node flags. */
-export async function startServer(kind: "any" | "immutable", dir: string, nodeFlags: string[] = [], script = BIN): Promise<ServerProcess> {
-  const args = [...nodeFlags, script, "--db", kind, "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json"];
+/** Starts `script` (default: the real `sync-server` binary) serving `dir`, with extra node flags and server flags. */
+export async function startServer(kind: "any" | "immutable", dir: string, nodeFlags: string[] = [], script = BIN, serverFlags: string[] = []): Promise<ServerProcess> {
+  const args = [...nodeFlags, script, "--db", kind, "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json", ...serverFlags];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const after: string[] = [];
