@@ -4,7 +4,7 @@
  * processes racing for one stale lock exactly one wins.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { DirectoryInUseError, DirectoryLock, LOCK_FILE, StorageDirectoryError, ensureStorageDirectory, lockStorageDirectory } from "./dir-lock";
@@ -80,10 +80,32 @@ test("a live lock of another process is refused with its pid", () => {
   expect(lockOf(dir).token).toBe("live"); // untouched
 });
 
-test("a lock from another host is never taken over (its owner cannot be checked)", () => {
+test("a lock from another host is respected while its heartbeat (mtime) is recent, and taken over after a minute without one", () => {
   const dir = tempDir();
-  writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid(), start: "1", host: `not-${hostname()}`, token: "remote" }));
+  const file = path.join(dir, LOCK_FILE);
+  writeFileSync(file, JSON.stringify({ pid: deadPid(), start: "1", host: `not-${hostname()}`, token: "remote" }));
   expect(() => DirectoryLock.acquire(dir)).toThrow(/in use by another process \(pid \d+ on host not-/);
+  const old = new Date(Date.now() - 61_000);
+  utimesSync(file, old, old);
+  const lock = DirectoryLock.acquire(dir);
+  expect(lockOf(dir).pid).toBe(process.pid);
+  lock.release();
+});
+
+test("an owner keeps its lock's heartbeat going", () => {
+  jest.useFakeTimers({ doNotFake: ["Date"] });
+  try {
+    const dir = tempDir();
+    const lock = DirectoryLock.acquire(dir);
+    const file = path.join(dir, LOCK_FILE);
+    const old = new Date(Date.now() - 61_000);
+    utimesSync(file, old, old);
+    jest.advanceTimersByTime(5_000);
+    expect(Date.now() - statSync(file).mtimeMs).toBeLessThan(10_000);
+    lock.release();
+  } finally {
+    jest.useRealTimers();
+  }
 });
 
 test("unusable directories are StorageDirectoryErrors naming the path", () => {

@@ -5,10 +5,13 @@
  * mistaken for the owner), its host name and a random token. A lock whose owner is gone (killed,
  * crashed) is stale and taken over; takeovers are serialised by a second file, `LOCK.takeover`, so
  * two processes that both find a stale lock never both win, and a live lock is never removed.
+ * The owner cannot be looked up from another host (a shared volume, a rescheduled container with a
+ * new host name), so the owner refreshes the lock's mtime every few seconds and a lock from another
+ * host is stale once that heartbeat has stopped for a minute.
  * Within one process the lock is shared and counted (a database reopened by the same process, the
  * sync engine opening the database it filled): only other processes are kept out.
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +22,9 @@ export const LOCK_FILE = 'LOCK';
 const TAKEOVER_FILE = 'LOCK.takeover';
 /** A takeover file older than this belongs to a process that stalled or died mid-takeover. */
 const TAKEOVER_STALE_MS = 10_000;
+/** How often an owner refreshes its lock's mtime, and when a lock from another host is stale. */
+const HEARTBEAT_MS = 5_000;
+const FOREIGN_STALE_MS = 60_000;
 
 /** Another process holds the storage directory. */
 export class DirectoryInUseError extends Error {
@@ -55,6 +61,7 @@ interface Held {
   readonly file: string;
   readonly token: string;
   count: number;
+  readonly heartbeat: NodeJS.Timeout;
 }
 
 /** Locks this process holds, by the real path of their directory. */
@@ -87,7 +94,8 @@ export class DirectoryLock {
     const token = randomBytes(16).toString('hex');
     const file = path.join(key, LOCK_FILE);
     createLock(directory, file, token);
-    held.set(key, { file, token, count: 1 });
+    const heartbeat = setInterval(() => touch(file), HEARTBEAT_MS).unref();
+    held.set(key, { file, token, count: 1, heartbeat });
     if (!exitHookInstalled) {
       exitHookInstalled = true;
       process.once('exit', releaseAll);
@@ -102,6 +110,7 @@ export class DirectoryLock {
     const entry = held.get(this.key);
     if (entry === undefined || --entry.count > 0) return;
     held.delete(this.key);
+    clearInterval(entry.heartbeat);
     removeIfOurs(entry.file, entry.token);
   }
 }
@@ -179,7 +188,7 @@ function createLock(directory: string, file: string, token: string): void {
         if (errno(err) !== 'EEXIST') throw new StorageDirectoryError(directory, `cannot create the lock file: ${describe(err)}`, { cause: err });
       }
       const owner = readOwner(file);
-      if (owner !== undefined && isAlive(owner)) throw new DirectoryInUseError(directory, owner.pid, owner.host);
+      if (owner !== undefined && isAlive(owner, file)) throw new DirectoryInUseError(directory, owner.pid, owner.host);
       if (attempt >= 50) throw new StorageDirectoryError(directory, `could not take over the stale lock ${file}`);
       takeOver(file, owner);
     }
@@ -226,7 +235,7 @@ function clearStaleGuard(guard: string): void {
   } catch {
     return;
   }
-  if (owner !== undefined && isAlive(owner) && age < TAKEOVER_STALE_MS) return;
+  if (owner !== undefined && isAlive(owner, guard) && age < TAKEOVER_STALE_MS) return;
   if (owner === undefined && age < TAKEOVER_STALE_MS) return; // being written right now
   removeIfOurs(guard, owner?.token);
 }
@@ -235,9 +244,15 @@ function ownIdentity(token: string): Owner {
   return { pid: process.pid, start: startTime(process.pid) ?? '', host: hostname(), token };
 }
 
-/** Whether the process recorded in a lock still runs (a lock from another host is assumed live). */
-function isAlive(owner: Owner): boolean {
-  if (owner.host !== hostname()) return true;
+/**
+ * Whether the process recorded in `file` still runs. One on another host cannot be looked up: it
+ * is alive while its heartbeat (the file's mtime) is recent.
+ */
+function isAlive(owner: Owner, file: string): boolean {
+  if (owner.host !== hostname()) {
+    const mtime = statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+    return mtime !== undefined && Date.now() - mtime < FOREIGN_STALE_MS;
+  }
   try {
     process.kill(owner.pid, 0);
   } catch (err) {
@@ -296,8 +311,21 @@ function removeIfOurs(file: string, token: string | undefined): void {
 }
 
 function releaseAll(): void {
-  for (const entry of held.values()) removeIfOurs(entry.file, entry.token);
+  for (const entry of held.values()) {
+    clearInterval(entry.heartbeat);
+    removeIfOurs(entry.file, entry.token);
+  }
   held.clear();
+}
+
+// The owner's heartbeat: a lock from another host stays respected while its mtime moves.
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // the directory went away or became read-only: the next open will say so
+  }
 }
 
 function writeDurably(file: string, text: string, flag: 'wx'): void {

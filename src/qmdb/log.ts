@@ -58,9 +58,11 @@ export class AuthenticatedLog<Op> {
     const log = new AuthenticatedLog(journal, mmr, codec);
     log.checkRetainedRange();
     if (rewindToCommit) await log.rewindToLastCommit();
-    await log.alignMmr();
+    const readded = await log.alignMmr();
     await journal.sync();
-    await mmr.sync();
+    // Nodes re-derived from the log stay in memory until the next commit or close writes them:
+    // opening needs no free space then, so a server can serve its last commit on a full disk.
+    if (!readded) await mmr.sync();
     return log;
   }
 
@@ -231,13 +233,16 @@ export class AuthenticatedLog<Op> {
     if (size < this.journal.size) await this.journal.rewind(size);
   }
 
-  private async alignMmr(): Promise<void> {
+  // Returns whether leaves were re-added (their nodes are then only in memory).
+  private async alignMmr(): Promise<boolean> {
     const ops = this.journal.size;
     if (this.mmr.leaves > ops) {
       await this.mmr.rewindToLeaves(ops);
     } else if (this.mmr.leaves < ops) {
       this.journal.replay(this.mmr.leaves, (_, item) => void this.mmr.add(item));
+      return true;
     }
+    return false;
   }
 
   private checkUsable(): void {
