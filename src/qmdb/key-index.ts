@@ -107,6 +107,8 @@ export class KeyIndex {
     const his = this.his;
     const los = this.los;
     const locs = this.locs;
+    // Nothing to remove (the usual case when a synced log's index is adopted): no new tables.
+    if (!locs.some((loc) => loc !== EMPTY && loc < minLoc)) return;
     this.his = new Uint32Array(his.length);
     this.los = new Uint32Array(los.length);
     this.locs = new Float64Array(locs.length).fill(EMPTY);
