@@ -5,15 +5,17 @@
  * 127.0.0.2–127.0.0.5: each address's stream cap), reopened whenever the server ends one. Runs
  * 10 minutes, or `--duration <DURATION>` (e.g. `npm run bench -- soak --duration 60s`).
  *
- * Sampled every `duration / 40`: the server's RSS and open fds (/proc/<pid>), its
- * `server_event_listeners` total, queued response bytes and open streams (metrics). Reported:
- * whether RSS and fds are flat after warm-up (the first quarter; last sample ≤ first + 10 %),
- * listener counts flat, the honest clients' lag from a commit to a client holding it (p50/p99,
- * pino timestamps of the same machine) and their sync durations, and every warning in any log
- * (the server's expected stalled-stream warnings are counted apart).
+ * Sampled every `duration / 40`: the server's RSS and open fds (/proc/<pid>; fds on storage
+ * files apart from the others, since journals keep a handle per blob read and the log keeps
+ * growing), its JS heap, `server_event_listeners` total, queued response bytes and open streams
+ * (metrics). Reported: whether RSS, heap and non-storage fds are flat after warm-up (the first
+ * quarter; last sample ≤ first + 10 %), listeners per open stream flat, the honest clients' lag
+ * from a commit to a client holding it (p50/p99, pino timestamps of the same machine) and their
+ * sync durations, and every warning in any log (the server's expected stalled-stream warnings
+ * are counted apart).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { type Dirent, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -45,7 +47,13 @@ function spawnBin(name: string, bin: string, args: readonly string[]): Proc {
 interface Sample {
   readonly atS: number;
   readonly rssMb: number;
-  readonly fds: number;
+  readonly heapMb: number;
+  readonly externalMb: number;
+  /** Open descriptors on files of the storage directory (journal blobs: one per blob read, at most 32 per journal). */
+  readonly storageFds: number;
+  /** All other descriptors (sockets, pipes, …): what a leak would grow. */
+  readonly otherFds: number;
+  readonly blobs: number;
   readonly listeners: number;
   readonly queuedMb: number;
   readonly streams: number;
@@ -88,8 +96,9 @@ const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
 export default async function soak(): Promise<string> {
   const duration = durationMs();
   const dir = mkdtempSync(path.join(tmpdir(), "bench-soak-"));
+  const storage = path.join(dir, "server");
   const server = spawnBin("sync-server", "sync-server.js", [
-    "-p", "0", "-m", "0", "-d", path.join(dir, "server"), "-i", "10000", "-t", "100ms", "-o", "5", "--log-format", "json",
+    "-p", "0", "-m", "0", "-d", storage, "-i", "10000", "-t", "100ms", "-o", "5", "--log-format", "json",
     "--log-level", "debug", // per-commit "added operations" lines, for the lag
     // The honest clients all come from 127.0.0.1 and hold 2 streams each while syncing (operations
     // and the target watch): one address's default cap of 16 would throttle them.
@@ -114,10 +123,22 @@ export default async function soak(): Promise<string> {
   while (Date.now() - started < duration) {
     await sleep(every);
     const m = await metrics(metricsAddr);
+    const targets = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return ""; // closed meanwhile
+      }
+    });
+    const storageFds = targets.filter((t) => t.startsWith(storage)).length;
     samples.push({
       atS: Math.round((Date.now() - started) / 1000),
       rssMb: mb(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024),
-      fds: readdirSync(`/proc/${pid}/fd`).length,
+      heapMb: mb(m.get("nodejs_heap_size_used_bytes") ?? NaN),
+      externalMb: mb(m.get("nodejs_external_memory_bytes") ?? NaN),
+      storageFds,
+      otherFds: targets.length - storageFds,
+      blobs: (readdirSync(storage, { recursive: true, withFileTypes: true }) as Dirent[]).filter((e) => e.isFile()).length,
       listeners: m.get("server_event_listeners") ?? NaN,
       queuedMb: mb(m.get("server_queued_response_bytes") ?? NaN),
       streams: m.get("server_active_streams") ?? NaN,
@@ -147,7 +168,9 @@ export default async function soak(): Promise<string> {
   const first = after[0]!;
   const last = after[after.length - 1]!;
   const rssFlat = last.rssMb <= first.rssMb * 1.1;
-  const fdsFlat = last.fds <= first.fds * 1.1;
+  const heapFlat = last.heapMb <= first.heapMb * 1.1;
+  const fdsFlat = last.otherFds <= first.otherFds * 1.1;
+  const storageFdsBounded = after.every((s) => s.storageFds <= s.blobs);
   // Listeners come with streams (a few per stream); flat means per open stream, whatever the mix.
   const perStream = after.map((s) => Math.round((s.listeners / Math.max(1, s.streams)) * 100) / 100);
   const listenersFlat = Math.max(...perStream) <= perStream[0]! * 1.1;
@@ -165,14 +188,19 @@ export default async function soak(): Promise<string> {
       `never-reading GetOperations streams (whole log, 10 000-operation batches, 16-byte HTTP/2 window, from ${HOSTILE_ADDRESSES.join(", ")}; ` +
       `each reopened when the server ends it) for ${duration / 1000} s. Warm-up: the first quarter.`,
     "",
-    "| t (s) | server RSS (MB) | fds | event listeners | queued response (MB) | open streams | stalled streams ended |",
-    "|---|---|---|---|---|---|---|",
-    ...shown.map((s) => `| ${s.atS} | ${s.rssMb} | ${s.fds} | ${s.listeners} | ${s.queuedMb} | ${s.streams} | ${s.stalled} |`),
+    "| t (s) | server RSS (MB) | JS heap used (MB) | external (MB) | fds: storage / storage files / other | event listeners | queued response (MB) | open streams | stalled streams ended |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...shown.map(
+      (s) =>
+        `| ${s.atS} | ${s.rssMb} | ${s.heapMb} | ${s.externalMb} | ${s.storageFds} / ${s.blobs} / ${s.otherFds} | ${s.listeners} | ${s.queuedMb} | ${s.streams} | ${s.stalled} |`,
+    ),
     "",
     "| check | result |",
     "|---|---|",
     `| RSS flat after warm-up (last ≤ first + 10 %) | ${pass(rssFlat)}: ${first.rssMb} → ${last.rssMb} MB |`,
-    `| fds flat after warm-up (last ≤ first + 10 %) | ${pass(fdsFlat)}: ${first.fds} → ${last.fds} |`,
+    `| JS heap used flat after warm-up (last ≤ first + 10 %) | ${pass(heapFlat)}: ${first.heapMb} → ${last.heapMb} MB |`,
+    `| fds other than storage files flat after warm-up (last ≤ first + 10 %) | ${pass(fdsFlat)}: ${first.otherFds} → ${last.otherFds} |`,
+    `| storage fds never above the number of storage files (they follow the log's growth, at most 32 per journal) | ${pass(storageFdsBounded)}: ${first.storageFds} → ${last.storageFds} (files ${first.blobs} → ${last.blobs}) |`,
     `| event listeners per open stream flat after warm-up (max ≤ first + 10 %) | ${pass(listenersFlat)}: ${perStream[0]} → max ${Math.max(...perStream)} |`,
     `| warnings in the server log (besides ${last.stalled} expected "${STALLED}") | ${serverWarnings.length}${serverWarnings.length > 0 ? `: ${[...new Set(serverWarnings.map((l) => l.msg))].join("; ")}` : ""} |`,
     `| warnings in the clients' logs | ${clientWarnings.length}${clientWarnings.length > 0 ? `: ${[...new Set(clientWarnings.map((l) => l.msg))].join("; ")}` : ""} |`,
