@@ -10,6 +10,7 @@ import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, S
 import { DEFAULT_SYNC } from "../sync";
 import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
 import { addressList } from "./addresses";
+import { listenError } from "./ports";
 import { COMMON_FLAGS, DEFAULT_SERVER_PORT, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
@@ -86,9 +87,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     // The metrics port first: a busy port is reported before the storage directory is created.
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "EADDRINUSE" ? "is already in use" : `cannot be used (${code ?? (err as Error).message})`;
-    process.stderr.write(`sync-client: --metrics-port: ${flags["metrics-host"]}:${flags["metrics-port"]} ${why}; nothing was created\n`);
+    const listener = { host: flags["metrics-host"]!, port: flags["metrics-port"]!, flag: "--metrics-port", hostFlag: "--metrics-host" };
+    process.stderr.write(`sync-client: ${listenError(err as NodeJS.ErrnoException, listener).message}; nothing was created\n`);
     process.exitCode = 1;
     return;
   }

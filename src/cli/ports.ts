@@ -23,20 +23,25 @@ export class PortUnavailableError extends Error {
 
 /** Throws `PortUnavailableError` naming the flag of the first listener that cannot bind. */
 export async function checkPortsFree(listeners: readonly PlannedListener[]): Promise<void> {
-  for (const { host, port, flag, hostFlag } of listeners) {
+  for (const listener of listeners) {
     // Port 0 is probed too (any free port will do): that still checks the host.
     await new Promise<void>((resolve, reject) => {
       const probe = createServer();
-      probe.once("error", (err: NodeJS.ErrnoException) => {
-        if (err.code !== "EADDRINUSE" && err.code !== "EACCES") {
-          const why = err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" ? "does not resolve" : "is not an address of this machine";
-          reject(new PortUnavailableError(`${hostFlag}: '${host}' ${why} (${err.code ?? err.message})`));
-          return;
-        }
-        const why = err.code === "EADDRINUSE" ? "is already in use" : "is not allowed (privileged port?)";
-        reject(new PortUnavailableError(`${flag}: ${host.includes(":") ? `[${host}]` : host}:${port} ${why}`));
-      });
-      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+      probe.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, listener)));
+      probe.listen({ host: listener.host, port: listener.port, exclusive: true }, () => probe.close(() => resolve()));
     });
   }
+}
+
+/**
+ * Why `listener` could not listen, naming the flag at fault: the host's flag when the host does
+ * not resolve or is not local, the port's flag when the port is busy or privileged.
+ */
+export function listenError(err: NodeJS.ErrnoException, { host, port, flag, hostFlag }: PlannedListener): PortUnavailableError {
+  if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" || err.code === "EADDRNOTAVAIL") {
+    const why = err.code === "EADDRNOTAVAIL" ? "is not an address of this machine" : "does not resolve";
+    return new PortUnavailableError(`${hostFlag}: '${host}' ${why} (${err.code})`);
+  }
+  const why = err.code === "EADDRINUSE" ? "is already in use" : err.code === "EACCES" ? "is not allowed (privileged port?)" : `cannot be used (${err.code ?? err.message})`;
+  return new PortUnavailableError(`${flag}: ${host.includes(":") ? `[${host}]` : host}:${port} ${why}`);
 }

@@ -152,6 +152,14 @@ describe("a busy port or a bad listen address is reported before anything is wri
     expect(existsSync(dir)).toBe(false);
   });
 
+  test("sync-client --metrics-host that does not resolve", async () => {
+    const dir = path.join(tempDir(), "db");
+    const r = await node(CLIENT_BIN, ["--metrics-host", UNRESOLVABLE, "-m", "0", "-d", dir, "-s", "127.0.0.1:1"], 15_000);
+    expect(r.code).toBe(1);
+    expect(stderrLines(r.stderr)).toEqual([`sync-client: --metrics-host: '${UNRESOLVABLE}' does not resolve (ENOTFOUND); nothing was created`]);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   test("sync-client --metrics-port", async () => {
     const { port, server } = await busyPort();
     const dir = path.join(tempDir(), "db");
