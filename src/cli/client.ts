@@ -20,7 +20,7 @@ const FLAGS = {
     help:
       `server address: host:port, [v6]:port or dns:///name:port (a bare host means port ${DEFAULT_SERVER_PORT}), or several separated by commas to fetch ` +
       "from all at once (targets: the first's, or with --trusted-key the newest signed one)",
-    default: "127.0.0.1:8080",
+    default: `127.0.0.1:${DEFAULT_SERVER_PORT}`,
     parse: addressList,
   },
   "batch-size": { short: "b", help: "operations per fetched batch", default: String(DEFAULT_SYNC.fetchBatchSize), parse: integer(1, 100_000) },
