@@ -82,8 +82,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const metricsHost = flags["metrics-host"] ?? flags.host!;
   try {
     await checkPortsFree([
-      { host: flags.host!, port: flags.port!, flag: "--port" },
-      { host: metricsHost, port: flags["metrics-port"]!, flag: "--metrics-port" },
+      { host: flags.host!, port: flags.port!, flag: "--port", hostFlag: "--host" },
+      { host: metricsHost, port: flags["metrics-port"]!, flag: "--metrics-port", hostFlag: flags["metrics-host"] === undefined ? "--host" : "--metrics-host" },
     ]);
   } catch (err) {
     if (!(err instanceof PortUnavailableError)) throw err;

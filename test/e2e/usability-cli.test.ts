@@ -115,7 +115,7 @@ test.each([SERVER_BIN, CLIENT_BIN])("%s --help into a closed pipe exits 0 withou
   expect(r.stderr).toBe("");
 });
 
-describe("a busy port is reported before anything is written", () => {
+describe("a busy port or a bad listen address is reported before anything is written", () => {
   test.each([
     ["--port", (p: number) => ["-p", String(p), "-m", "0"]],
     ["--metrics-port", (p: number) => ["-p", "0", "-m", String(p)]],
@@ -134,6 +134,22 @@ describe("a busy port is reported before anything is written", () => {
     } finally {
       server.close();
     }
+  });
+
+  // A label longer than DNS allows (63 bytes) under .invalid: no query can leave the machine.
+  const UNRESOLVABLE = `${"x".repeat(70)}.invalid`;
+  test.each([
+    ["--host", ["--host", UNRESOLVABLE, "-p", "0", "-m", "0"]],
+    ["--metrics-host", ["--metrics-host", UNRESOLVABLE, "-p", "0", "-m", "0"]],
+  ])("sync-server %s that does not resolve (ports 0)", async (flag, args) => {
+    const dir = path.join(tempDir(), "db");
+    const r = await node(SERVER_BIN, [...args, "-d", dir, "--log-format", "json"], 15_000);
+    expect(r.code).toBe(1);
+    const lines = stderrLines(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`sync-server: ${flag}: '${UNRESOLVABLE}' does not resolve (ENOTFOUND); nothing was created`);
+    expect(r.stdout).toBe("");
+    expect(existsSync(dir)).toBe(false);
   });
 
   test("sync-client --metrics-port", async () => {
