@@ -206,6 +206,21 @@ describe("--once and --max-failures", () => {
     await server.stop();
   });
 
+  test("a server that dies mid-sync: polling for targets warns once, not at every interval", async () => {
+    const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
+    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--target-updates", "poll", "-t", "50ms", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    while (!out.includes('"starting sync"')) await new Promise((r) => setTimeout(r, 20));
+    await server.stop("SIGKILL");
+    expect(await exited).toBe(1);
+    const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.msg === "sync failed")).toHaveLength(1);
+    // Polls every 50 ms fail for as long as the iteration retries its fetches (seconds).
+    expect(lines.filter((l) => l.msg === "failed to fetch a target update" && l.level >= 40)).toHaveLength(1);
+  }, 90_000);
+
   test("--once exits 1 when the sync fails, after one failed iteration", async () => {
     const port = await closedPort();
     const r = await node(CLIENT_BIN, ["-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], 20_000);
