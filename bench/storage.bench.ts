@@ -71,7 +71,7 @@ export default async function storageBench(): Promise<string> {
   for (const kind of KINDS) {
     const dir = mkdtempSync(path.join(tmpdir(), `bench-${kind.name}-`));
     try {
-      let t = performance.now();
+      const t = performance.now();
       const written = await fill(kind, path.join(dir, "tp"), THROUGHPUT_OPS, COMMIT_EVERY);
       const tpSeconds = (performance.now() - t) / 1000;
 

@@ -10,6 +10,7 @@ import { ClientMetrics, DEFAULT_CLIENT_TIMING, KindMismatchError, ProgressBar, S
 import { DEFAULT_SYNC } from "../sync";
 import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
 import { addressList } from "./addresses";
+import { listenError } from "./ports";
 import { COMMON_FLAGS, DEFAULT_SERVER_PORT, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 
 const FLAGS = {
@@ -19,7 +20,7 @@ const FLAGS = {
     help:
       `server address: host:port, [v6]:port or dns:///name:port (a bare host means port ${DEFAULT_SERVER_PORT}), or several separated by commas to fetch ` +
       "from all at once (targets: the first's, or with --trusted-key the newest signed one)",
-    default: "127.0.0.1:8080",
+    default: `127.0.0.1:${DEFAULT_SERVER_PORT}`,
     parse: addressList,
   },
   "batch-size": { short: "b", help: "operations per fetched batch", default: String(DEFAULT_SYNC.fetchBatchSize), parse: integer(1, 100_000) },
@@ -86,9 +87,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     // The metrics port first: a busy port is reported before the storage directory is created.
     metricsServer = await serveMetrics(metrics.registry, flags["metrics-host"]!, flags["metrics-port"]!);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "EADDRINUSE" ? "is already in use" : `cannot be used (${code ?? (err as Error).message})`;
-    process.stderr.write(`sync-client: --metrics-port: ${flags["metrics-host"]}:${flags["metrics-port"]} ${why}; nothing was created\n`);
+    const listener = { host: flags["metrics-host"]!, port: flags["metrics-port"]!, flag: "--metrics-port", hostFlag: "--metrics-host" };
+    process.stderr.write(`sync-client: ${listenError(err as NodeJS.ErrnoException, listener).message}; nothing was created\n`);
     process.exitCode = 1;
     return;
   }

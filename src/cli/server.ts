@@ -9,14 +9,14 @@ import {
   DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, DEFAULT_SEND_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, InitialLoadStopped, SyncServer,
 } from "../server";
 import { createLogger } from "../telemetry";
-import { COMMON_FLAGS, byteSize, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import { COMMON_FLAGS, DEFAULT_SERVER_PORT, byteSize, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
 import { TargetSigner } from "../sync";
 import { PortUnavailableError, checkPortsFree } from "./ports";
 import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
 
 const FLAGS = {
   db: { help: "database type: any or immutable", default: "any", parse: oneOf(["any", "immutable"] as const) },
-  port: { short: "p", help: "gRPC port (0 picks a free one)", default: "8080", parse: port },
+  port: { short: "p", help: "gRPC port (0 picks a free one)", default: String(DEFAULT_SERVER_PORT), parse: port },
   host: { help: "address to listen on (0.0.0.0 for all interfaces)", default: "127.0.0.1", parse: text },
   "initial-ops": { short: "i", help: "keys (update/set operations) in the initial load of a new database; its commits come on top", default: "100", parse: integer(0, 10_000_000) },
   "storage-dir": { short: "d", help: "database directory (default: /tmp/commonware-sync/server-<random>)", parse: text },
@@ -82,8 +82,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const metricsHost = flags["metrics-host"] ?? flags.host!;
   try {
     await checkPortsFree([
-      { host: flags.host!, port: flags.port!, flag: "--port" },
-      { host: metricsHost, port: flags["metrics-port"]!, flag: "--metrics-port" },
+      { host: flags.host!, port: flags.port!, flag: "--port", hostFlag: "--host" },
+      { host: metricsHost, port: flags["metrics-port"]!, flag: "--metrics-port", hostFlag: flags["metrics-host"] === undefined ? "--host" : "--metrics-host" },
     ]);
   } catch (err) {
     if (!(err instanceof PortUnavailableError)) throw err;

@@ -487,6 +487,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
     }
     const interval = this.options.targetUpdateIntervalMs ?? DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs;
+    // An unreachable server fails every poll: warn once per outage, not once per interval (the
+    // iteration's own failure line says the rest).
+    let failing = false;
     while (!signal.aborted) {
       try {
         await sleep(interval, undefined, { signal });
@@ -495,10 +498,12 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       }
       try {
         const t = check(await resolver.getSyncTarget(signal));
+        failing = false;
         if (t !== undefined) yield t;
       } catch (err) {
         if (signal.aborted) return;
-        this.log.warn({ err: (err as Error).message }, "failed to fetch a target update");
+        this.log[failing ? "debug" : "warn"]({ err: (err as Error).message }, "failed to fetch a target update");
+        failing = true;
       }
     }
   }

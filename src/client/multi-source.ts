@@ -148,8 +148,10 @@ export class MultiSourceResolver implements Resolver {
 
   /**
    * Pushed targets: the first source's stream without a verifier; with one, every source's
-   * streams merged, keeping only valid targets newer than the last one yielded. Sources whose
-   * stream fails drop out; when all have, the last error is thrown (callers fall back to polling).
+   * streams merged, keeping only valid targets newer than the last one yielded. A source whose
+   * targets are refused (not signed by a trusted key, other kind) is named at warn, once until it
+   * offers an acceptable one again. Sources whose stream fails drop out; when all have, the last
+   * error is thrown (callers fall back to polling).
    */
   async *watchSyncTarget(signal: AbortSignal): AsyncIterable<ServerTarget> {
     const [first] = this.health.sources;
@@ -168,8 +170,12 @@ export class MultiSourceResolver implements Resolver {
     };
     const pumps = this.health.sources.map(async (s) => {
       try {
+        let refusing = false;
         for await (const t of this.resolver(s).watchSyncTarget(signal)) {
-          if (t.target.upperBound <= newest || this.unacceptable(t) !== undefined) continue;
+          const why = this.unacceptable(t);
+          if (why !== undefined && !refusing) this.log.warn({ source: s.address, err: why }, "ignoring the targets this source pushes");
+          refusing = why !== undefined;
+          if (t.target.upperBound <= newest || refusing) continue;
           newest = t.target.upperBound;
           latest = t;
           notify();

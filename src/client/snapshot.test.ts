@@ -1,7 +1,7 @@
 /** `SyncedSnapshot`: lookups and iteration over packed rows, with keys that collide on their prefix. */
 import { SyncedSnapshot } from "./snapshot";
+import { hex } from "../../test/helpers/vectors";
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const target = { root: new Uint8Array(32).fill(7), lowerBound: 0n, upperBound: 99n };
 
 function keyed(i: number, samePrefix: boolean): [Uint8Array, Uint8Array] {

@@ -56,6 +56,24 @@ test("a lock naming a live pid that started at another time (a recycled pid) is 
   lock.release();
 });
 
+test("a lock naming a zombie (killed, not yet reaped by its parent) is taken over", async () => {
+  const dir = tempDir();
+  // `sleep 5` (exec'd in place of the shell) never reaps the short-lived child: it stays a zombie.
+  const parent = spawn("sh", ["-c", "sleep 0.05 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(d.toString()))));
+    const start = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
+    for (let i = 0; i < 200 && readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0] !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]![0]).toBe("Z");
+    writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid, start, host: hostname(), token: "zombie" }));
+    const lock = DirectoryLock.acquire(dir);
+    expect(lockOf(dir).pid).toBe(process.pid);
+    lock.release();
+  } finally {
+    parent.kill("SIGKILL");
+  }
+});
+
 test("an unreadable (garbage or empty) lock file is taken over", () => {
   for (const garbage of ["", "not json", '{"pid":"x"}']) {
     const dir = tempDir();

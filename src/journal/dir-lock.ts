@@ -258,17 +258,26 @@ function isAlive(owner: Owner, file: string): boolean {
   } catch (err) {
     if (errno(err) === 'ESRCH') return false;
   }
+  const stat = procStat(owner.pid);
+  // A killed process stays a zombie until its parent reaps it (a parent that never does, such as
+  // a container's init): it holds nothing and will never release the lock.
+  if (stat !== undefined && (stat.state === 'Z' || stat.state === 'X')) return false;
   // The pid exists; it is the owner unless it started at another time (a recycled pid).
-  const start = startTime(owner.pid);
-  return owner.start === '' || start === undefined || start === owner.start;
+  return owner.start === '' || stat === undefined || stat.start === owner.start;
 }
 
 /** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22); undefined off Linux. */
 function startTime(pid: number): string | undefined {
+  return procStat(pid)?.start;
+}
+
+/** A process's state letter (field 3) and start time (field 22) from /proc; undefined off Linux. */
+function procStat(pid: number): { state: string; start: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', start: fields[19] };
   } catch {
     return undefined;
   }

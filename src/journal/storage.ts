@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { toHex } from '../codec/bytes';
 import { JournalError } from './errors';
 
 /** One open blob. Offsets and sizes are byte counts below 2^53. */
@@ -57,7 +58,7 @@ export function checkPartitionName(partition: string): void {
 
 /** Lowercase hex of the name bytes: the blob's file name. */
 export function blobFileName(name: Uint8Array): string {
-  return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('hex');
+  return toHex(name);
 }
 
 /** The journal blob name for index `index`: u64 big-endian (file `0000000000000001` for 1). */

@@ -11,6 +11,7 @@ import { ImmutableDb } from "./immutable";
 import { createAnyTestOperations, createImmutableTestOperations, testOperationCount, testOperations } from "./generator";
 import type { AnyOperation, ImmutableOperation } from "./operation";
 import { tempDir } from "../../test/helpers/tmp";
+import { hex } from "../../test/helpers/vectors";
 
 const OPTIONS = { logItemsPerBlob: 7, mmrItemsPerBlob: 11 };
 
@@ -27,8 +28,6 @@ function files(dir: string): Map<string, Buffer> {
   }
   return out;
 }
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 interface Loadable<Op> {
   apply(op: Op, options?: { durable?: boolean }): Promise<void>;

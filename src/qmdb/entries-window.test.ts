@@ -5,8 +5,8 @@
  */
 import { AnyDb } from "./any";
 import { tempDir } from "../../test/helpers/tmp";
+import { hex } from "../../test/helpers/vectors";
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const key = (i: number): Uint8Array => {
   const k = new Uint8Array(32);
   new DataView(k.buffer).setUint32(0, i);

@@ -6,8 +6,8 @@ import fc from "fast-check";
 import { AnyDb } from "./any";
 import { ImmutableDb } from "./immutable";
 import { tempDir } from "../../test/helpers/tmp";
+import { hex } from "../../test/helpers/vectors";
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const key = (i: number): Uint8Array => new Uint8Array(32).fill(0).map((_, j) => (j < 4 ? (i >> (8 * j)) & 0xff : j));
 const value = (i: number, v: number): Uint8Array => new Uint8Array(32).fill((i * 31 + v) & 0xff);
 

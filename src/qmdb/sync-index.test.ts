@@ -11,9 +11,9 @@ import { createAnyTestOperations, createImmutableTestOperations } from "./genera
 import { extractPinnedNodes, verifyRangeAndCollect } from "../mmr";
 import type { BuiltIndex, DbKind } from "./kind";
 import { tempDir } from "../../test/helpers/tmp";
+import { hex } from "../../test/helpers/vectors";
 
 const OPTIONS = { logItemsPerBlob: 16, mmrItemsPerBlob: 16 };
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 type Source = AnyDb | ImmutableDb;
 

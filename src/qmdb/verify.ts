@@ -5,8 +5,9 @@
  * its pinned nodes, and compares every stored node and the root. Also checks that the retained
  * ranges fit (log vs MMR prune boundary, `any` inactivity floor). Reports everything it finds.
  */
+import { statSync } from "node:fs";
 import { toHex } from "../codec";
-import { type Contiguous, DiskStorage, lockStorageDirectory } from "../journal";
+import { type Contiguous, DirectoryLock, DiskStorage, StorageDirectoryError } from "../journal";
 import { MemMmr, leafCount, nodesToPin } from "../mmr";
 import { ANY_KIND } from "./any";
 import { IMMUTABLE_KIND } from "./immutable";
@@ -39,10 +40,15 @@ const MAX_PROBLEMS = 20;
 
 /**
  * Verifies the database in `directory` (its kind is detected). Takes the directory's lock, so
- * it refuses a directory in use (`DirectoryInUseError`); everything else is reported, not thrown.
+ * it refuses a directory in use (`DirectoryInUseError`); a missing path or one that is not a
+ * directory is a `StorageDirectoryError` (nothing is created); everything else is reported, not thrown.
  */
 export async function verifyStorage(directory: string, options: DbOptions = {}): Promise<StorageReport> {
-  const lock = lockStorageDirectory(directory);
+  // A check must not create what it checks: a missing directory is an error, not an empty database.
+  const stat = statSync(directory, { throwIfNoEntry: false });
+  if (stat === undefined) throw new StorageDirectoryError(directory, "does not exist");
+  if (!stat.isDirectory()) throw new StorageDirectoryError(directory, "is not a directory");
+  const lock = DirectoryLock.acquire(directory);
   try {
     const storage = new DiskStorage(directory);
     const kinds = [(await storage.scan("log_journal")).length > 0 ? ANY_KIND : undefined, (await storage.scan("log_data")).length > 0 ? IMMUTABLE_KIND : undefined].filter(

@@ -51,6 +51,11 @@ export class UpstreamTargets {
     this.pending = this.pending.filter((p) => p.upper > upper);
   }
 
+  /** How many offered-but-unserved targets are remembered (at most 4096, however many were offered). */
+  get unservedCount(): number {
+    return this.pending.length;
+  }
+
   /** Seconds the oldest offered-but-unserved target has waited (0 when none). */
   secondsBehind(now = Date.now()): number {
     const oldest = this.pending[0];

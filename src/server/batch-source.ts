@@ -12,6 +12,7 @@
  *   pushes and health checks are answered between batches however many streams run.
  */
 import { performance } from "node:perf_hooks";
+import { toHex } from "../codec/bytes";
 import { encodeOperationsResponse } from "../wire";
 import type { OperationsRequest, SyncService } from "./service";
 
@@ -141,5 +142,5 @@ export class BatchSource {
 }
 
 function cacheKey(root: Uint8Array, opCount: bigint, startLoc: bigint, n: bigint): string {
-  return `${Buffer.from(root.buffer, root.byteOffset, root.byteLength).toString("hex")}:${opCount}:${startLoc}:${n}`;
+  return `${toHex(root)}:${opCount}:${startLoc}:${n}`;
 }

@@ -1,11 +1,12 @@
 /**
  * The npm package: `npm pack --dry-run` holds the binaries, the compiled library and gRPC stub,
  * the protos and the README, and no compiled tests, benchmarks, CI or sources; the `exports` map
- * resolves the main entry and the `./grpc` subpath (with their type declarations); the README's
+ * resolves the main entry and the `./grpc` subpath (with their type declarations, which a
+ * TypeScript consumer finds under node16, bundler and legacy node10 resolution); the README's
  * example runs after `npm run build` and reads what it synced.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ROOT, cleanup, requireBuilt, run, startServer, tempDir } from "./harness";
 
@@ -55,4 +56,24 @@ test("the README's example runs from dist/ after npm run build and reads the syn
   expect(r.stdout).toMatch(/^100 live keys at op count \d+$/m);
   expect(r.stdout).toMatch(/^get\([0-9a-f]{16}…\) = [0-9a-f]{64}$/m);
   await server.stop();
+});
+
+test("a TypeScript consumer type-checks both entries under node16, bundler and legacy node10 module resolution", async () => {
+  // A consumer project whose node_modules holds this package, as `npm install <tarball>` would.
+  const consumer = tempDir();
+  mkdirSync(path.join(consumer, "node_modules"));
+  symlinkSync(ROOT, path.join(consumer, "node_modules", "commonware-sync-ts"), "dir");
+  writeFileSync(
+    path.join(consumer, "use.ts"),
+    `import { SyncClient, AnyDb } from "commonware-sync-ts";
+     import { SyncServiceClient, GetSyncTargetRequest } from "commonware-sync-ts/grpc";
+     const request: GetSyncTargetRequest = GetSyncTargetRequest.fromPartial({});
+     export const used = [SyncClient, AnyDb, SyncServiceClient, request] as const;\n`,
+  );
+  const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
+  const common = ["--ignoreConfig", "--noEmit", "--strict", "--types", "node", "--typeRoots", path.join(ROOT, "node_modules/@types"), path.join(consumer, "use.ts")];
+  for (const resolution of [["--module", "node16", "--moduleResolution", "node16"], ["--module", "esnext", "--moduleResolution", "bundler"], ["--module", "commonjs", "--moduleResolution", "node10", "--ignoreDeprecations", "6.0"]]) {
+    const r = await run(process.execPath, [tsc, ...resolution, ...common], 60_000);
+    expect({ resolution: resolution.join(" "), out: r.stdout + r.stderr, code: r.code }).toEqual({ resolution: resolution.join(" "), out: "", code: 0 });
+  }
 });

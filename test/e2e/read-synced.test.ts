@@ -8,11 +8,11 @@
 import { NotSyncedError, SyncClient, type SyncedSnapshot } from "../../src/client";
 import { createTestOperations } from "../../src/qmdb";
 import { KINDS, type Kind, cleanup, startServer, tempDir } from "./harness";
+import { hex } from "../helpers/vectors";
 
 jest.setTimeout(60_000);
 afterAll(cleanup);
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const SEED = 11n;
 const INITIAL = 400;
 const PER_BATCH = 5;

@@ -163,6 +163,20 @@ test("a relay of a lying upstream serves nothing and names the liar", async () =
   await relay.stop("SIGKILL");
 });
 
+test("a relay trusting another key than the origin's says so (once, naming the upstream) and serves nothing", async () => {
+  const otherKey = (await run(SERVER_BIN, ["--generate-signing-key", path.join(tempDir("cw-key-other-"), "k")])).stdout.trim();
+  const relay = await startRelay(origin.addr, tempDir("cw-relay-wrong-key-"), ["--trusted-key", otherKey]);
+  const refused = await relay.waitForLog((l) => l.msg === "ignoring the targets this source pushes", "the refusal", 20_000);
+  expect(refused.source).toBe(origin.addr);
+  expect(refused.err).toMatch(new RegExp(`signed by ${publicKey}, which is not a trusted key`));
+  // The origin commits every 100 ms: still one line, not one per target.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(relay.logs("ignoring the targets this source pushes")).toHaveLength(1);
+  expect(relay.logs(REACHED)).toEqual([]);
+  expect(await healthStatus(relay.addr)).toBe(2);
+  await relay.stop("SIGKILL");
+});
+
 test("multi-source client: one lying source and one honest: completes, names the liar and why", async () => {
   liar ??= await startLyingProxy(origin.addr);
   // The liar is listed first: it gets the first request, and (no trusted key) provides the target.

@@ -115,7 +115,7 @@ test.each([SERVER_BIN, CLIENT_BIN])("%s --help into a closed pipe exits 0 withou
   expect(r.stderr).toBe("");
 });
 
-describe("a busy port is reported before anything is written", () => {
+describe("a busy port or a bad listen address is reported before anything is written", () => {
   test.each([
     ["--port", (p: number) => ["-p", String(p), "-m", "0"]],
     ["--metrics-port", (p: number) => ["-p", "0", "-m", String(p)]],
@@ -134,6 +134,30 @@ describe("a busy port is reported before anything is written", () => {
     } finally {
       server.close();
     }
+  });
+
+  // A label longer than DNS allows (63 bytes) under .invalid: no query can leave the machine.
+  const UNRESOLVABLE = `${"x".repeat(70)}.invalid`;
+  test.each([
+    ["--host", ["--host", UNRESOLVABLE, "-p", "0", "-m", "0"]],
+    ["--metrics-host", ["--metrics-host", UNRESOLVABLE, "-p", "0", "-m", "0"]],
+  ])("sync-server %s that does not resolve (ports 0)", async (flag, args) => {
+    const dir = path.join(tempDir(), "db");
+    const r = await node(SERVER_BIN, [...args, "-d", dir, "--log-format", "json"], 15_000);
+    expect(r.code).toBe(1);
+    const lines = stderrLines(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`sync-server: ${flag}: '${UNRESOLVABLE}' does not resolve (ENOTFOUND); nothing was created`);
+    expect(r.stdout).toBe("");
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  test("sync-client --metrics-host that does not resolve", async () => {
+    const dir = path.join(tempDir(), "db");
+    const r = await node(CLIENT_BIN, ["--metrics-host", UNRESOLVABLE, "-m", "0", "-d", dir, "-s", "127.0.0.1:1"], 15_000);
+    expect(r.code).toBe(1);
+    expect(stderrLines(r.stderr)).toEqual([`sync-client: --metrics-host: '${UNRESOLVABLE}' does not resolve (ENOTFOUND); nothing was created`]);
+    expect(existsSync(dir)).toBe(false);
   });
 
   test("sync-client --metrics-port", async () => {
@@ -181,6 +205,21 @@ describe("--once and --max-failures", () => {
     expect(err).toMatch(/--once: stopped before the sync completed/);
     await server.stop();
   });
+
+  test("a server that dies mid-sync: polling for targets warns once, not at every interval", async () => {
+    const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
+    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--target-updates", "poll", "-t", "50ms", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    while (!out.includes('"starting sync"')) await new Promise((r) => setTimeout(r, 20));
+    await server.stop("SIGKILL");
+    expect(await exited).toBe(1);
+    const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.msg === "sync failed")).toHaveLength(1);
+    // Polls every 50 ms fail for as long as the iteration retries its fetches (seconds).
+    expect(lines.filter((l) => l.msg === "failed to fetch a target update" && l.level >= 40)).toHaveLength(1);
+  }, 90_000);
 
   test("--once exits 1 when the sync fails, after one failed iteration", async () => {
     const port = await closedPort();

@@ -3,7 +3,7 @@
  * client directory passes (exit 0); a flipped byte in the MMR node journal (which nothing else
  * reads until a proof needs it), in the operation log, or deleted files are reported (exit 1).
  */
-import { closeSync, openSync, readSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { AnyDb, ImmutableDb, createTestOperations, verifyStorage } from "../../src/qmdb";
 import { DirectoryLock } from "../../src/journal";
@@ -117,4 +117,18 @@ test("sync-server --verify and sync-client --verify: exit 0 when sound, 1 with t
   const bad = await run(CLIENT_BIN, ["--verify", "-d", client.dir]);
   expect(bad.code).toBe(1);
   expect(bad.stdout).toMatch(new RegExp(`^storage directory ${client.dir} is damaged \\(any database\\):\\n  - MMR node 1500 `));
+});
+
+test("--verify of a missing path or a file: exit 1 naming the path, and nothing is created", async () => {
+  const missing = path.join(tempDir(), "no-such-dir");
+  for (const bin of [SERVER_BIN, CLIENT_BIN]) {
+    const r = await run(bin, ["--verify", "-d", missing]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`${path.basename(bin, ".js")}: storage directory ${missing}: does not exist\n`);
+    expect(existsSync(missing)).toBe(false);
+  }
+  const file = path.join(tempDir(), "a-file");
+  writeFileSync(file, "x");
+  await expect(verifyStorage(file)).rejects.toThrow(`storage directory ${file}: is not a directory`);
+  expect(readdirSync(path.dirname(file))).toEqual(["a-file"]);
 });
