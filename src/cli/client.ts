@@ -143,8 +143,12 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
   } catch (err) {
     bar?.abort();
-    const what = err instanceof KindMismatchError ? "wrong database kind" : err instanceof SyncFailuresError ? "giving up" : "sync client stopped";
-    logger.fatal({ err: (err as Error).message }, what);
+    if (err instanceof SyncFailuresError) {
+      // The last failure was just logged ("sync failed"): its message is not repeated in the log.
+      logger.fatal({ consecutive_failures: err.failures }, "giving up");
+    } else {
+      logger.fatal({ err: (err as Error).message }, err instanceof KindMismatchError ? "wrong database kind" : "sync client stopped");
+    }
     process.stderr.write(`sync-client: ${(err as Error).message}\n`);
     process.exitCode = 1;
   } finally {

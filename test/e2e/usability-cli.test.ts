@@ -226,6 +226,10 @@ describe("--once and --max-failures", () => {
     const r = await node(CLIENT_BIN, ["-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], 20_000);
     expect(r.code).toBe(1);
     expect(r.stdout.split("\n").filter((l) => l.includes('"sync failed"'))).toHaveLength(1);
+    // The log carries the gRPC message once; the exit summary on stderr carries it once more.
+    expect(r.stdout.match(/ECONNREFUSED/g)).toHaveLength(1);
+    expect(stderrLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^sync-client: 1 consecutive sync iteration failed; last error: .*ECONNREFUSED/);
   });
 
   test("--max-failures 3 exits 1 after exactly 3 failed iterations in a row", async () => {
