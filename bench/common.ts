@@ -66,7 +66,13 @@ export interface ServerProcess {
 const BIN = path.join(__dirname, "..", "..", "bin", "sync-server.js");
 
 /** Starts `script` (default: the real `sync-server` binary) serving `dir`, with extra node flags and server flags. */
-export async function startServer(kind: "any" | "immutable", dir: string, nodeFlags: string[] = [], script = BIN, serverFlags: string[] = []): Promise<ServerProcess> {
+export async function startServer(
+  kind: "any" | "immutable",
+  dir: string,
+  nodeFlags: string[] = [],
+  script = BIN,
+  serverFlags: string[] = [],
+): Promise<ServerProcess> {
   const args = [...nodeFlags, script, "--db", kind, "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json", ...serverFlags];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
@@ -108,9 +114,7 @@ export interface ProbeResult {
 export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = [], snapshot = true): Promise<ProbeResult> {
   const args = [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch), snapshot ? "snapshot" : "no-snapshot"];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
-      err ? reject(err) : resolve(JSON.parse(out) as ProbeResult),
-    );
+    execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) => (err ? reject(err) : resolve(JSON.parse(out) as ProbeResult)));
   });
 }
 
@@ -129,7 +133,10 @@ export type StageOf = (functionName: string, url: string) => string | undefined;
  * `dir`; only samples inside `window` (µs of `process.hrtime`) when given.
  */
 export function profileStages(dir: string, stageOf: StageOf, window?: { fromUs: number; toUs: number }): Map<string, number> {
-  const file = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort().pop();
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort()
+    .pop();
   if (file === undefined) throw new Error(`no CPU profile in ${dir}`);
   const p = JSON.parse(readFileSync(path.join(dir, file), "utf8")) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -187,5 +194,8 @@ export async function underLoad<T>(run: () => Promise<T>): Promise<{ result: T; 
   const before = loadavg()[0]!;
   const result = await run();
   const after = loadavg()[0]!;
-  return { result, conditions: `Machine load (1-minute load average, ${cpus().length} cores) ${before.toFixed(1)} at the start, ${after.toFixed(1)} at the end.` };
+  return {
+    result,
+    conditions: `Machine load (1-minute load average, ${cpus().length} cores) ${before.toFixed(1)} at the start, ${after.toFixed(1)} at the end.`,
+  };
 }

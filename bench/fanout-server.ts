@@ -14,7 +14,13 @@ delay.enable();
 process.on("SIGUSR2", () => delay.reset());
 process.on("exit", () => {
   const ms = (ns: number): number => ns / 1e6;
-  const stats = { msg: "bench stats", loopDelayP50Ms: ms(delay.percentile(50)), loopDelayP99Ms: ms(delay.percentile(99)), loopDelayMaxMs: ms(delay.max), maxRssBytes: peakRssBytes() };
+  const stats = {
+    msg: "bench stats",
+    loopDelayP50Ms: ms(delay.percentile(50)),
+    loopDelayP99Ms: ms(delay.percentile(99)),
+    loopDelayMaxMs: ms(delay.max),
+    maxRssBytes: peakRssBytes(),
+  };
   writeSync(1, `${JSON.stringify(stats)}\n`);
 });
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -307,10 +307,13 @@ export default async function (): Promise<string> {
   });
   const best = `| fastest | ${SHAPES.map((_, si) => cs[fastest[si]!]!.id).join(" | ")} |`;
 
-  const spreadRows = cs.map((c, ci) => `| ${c.id} | ${SHAPES.map((_, si) => {
-    const xs = rates[ci]![si]!;
-    return `${f2(Math.min(...xs))}–${f2(Math.max(...xs))}`;
-  }).join(" | ")} |`);
+  const spreadRows = cs.map(
+    (c, ci) =>
+      `| ${c.id} | ${SHAPES.map((_, si) => {
+        const xs = rates[ci]![si]!;
+        return `${f2(Math.min(...xs))}–${f2(Math.max(...xs))}`;
+      }).join(" | ")} |`,
+  );
 
   return [
     `Millions of SHA-256 hashes per second, one thread: the median of ${ROUNDS} interleaved rounds of ${SLICE_MS} ms each ` +
@@ -329,7 +332,7 @@ export default async function (): Promise<string> {
     `|---|${SHAPES.map(() => "---:").join("|")}|`,
     ...spreadRows,
     "",
-    "Checked before timing (the suite throws otherwise): every candidate gives SHA256(\"hello world\") = " +
+    'Checked before timing (the suite throws otherwise): every candidate gives SHA256("hello world") = ' +
       `\`${HELLO_WORLD_SHA256.slice(0, 16)}…\`, agrees with \`crypto.createHash\` on every input length 0–200 B, ` +
       "and its timed loop hashes the same bytes as its checked form. " +
       `The \`wasmRaw\` row calls hash-wasm's embedded wasm through its internal C ABI (\`Hash_Calculate\`); ` +

@@ -19,9 +19,13 @@ const TARGET_SECONDS = 30;
 function loadOnce(kind: "any" | "immutable", keys: number, dir: string): Promise<{ seconds: number; loadSeconds: number; opCount: number }> {
   const bin = path.join(__dirname, "..", "..", "bin", "sync-server.js");
   const started = performance.now();
-  const child = spawn(process.execPath, [bin, "--db", kind, "-i", String(keys), "--seed", "1", "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [bin, "--db", kind, "-i", String(keys), "--seed", "1", "-d", dir, "-p", "0", "-m", "0", "-t", "1h", "--log-format", "json"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   return new Promise((resolve, reject) => {
     let loadFrom = started;
     let ready: { seconds: number; loadSeconds: number; opCount: number } | undefined;

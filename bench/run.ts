@@ -60,7 +60,8 @@ async function main(): Promise<void> {
     kept.set(name, `## ${name}\n\nCommand: \`${cmd}\` (${new Date().toISOString().slice(0, 10)}, ${machine})\n\n${body.trim()}`);
     console.error(body);
   }
-  const header = "# Benchmarks\n\nProduced by `npm run bench` (all suites) or `npm run bench -- <suite>`. " +
+  const header =
+    "# Benchmarks\n\nProduced by `npm run bench` (all suites) or `npm run bench -- <suite>`. " +
     "Compare ratios within one section; absolute numbers on shared 2-core machines are noisy.\n";
   writeFileSync(OUT, [header, ...kept.values()].join("\n\n") + "\n");
 }

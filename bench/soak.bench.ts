@@ -98,11 +98,26 @@ export default async function soak(): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), "bench-soak-"));
   const storage = path.join(dir, "server");
   const server = spawnBin("sync-server", "sync-server.js", [
-    "-p", "0", "-m", "0", "-d", storage, "-i", "10000", "-t", "100ms", "-o", "5", "--log-format", "json",
-    "--log-level", "debug", // per-commit "added operations" lines, for the lag
+    "-p",
+    "0",
+    "-m",
+    "0",
+    "-d",
+    storage,
+    "-i",
+    "10000",
+    "-t",
+    "100ms",
+    "-o",
+    "5",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug", // per-commit "added operations" lines, for the lag
     // The honest clients all come from 127.0.0.1 and hold 2 streams each while syncing (operations
     // and the target watch): one address's default cap of 16 would throttle them.
-    "--max-streams-per-client", String(2 * HONEST + 8),
+    "--max-streams-per-client",
+    String(2 * HONEST + 8),
   ]);
   const listening = await server.waitForMsg(LISTENING, 60_000);
   const addr = server.addr;
@@ -110,7 +125,20 @@ export default async function soak(): Promise<string> {
   const pid = server.child.pid!;
   const clients = Array.from({ length: HONEST }, (_, i) =>
     spawnBin(`sync-client-${i}`, "sync-client.js", [
-      "-s", addr, "-m", "0", "-d", path.join(dir, `client-${i}`), "-i", "1s", "-b", "1000", "--target-updates", "watch", "--log-format", "json",
+      "-s",
+      addr,
+      "-m",
+      "0",
+      "-d",
+      path.join(dir, `client-${i}`),
+      "-i",
+      "1s",
+      "-b",
+      "1000",
+      "--target-updates",
+      "watch",
+      "--log-format",
+      "json",
     ]),
   );
   const opCount = BigInt((server.lines.find((l) => l.msg === "database ready")!.op_count as string) ?? "1");

@@ -59,7 +59,12 @@ export async function durableOpsPerSecond(kind: "any" | "immutable"): Promise<nu
   const dir = mkdtempSync(path.join(tmpdir(), `bench-durable-${kind}-`));
   try {
     const t = performance.now();
-    await fill(KINDS.find((k) => k.name === kind)!, dir, THROUGHPUT_OPS, COMMIT_EVERY);
+    await fill(
+      KINDS.find((k) => k.name === kind)!,
+      dir,
+      THROUGHPUT_OPS,
+      COMMIT_EVERY,
+    );
     return THROUGHPUT_OPS / ((performance.now() - t) / 1000);
   } finally {
     rmSync(dir, { recursive: true, force: true });

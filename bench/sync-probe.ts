@@ -12,7 +12,15 @@ async function main(): Promise<void> {
   const [kind, directory, server, batch, snapshot] = process.argv.slice(2);
   if (kind !== "any" && kind !== "immutable") throw new Error("usage: sync-probe any|immutable DIR HOST:PORT BATCH");
   const metrics = new ClientMetrics();
-  const client = new SyncClient({ server: server!, kind, directory: directory!, fetchBatchSize: Number(batch), targetUpdateIntervalMs: 3_600_000, metrics, keepSnapshot: snapshot !== "no-snapshot" });
+  const client = new SyncClient({
+    server: server!,
+    kind,
+    directory: directory!,
+    fetchBatchSize: Number(batch),
+    targetUpdateIntervalMs: 3_600_000,
+    metrics,
+    keepSnapshot: snapshot !== "no-snapshot",
+  });
   const t = performance.now();
   const result = await client.syncOnce(1);
   const seconds = (performance.now() - t) / 1000;

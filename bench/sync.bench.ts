@@ -10,7 +10,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SHA256_IMPLEMENTATION } from "../src/mmr";
-import { type ProbeResult, SCALE, type StageOf, buildDb, commonStage, fmt, hashRates, monotonicUs, profileStages, runProbe, startServer, underLoad } from "./common";
+import {
+  type ProbeResult,
+  SCALE,
+  type StageOf,
+  buildDb,
+  commonStage,
+  fmt,
+  hashRates,
+  monotonicUs,
+  profileStages,
+  runProbe,
+  startServer,
+  underLoad,
+} from "./common";
 
 const BATCH = 1000;
 const ENCODED_OP_BYTES = 65;
@@ -35,7 +48,16 @@ const CASES: Case[] = [
 const NATIVE_FILE_CALLS = new Set(["fsync", "fdatasync", "open", "close", "openSync", "closeSync", "mkdir", "rename", "unlink"]);
 const TRANSPORT = ["@grpc/grpc-js", "node:internal/http2", "node:net", "node:internal/stream_base_commons", "node:internal/streams"];
 
-const CLIENT_STAGES = ["receive + decode", "verify/hash", "journal append", "index", "commit/fsync + file open/close", "idle (waiting for the server)", "GC", "other"];
+const CLIENT_STAGES = [
+  "receive + decode",
+  "verify/hash",
+  "journal append",
+  "index",
+  "commit/fsync + file open/close",
+  "idle (waiting for the server)",
+  "GC",
+  "other",
+];
 const clientStage: StageOf = (fn, url) => {
   const common = commonStage(fn, url);
   if (common === "idle") return "idle (waiting for the server)";
@@ -101,7 +123,16 @@ async function runCase(root: string, c: Case): Promise<Row[]> {
     }
     client = profileStages(cprof, clientStage);
   }
-  const row = (p: ProbeResult, snapshot: boolean): Row => ({ c, snapshot, serverOps, buildSeconds, synced: Number(p.operations), seconds: p.seconds, bytes: p.bytes, rss: p.maxRssBytes });
+  const row = (p: ProbeResult, snapshot: boolean): Row => ({
+    c,
+    snapshot,
+    serverOps,
+    buildSeconds,
+    synced: Number(p.operations),
+    seconds: p.seconds,
+    bytes: p.bytes,
+    rss: p.maxRssBytes,
+  });
   return [{ ...row(r, false), client, server: serverStages }, ...(withSnapshot === undefined ? [] : [row(withSnapshot, true)])];
 }
 

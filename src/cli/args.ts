@@ -34,7 +34,11 @@ type Parsed<S extends Specs> = { [K in keyof S]: S[K] extends FlagSpec<infer T> 
 export function parseFlags<S extends Specs>(argv: readonly string[], specs: S): Parsed<S> {
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    options[name] = { type: spec.boolean === true ? "boolean" : "string", ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+    options[name] = {
+      type: spec.boolean === true ? "boolean" : "string",
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   let values: Record<string, unknown>;
   try {
@@ -231,7 +235,12 @@ export const COMMON_FLAGS = {
  * one-line error naming the flag (exit status 2) for a bad command line; returns undefined in
  * those cases.
  */
-export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(command: string, summary: string, argv: readonly string[], specs: S): Parsed<S> | undefined {
+export function parseCommandLine<S extends Specs & typeof COMMON_FLAGS>(
+  command: string,
+  summary: string,
+  argv: readonly string[],
+  specs: S,
+): Parsed<S> | undefined {
   exitQuietlyOnClosedPipe();
   let flags: Parsed<S>;
   try {

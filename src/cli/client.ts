@@ -11,7 +11,20 @@ import { DEFAULT_SYNC } from "../sync";
 import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
 import { addressList } from "./addresses";
 import { listenError } from "./ports";
-import { COMMON_FLAGS, DEFAULT_SERVER_PORT, defaultStorageDir, fileContents, integer, key32, oneOf, parseDuration, port, parseCommandLine, text, u64 } from "./args";
+import {
+  COMMON_FLAGS,
+  DEFAULT_SERVER_PORT,
+  defaultStorageDir,
+  fileContents,
+  integer,
+  key32,
+  oneOf,
+  parseDuration,
+  port,
+  parseCommandLine,
+  text,
+  u64,
+} from "./args";
 
 const FLAGS = {
   db: { help: "database type: any or immutable (must match the server)", default: "any", parse: oneOf(["any", "immutable"] as const) },
@@ -27,7 +40,12 @@ const FLAGS = {
   "storage-dir": { short: "d", help: "local database directory (default: /tmp/commonware-sync/client-<random>)", parse: text },
   "metrics-port": { short: "m", help: "Prometheus metrics port (0 picks a free one)", default: "9091", parse: port },
   "metrics-host": { help: "address the metrics endpoint listens on", default: "127.0.0.1", parse: text },
-  "target-update-interval": { short: "t", help: "how often to ask for a newer target while syncing", default: `${DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs / 1000}s`, parse: parseDuration },
+  "target-update-interval": {
+    short: "t",
+    help: "how often to ask for a newer target while syncing",
+    default: `${DEFAULT_CLIENT_TIMING.targetUpdateIntervalMs / 1000}s`,
+    parse: parseDuration,
+  },
   "sync-interval": {
     short: "i",
     help: "pause between sync iterations (not a count of keys: that is the server's -i)",
@@ -36,12 +54,21 @@ const FLAGS = {
   },
   once: { help: "sync once and exit: 0 on success, 1 on failure", boolean: true, parse: () => true },
   "max-failures": { help: "exit with status 1 after this many failed iterations in a row (0 = never)", default: "0", parse: integer(0, 1_000_000) },
-  "max-outstanding-requests": { short: "r", help: "concurrent GetOperations streams", default: String(DEFAULT_SYNC.maxOutstandingRequests), parse: integer(1, 64) },
+  "max-outstanding-requests": {
+    short: "r",
+    help: "concurrent GetOperations streams",
+    default: String(DEFAULT_SYNC.maxOutstandingRequests),
+    parse: integer(1, 64),
+  },
   "target-updates": { help: "follow new targets pushed by the server (watch) or poll for them", default: "watch", parse: oneOf(["watch", "poll"] as const) },
   "tls-ca": { help: "PEM CA that must have issued the server's certificate (enables TLS)", parse: fileContents },
   "tls-cert": { help: "PEM client certificate, for servers that require mutual TLS (needs --tls-key)", parse: fileContents },
   "tls-key": { help: "PEM private key of --tls-cert", parse: fileContents },
-  "trusted-key": { help: "Ed25519 public key (64 hex digits, inline or in a file) whose signature targets must carry; repeatable", multiple: true, parse: key32 },
+  "trusted-key": {
+    help: "Ed25519 public key (64 hex digits, inline or in a file) whose signature targets must carry; repeatable",
+    multiple: true,
+    parse: key32,
+  },
   "target-root": { help: "sync to this target root (64 hex digits) instead of the server's; needs --target-lower and --target-upper", parse: key32 },
   "target-lower": { help: "lower bound of --target-root", parse: u64 },
   "target-upper": { help: "upper bound (op count) of --target-root", parse: u64 },
@@ -135,7 +162,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   let synced = false;
   client.on("synced", () => (synced = true));
   try {
-    await client.run(stop.signal, flags.once ? { maxIterations: 1, maxConsecutiveFailures: 1 } : { maxConsecutiveFailures: maxFailures === 0 ? undefined : maxFailures });
+    await client.run(
+      stop.signal,
+      flags.once ? { maxIterations: 1, maxConsecutiveFailures: 1 } : { maxConsecutiveFailures: maxFailures === 0 ? undefined : maxFailures },
+    );
     // --once promises a completed sync: stopped by a signal before that, it did not deliver one.
     if (flags.once && !synced) {
       process.stderr.write("sync-client: --once: stopped before the sync completed\n");

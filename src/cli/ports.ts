@@ -42,6 +42,11 @@ export function listenError(err: NodeJS.ErrnoException, { host, port, flag, host
     const why = err.code === "EADDRNOTAVAIL" ? "is not an address of this machine" : "does not resolve";
     return new PortUnavailableError(`${hostFlag}: '${host}' ${why} (${err.code})`);
   }
-  const why = err.code === "EADDRINUSE" ? "is already in use" : err.code === "EACCES" ? "is not allowed (privileged port?)" : `cannot be used (${err.code ?? err.message})`;
+  const why =
+    err.code === "EADDRINUSE"
+      ? "is already in use"
+      : err.code === "EACCES"
+        ? "is not allowed (privileged port?)"
+        : `cannot be used (${err.code ?? err.message})`;
   return new PortUnavailableError(`${flag}: ${host.includes(":") ? `[${host}]` : host}:${port} ${why}`);
 }

@@ -14,7 +14,18 @@ import { DirectoryInUseError, StorageDirectoryError, bigintField, hexField, lock
 import { ANY_KIND, type AnyDb, type DbKindName, IMMUTABLE_KIND, type ImmutableDb, KindMismatchError, checkStoredKind } from "../qmdb";
 
 export { KindMismatchError };
-import { DEFAULT_RETRY, DEFAULT_SYNC, type RetryPolicy, type SyncLogger, type SyncResult, type SyncTarget, TargetAuthError, TargetVerifier, checkTarget, syncDatabase } from "../sync";
+import {
+  DEFAULT_RETRY,
+  DEFAULT_SYNC,
+  type RetryPolicy,
+  type SyncLogger,
+  type SyncResult,
+  type SyncTarget,
+  TargetAuthError,
+  TargetVerifier,
+  checkTarget,
+  syncDatabase,
+} from "../sync";
 import { GrpcResolver, type ServerTarget } from "./resolver";
 import type { ClientMetrics } from "./metrics";
 import { type EntryIterable, NotSyncedError, SyncedSnapshot } from "./snapshot";
@@ -100,7 +111,17 @@ export interface SyncClientEvents {
    * is in `snapshot` (also what `client.get`/`client.entries` answer from until the next sync
    * completes); undefined when `keepSnapshot` is false.
    */
-  synced: [{ iteration: number; opCount: bigint; root: Uint8Array; target: SyncTarget; operationsFetched: bigint; durationMs: number; snapshot: SyncedSnapshot | undefined }];
+  synced: [
+    {
+      iteration: number;
+      opCount: bigint;
+      root: Uint8Array;
+      target: SyncTarget;
+      operationsFetched: bigint;
+      durationMs: number;
+      snapshot: SyncedSnapshot | undefined;
+    },
+  ];
   /** An iteration failed (the client keeps going unless the failure is permanent). */
   failed: [{ iteration: number; error: Error }];
 }
@@ -349,10 +370,7 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
       if (metrics !== undefined) {
         resolver.onOperations = (n) => metrics.operationsFetched.inc(n);
       }
-      const result =
-        this.options.kind === "any"
-          ? await syncDatabase({ ...common, kind: ANY_KIND })
-          : await syncDatabase({ ...common, kind: IMMUTABLE_KIND });
+      const result = this.options.kind === "any" ? await syncDatabase({ ...common, kind: ANY_KIND }) : await syncDatabase({ ...common, kind: IMMUTABLE_KIND });
       const database = result.database;
       const opCount = database.opCount;
       const root = database.root();
@@ -410,7 +428,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     for (let attempt = 1; ; attempt++) {
       const served = await resolver.getSyncTarget(signal);
       if (served.kind !== this.options.kind) {
-        throw new KindMismatchError(`server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`);
+        throw new KindMismatchError(
+          `server ${this.sources[0]} holds an ${served.kind} database; this client syncs ${this.options.kind} (use --db ${served.kind})`,
+        );
       }
       if (this.options.target !== undefined) return this.options.target;
       try {
@@ -435,7 +455,9 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
     if (last !== undefined) {
       const t = served.target;
       if (t.upperBound < last.upperBound || t.lowerBound < last.lowerBound) {
-        throw new StaleTargetError(`target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`);
+        throw new StaleTargetError(
+          `target [${t.lowerBound}, ${t.upperBound}) is older than the one already synced [${last.lowerBound}, ${last.upperBound}): replayed`,
+        );
       }
       if (t.upperBound === last.upperBound && !equalBytes(t.root, last.root)) {
         throw new TargetAuthError(`target at op count ${t.upperBound} has root ${toHex(t.root)}, but ${toHex(last.root)} was already synced at that count`);
@@ -459,7 +481,11 @@ export class SyncClient extends EventEmitter<SyncClientEvents> {
 
   // Yields newer targets: pushed by WatchSyncTarget when the server has it, else polled every
   // interval. Targets that fail `accept` are skipped with a warning.
-  private async *followTargets(resolver: Pick<GrpcResolver, "getSyncTarget" | "watchSyncTarget">, first: SyncTarget, signal: AbortSignal): AsyncGenerator<SyncTarget> {
+  private async *followTargets(
+    resolver: Pick<GrpcResolver, "getSyncTarget" | "watchSyncTarget">,
+    first: SyncTarget,
+    signal: AbortSignal,
+  ): AsyncGenerator<SyncTarget> {
     let last = first;
     const fresh = (t: SyncTarget): boolean => !equalBytes(t.root, last.root) || t.upperBound !== last.upperBound || t.lowerBound !== last.lowerBound;
     const check = (served: ServerTarget): SyncTarget | undefined => {

@@ -12,11 +12,20 @@ export const REJECTION_REASONS = ["bad proof", "wrong count", "wrong start", "ov
 /** The client's metrics, registered in their own registry. */
 export class ClientMetrics {
   readonly registry = new Registry();
-  readonly operationsFetched = new Counter({ name: "client_fetched_operations_total", help: "Operations received from the server (before any check)", registers: [this.registry] });
+  readonly operationsFetched = new Counter({
+    name: "client_fetched_operations_total",
+    help: "Operations received from the server (before any check)",
+    registers: [this.registry],
+  });
   readonly operationsVerified = new Counter({ name: "client_verified_operations_total", help: "Operations whose proof verified", registers: [this.registry] });
   readonly operationsApplied = new Counter({ name: "client_applied_operations_total", help: "Verified operations stored locally", registers: [this.registry] });
   readonly bytesReceived = new Counter({ name: "client_received_bytes_total", help: "Response bytes received", registers: [this.registry] });
-  readonly proofFailures = new Counter({ name: "client_proof_failures_total", help: "Batches rejected (bad proof or protocol violation), by reason", labelNames: ["reason"], registers: [this.registry] });
+  readonly proofFailures = new Counter({
+    name: "client_proof_failures_total",
+    help: "Batches rejected (bad proof or protocol violation), by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
   readonly retries = new Counter({ name: "client_retries_total", help: "Requests retried after a failure", registers: [this.registry] });
   readonly targetLag = new Gauge({
     name: "client_target_lag_operations",
@@ -24,8 +33,17 @@ export class ClientMetrics {
     registers: [this.registry],
   });
   readonly opCount = new Gauge({ name: "client_local_operations", help: "Operations in the local database", registers: [this.registry] });
-  readonly syncs = new Counter({ name: "client_syncs_total", help: "Sync iterations by result (success or error)", labelNames: ["result"], registers: [this.registry] });
-  readonly consecutiveFailures = new Gauge({ name: "client_consecutive_failures", help: "Sync iterations failed in a row since the last success", registers: [this.registry] });
+  readonly syncs = new Counter({
+    name: "client_syncs_total",
+    help: "Sync iterations by result (success or error)",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
+  readonly consecutiveFailures = new Gauge({
+    name: "client_consecutive_failures",
+    help: "Sync iterations failed in a row since the last success",
+    registers: [this.registry],
+  });
   readonly lastSuccess = new Gauge({
     name: "client_last_success_timestamp_seconds",
     help: "Unix time of the last successful sync (0 before the first)",

@@ -4,7 +4,15 @@
  * every field; a malformed message is an `InvalidResponseError`), fetches targets, and maps gRPC
  * statuses to retryable or fatal `ResolverError`s. Counts the bytes it receives.
  */
-import { type ChannelCredentials, type ClientReadableStream, type ServiceError, Metadata, credentials, makeGenericClientConstructor, status } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  type ClientReadableStream,
+  type ServiceError,
+  Metadata,
+  credentials,
+  makeGenericClientConstructor,
+  status,
+} from "@grpc/grpc-js";
 import { type GetSyncTargetResponse, SyncServiceService, type SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import type { DbKindName } from "../qmdb";
 import { type FetchedBatch, type FetchRequest, InvalidResponseError, type Resolver, ResolverError, type SyncTarget } from "../sync";
@@ -15,7 +23,15 @@ import { MAX_PROOF_DIGESTS } from "../sync";
 const MAX_OPERATIONS_PER_MESSAGE = 100_000;
 
 /** Statuses worth retrying: the server may recover or be less busy later. */
-const RETRYABLE = new Set<status>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.UNKNOWN, status.CANCELLED]);
+const RETRYABLE = new Set<status>([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.RESOURCE_EXHAUSTED,
+  status.ABORTED,
+  status.INTERNAL,
+  status.UNKNOWN,
+  status.CANCELLED,
+]);
 
 /** Options of a gRPC connection to a sync server. */
 export interface ConnectOptions {

@@ -5,19 +5,11 @@
  */
 
 /** The commonware-codec error variants (`Wrapped` has no counterpart: wrap with `{ cause }` instead). */
-export type CodecErrorKind =
-  | 'EndOfBuffer'
-  | 'ExtraData'
-  | 'InvalidVarint'
-  | 'InvalidUsize'
-  | 'InvalidBool'
-  | 'InvalidEnum'
-  | 'InvalidLength'
-  | 'Invalid';
+export type CodecErrorKind = "EndOfBuffer" | "ExtraData" | "InvalidVarint" | "InvalidUsize" | "InvalidBool" | "InvalidEnum" | "InvalidLength" | "Invalid";
 
 /** A decode (or encode-range) failure; `kind` says which rule was broken. */
 export class CodecError extends Error {
-  override name = 'CodecError';
+  override name = "CodecError";
   constructor(
     readonly kind: CodecErrorKind,
     message: string,

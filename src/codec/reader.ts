@@ -5,8 +5,8 @@
  * remaining bytes first, so nothing is allocated on the word of an unchecked length. `decode` also
  * requires the whole input to be consumed (`ExtraData` otherwise).
  */
-import { CodecError } from './errors';
-import { VARINT_INVALID, VARINT_TRUNCATED, readVarintU32 } from './varint';
+import { CodecError } from "./errors";
+import { VARINT_INVALID, VARINT_TRUNCATED, readVarintU32 } from "./varint";
 
 /**
  * A forward-only cursor over one byte array. Reads throw {@link CodecError}, leaving the cursor at the
@@ -36,7 +36,7 @@ export class Reader {
   /** Throws `ExtraData` unless every byte has been consumed. */
   finish(): void {
     const n = this.remaining;
-    if (n !== 0) throw new CodecError('ExtraData', `${n} bytes left after offset ${this.pos}`);
+    if (n !== 0) throw new CodecError("ExtraData", `${n} bytes left after offset ${this.pos}`);
   }
 
   u8(): number {
@@ -62,7 +62,7 @@ export class Reader {
   bool(): boolean {
     const at = this.pos;
     const b = this.u8();
-    if (b > 1) throw this.rewind(at, new CodecError('InvalidBool', `byte 0x${hex(b)} at offset ${at} is neither 00 nor 01`));
+    if (b > 1) throw this.rewind(at, new CodecError("InvalidBool", `byte 0x${hex(b)} at offset ${at} is neither 00 nor 01`));
     return b === 1;
   }
 
@@ -94,7 +94,7 @@ export class Reader {
     const at = this.pos;
     const n = this.varintU32();
     if (n > maxInclusive) {
-      throw this.rewind(at, new CodecError('InvalidLength', `length ${n} at offset ${at} exceeds max ${maxInclusive}`));
+      throw this.rewind(at, new CodecError("InvalidLength", `length ${n} at offset ${at} exceeds max ${maxInclusive}`));
     }
     return n;
   }
@@ -106,8 +106,8 @@ export class Reader {
     if (packed === VARINT_TRUNCATED) throw endOfBuffer(1, this.buf.length, 0, "the rest of a u32 varint");
     if (packed === VARINT_INVALID) {
       // Say which rule broke (error path only): a 0x00 continuation byte, or a 5th byte above 0x0f.
-      for (let i = 1; i < 5; i++) if (this.buf[start + i] === 0) throw zeroByte('u32', start, i);
-      throw overflow('u32', start, this.buf[start + 4]!);
+      for (let i = 1; i < 5; i++) if (this.buf[start + i] === 0) throw zeroByte("u32", start, i);
+      throw overflow("u32", start, this.buf[start + 4]!);
     }
     this.pos = start + (packed % 8);
     return Math.floor(packed / 8);
@@ -127,8 +127,8 @@ export class Reader {
     for (let i = 0; ; i++) {
       if (pos >= buf.length) throw endOfBuffer(1, pos, 0);
       const b = buf[pos++]!;
-      if (i > 0 && b === 0) throw zeroByte('u64', start, i);
-      if (i === 9 && b > 0x01) throw overflow('u64', start, b);
+      if (i > 0 && b === 0) throw zeroByte("u64", start, i);
+      if (i === 9 && b > 0x01) throw overflow("u64", start, b);
       if (i < 4) lo |= (b & 0x7f) << (7 * i);
       else hi += (b & 0x7f) * 2 ** (7 * (i - 4));
       if (b < 0x80) {
@@ -168,7 +168,7 @@ export class Reader {
   /** Reserves `n` bytes and returns their start offset. */
   private take(n: number): number {
     const at = this.pos;
-    if (!(Number.isInteger(n) && n >= 0)) throw new CodecError('Invalid', `byte count ${n} is not a non-negative integer`);
+    if (!(Number.isInteger(n) && n >= 0)) throw new CodecError("Invalid", `byte count ${n} is not a non-negative integer`);
     if (n > this.buf.length - at) throw endOfBuffer(n, at, this.buf.length - at);
     this.pos = at + n;
     return at;
@@ -184,18 +184,18 @@ export function decode<T>(bytes: Uint8Array, read: (r: Reader) => T): T {
 }
 
 function endOfBuffer(need: number, at: number, have: number, what = `${need} bytes`): CodecError {
-  return new CodecError('EndOfBuffer', `need ${what} at offset ${at}, ${have} remain`);
+  return new CodecError("EndOfBuffer", `need ${what} at offset ${at}, ${have} remain`);
 }
 
 function zeroByte(type: string, start: number, index: number): CodecError {
-  return new CodecError('InvalidVarint', `${type} varint at offset ${start}: byte ${index} is 0x00 (non-canonical)`);
+  return new CodecError("InvalidVarint", `${type} varint at offset ${start}: byte ${index} is 0x00 (non-canonical)`);
 }
 
 function overflow(type: string, start: number, b: number): CodecError {
-  const last = type === 'u32' ? '≤ 0x0f' : '0x01';
-  return new CodecError('InvalidVarint', `${type} varint at offset ${start} overflows: last byte 0x${hex(b)}, must be ${last}`);
+  const last = type === "u32" ? "≤ 0x0f" : "0x01";
+  return new CodecError("InvalidVarint", `${type} varint at offset ${start} overflows: last byte 0x${hex(b)}, must be ${last}`);
 }
 
 function hex(b: number): string {
-  return b.toString(16).padStart(2, '0');
+  return b.toString(16).padStart(2, "0");
 }

@@ -1,12 +1,18 @@
-import fc from 'fast-check';
+import fc from "fast-check";
 import {
-  VARINT_INVALID, VARINT_TRUNCATED, readLenientVarint, readLenientVarintU64, readVarintU32 as readVarint, varintU32Size as varintSize,
-  writeVarintU32 as writeVarint, writeVarintU64,
-} from './varint';
+  VARINT_INVALID,
+  VARINT_TRUNCATED,
+  readLenientVarint,
+  readLenientVarintU64,
+  readVarintU32 as readVarint,
+  varintU32Size as varintSize,
+  writeVarintU32 as writeVarint,
+  writeVarintU64,
+} from "./varint";
 
 const decode = (bytes: number[]) => readVarint(Uint8Array.from(bytes), 0, bytes.length);
 
-test('pinned encodings from commonware-codec', () => {
+test("pinned encodings from commonware-codec", () => {
   const enc = (v: number) => {
     const buf = new Uint8Array(5);
     return [...buf.subarray(0, writeVarint(buf, 0, v))];
@@ -18,7 +24,7 @@ test('pinned encodings from commonware-codec', () => {
   expect(decode([0xff, 0xff, 0xff, 0xff, 0x0f])).toBe(0xffff_ffff * 8 + 5);
 });
 
-test('non-canonical, overflowing and truncated inputs are refused', () => {
+test("non-canonical, overflowing and truncated inputs are refused", () => {
   expect(decode([0xff, 0xff, 0xff, 0xff, 0x1f])).toBe(VARINT_INVALID);
   expect(decode([0x80, 0x80, 0x80, 0x80, 0x80])).toBe(VARINT_INVALID);
   expect(decode([0xff, 0x00])).toBe(VARINT_INVALID);
@@ -26,7 +32,7 @@ test('non-canonical, overflowing and truncated inputs are refused', () => {
   expect(decode([])).toBe(VARINT_TRUNCATED);
 });
 
-test('every u32 round-trips with the predicted size', () => {
+test("every u32 round-trips with the predicted size", () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), (v) => {
       const buf = new Uint8Array(5);
@@ -36,10 +42,10 @@ test('every u32 round-trips with the predicted size', () => {
   );
 });
 
-describe('u64 writer and lenient (protobuf) readers', () => {
+describe("u64 writer and lenient (protobuf) readers", () => {
   const cursor = (bytes: number[] | Uint8Array) => ({ buf: Uint8Array.from(bytes), pos: 0, end: bytes.length });
 
-  test('every u64 written by writeVarintU64 reads back, consuming exactly the written bytes', () => {
+  test("every u64 written by writeVarintU64 reads back, consuming exactly the written bytes", () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (v) => {
         const buf = new Uint8Array(10);
@@ -54,12 +60,12 @@ describe('u64 writer and lenient (protobuf) readers', () => {
     expect([...buf.subarray(0, writeVarintU64(buf, 0, (1n << 64n) - 1n))]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
   });
 
-  test('non-canonical encodings are accepted, as protobuf decoders do', () => {
+  test("non-canonical encodings are accepted, as protobuf decoders do", () => {
     expect(readLenientVarint(cursor([0x80, 0x00]))).toBe(0);
     expect(readLenientVarintU64(cursor([0x81, 0x80, 0x00]))).toBe(1n);
   });
 
-  test('truncation, more than 64 bits and values above 2^53 − 1 are reported, not wrapped', () => {
+  test("truncation, more than 64 bits and values above 2^53 − 1 are reported, not wrapped", () => {
     expect(readLenientVarint(cursor([0x80]))).toBe(VARINT_TRUNCATED);
     expect(readLenientVarintU64(cursor([]))).toBe(BigInt(VARINT_TRUNCATED));
     expect(readLenientVarintU64(cursor([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]))).toBe(BigInt(VARINT_INVALID));

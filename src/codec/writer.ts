@@ -5,8 +5,8 @@
  * u64 must lie in 0..2^64−1, a u32 or length in 0..2^32−1. The buffer grows by doubling; presize it with
  * the exact size (see `varintSize`) to encode without copying or slack.
  */
-import { CodecError } from './errors';
-import { writeVarintU32, writeVarintU64 } from './varint';
+import { CodecError } from "./errors";
+import { writeVarintU32, writeVarintU64 } from "./varint";
 
 const U32_MAX = 0xffff_ffff;
 const U64_MAX = (1n << 64n) - 1n;
@@ -22,7 +22,7 @@ export class Writer {
 
   /** @param capacityBytes initial buffer size; give the exact encoded size to avoid any regrowth. */
   constructor(capacityBytes = 64) {
-    checkUint(capacityBytes, Number.MAX_SAFE_INTEGER, 'capacity');
+    checkUint(capacityBytes, Number.MAX_SAFE_INTEGER, "capacity");
     this.buf = new Uint8Array(capacityBytes);
     this.view = new DataView(this.buf.buffer);
     this.pos = 0;
@@ -46,7 +46,7 @@ export class Writer {
   }
 
   u8(v: number): this {
-    checkUint(v, 0xff, 'u8');
+    checkUint(v, 0xff, "u8");
     this.reserve(1);
     this.buf[this.pos++] = v;
     return this;
@@ -54,7 +54,7 @@ export class Writer {
 
   /** Big-endian u16. */
   u16(v: number): this {
-    checkUint(v, 0xffff, 'u16');
+    checkUint(v, 0xffff, "u16");
     this.reserve(2);
     this.view.setUint16(this.pos, v);
     this.pos += 2;
@@ -63,7 +63,7 @@ export class Writer {
 
   /** Big-endian u32. */
   u32(v: number): this {
-    checkUint(v, U32_MAX, 'u32');
+    checkUint(v, U32_MAX, "u32");
     this.reserve(4);
     this.view.setUint32(this.pos, v);
     this.pos += 4;
@@ -100,14 +100,14 @@ export class Writer {
 
   /** A `usize` length: varint of a u32 (commonware panics above `u32::MAX`; this throws `Invalid`). */
   length(n: number): this {
-    checkUint(n, U32_MAX, 'length');
+    checkUint(n, U32_MAX, "length");
     this.varNumber(n);
     return this;
   }
 
   /** Minimal LEB128 of a u32. */
   varintU32(v: number): this {
-    checkUint(v, U32_MAX, 'u32');
+    checkUint(v, U32_MAX, "u32");
     this.varNumber(v);
     return this;
   }
@@ -141,7 +141,6 @@ export class Writer {
     this.pos += writeVarintU32(this.buf, this.pos, v);
   }
 
-
   /** Ensures room for `n` more bytes, doubling the buffer when short. */
   private reserve(n: number): void {
     const need = this.pos + n;
@@ -158,12 +157,12 @@ export class Writer {
  * non-negative integer, a `bigint` a u64; otherwise `Invalid`.
  */
 export function varintSize(v: bigint | number): number {
-  if (typeof v === 'bigint') {
+  if (typeof v === "bigint") {
     checkU64(v);
     if (v >= TWO_28) return 4 + varintSize(Number(v >> 28n));
     v = Number(v);
   } else {
-    checkUint(v, Number.MAX_SAFE_INTEGER, 'varint');
+    checkUint(v, Number.MAX_SAFE_INTEGER, "varint");
   }
   let n = 1;
   while (v >= 0x80) {
@@ -174,9 +173,9 @@ export function varintSize(v: bigint | number): number {
 }
 
 function checkUint(v: number, max: number, what: string): void {
-  if (!(Number.isInteger(v) && v >= 0 && v <= max)) throw new CodecError('Invalid', `${what} ${v} is outside 0..${max}`);
+  if (!(Number.isInteger(v) && v >= 0 && v <= max)) throw new CodecError("Invalid", `${what} ${v} is outside 0..${max}`);
 }
 
 function checkU64(v: bigint): void {
-  if (v < 0n || v > U64_MAX) throw new CodecError('Invalid', `u64 ${v} is outside 0..${U64_MAX}`);
+  if (v < 0n || v > U64_MAX) throw new CodecError("Invalid", `u64 ${v} is outside 0..${U64_MAX}`);
 }

@@ -4,7 +4,7 @@
  * `sync` makes them durable. While the file is absent (creation still queued) or fenced (a queued
  * truncation or barrier), bytes at or past the lowest fence wait in the buffer. No format of its own.
  */
-import type { Blob } from './storage';
+import type { Blob } from "./storage";
 
 export class AppendBlob {
   /** Bytes already handed to the file (the file may be longer while a truncation is queued). */

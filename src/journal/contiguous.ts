@@ -5,8 +5,8 @@
  * Durability: `append` buffers; `commit`/`sync` make earlier appends survive a crash (`sync` also
  * spares recovery work on the next open). Each implementation documents its own byte format.
  */
-import { JournalError, requireIndex } from './errors';
-import { pruned } from './framing';
+import { JournalError, requireIndex } from "./errors";
+import { pruned } from "./framing";
 
 /** Called once per item by `replay`; `item` is only valid during the call. Return `false` to stop. */
 export type ReplayVisitor = (pos: number, item: Uint8Array) => boolean | void;
@@ -67,9 +67,9 @@ export abstract class ContiguousPositions {
 
   /** Validates `rewind(size)`: `false` when there is nothing to do (already at `size`). */
   protected checkRewind(size: number): boolean {
-    requireIndex(size, 'size');
+    requireIndex(size, "size");
     if (size > this._size) {
-      throw new JournalError('InvalidRewind', `cannot rewind to ${size}, size is ${this._size}`, { position: size });
+      throw new JournalError("InvalidRewind", `cannot rewind to ${size}, size is ${this._size}`, { position: size });
     }
     if (size === this._size) return false;
     if (size < this._pruningBoundary) throw pruned(size, this._pruningBoundary);

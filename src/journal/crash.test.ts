@@ -4,12 +4,12 @@
  * the files as they were, and must open cleanly with contents that some in-memory state of the
  * scenario had: a prefix of the log as it was at some moment, never a mix of timelines.
  */
-import fc from 'fast-check';
-import { JournalError } from './errors';
-import { FixedJournal } from './fixed';
-import type { Contiguous } from './contiguous';
-import { type Blob, type Storage, blobFileName } from './storage';
-import { VariableJournal } from './variable';
+import fc from "fast-check";
+import { JournalError } from "./errors";
+import { FixedJournal } from "./fixed";
+import type { Contiguous } from "./contiguous";
+import { type Blob, type Storage, blobFileName } from "./storage";
+import { VariableJournal } from "./variable";
 
 type Files = Map<string, Uint8Array>;
 
@@ -29,7 +29,7 @@ class MemStorage implements Storage {
     return [...this.files.keys()]
       .filter((k) => k.startsWith(`${partition}/`))
       .sort()
-      .map((k) => new Uint8Array(Buffer.from(k.slice(partition.length + 1), 'hex')));
+      .map((k) => new Uint8Array(Buffer.from(k.slice(partition.length + 1), "hex")));
   }
   async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
     const key = this.locate(partition, name);
@@ -44,14 +44,14 @@ class MemStorage implements Storage {
   private blob(key: string): Blob {
     const content = () => {
       const bytes = this.files.get(key);
-      if (bytes === undefined) throw new JournalError('Io', `${key} was removed`);
+      if (bytes === undefined) throw new JournalError("Io", `${key} was removed`);
       return bytes;
     };
     return {
       path: key,
       readAt: (out, offset) => {
         const bytes = content();
-        if (offset + out.length > bytes.length) throw new JournalError('Io', `short read of ${key}`);
+        if (offset + out.length > bytes.length) throw new JournalError("Io", `short read of ${key}`);
         out.set(bytes.subarray(offset, offset + out.length));
       },
       writeAt: (data, offset) => {
@@ -165,9 +165,7 @@ async function checkCrashPoints(scenario: Scenario, script: Script): Promise<num
       .slice(floor, last + 1)
       .some(
         (state) =>
-          recovered.size >= minSize &&
-          state.length >= recovered.size &&
-          items.every((bytes, k) => Buffer.compare(bytes, scenario.item(state[from + k])) === 0),
+          recovered.size >= minSize && state.length >= recovered.size && items.every((bytes, k) => Buffer.compare(bytes, scenario.item(state[from + k])) === 0),
       );
     if (!matches) {
       const got = items.map((_, k) => `${from + k}`).length;
@@ -204,18 +202,18 @@ async function script(j: Contiguous, { add, mark, durable }: Harness): Promise<v
 }
 
 type Op =
-  | { kind: 'append'; n: number }
-  | { kind: 'sync' }
-  | { kind: 'commit' }
-  | { kind: 'settle' }
-  | { kind: 'rewind'; back: number }
-  | { kind: 'prune'; ahead: number };
+  | { kind: "append"; n: number }
+  | { kind: "sync" }
+  | { kind: "commit" }
+  | { kind: "settle" }
+  | { kind: "rewind"; back: number }
+  | { kind: "prune"; ahead: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.integer({ min: 1, max: 14 }).map((n) => ({ kind: 'append' as const, n })) },
-  { weight: 1, arbitrary: fc.constantFrom<Op>({ kind: 'sync' }, { kind: 'commit' }, { kind: 'settle' }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 25 }).map((back) => ({ kind: 'rewind' as const, back })) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 30 }).map((ahead) => ({ kind: 'prune' as const, ahead })) },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 14 }).map((n) => ({ kind: "append" as const, n })) },
+  { weight: 1, arbitrary: fc.constantFrom<Op>({ kind: "sync" }, { kind: "commit" }, { kind: "settle" }) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 25 }).map((back) => ({ kind: "rewind" as const, back })) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 30 }).map((ahead) => ({ kind: "prune" as const, ahead })) },
 );
 
 /** A random script; rewinds, prunes and syncs are only awaited at `settle` and at the end. */
@@ -224,17 +222,17 @@ function randomScript(ops: Op[]): Script {
     let next = 0;
     let pending: Promise<unknown>[] = [];
     for (const op of ops) {
-      if (op.kind === 'append') {
+      if (op.kind === "append") {
         add(ids(next, next + op.n));
         next += op.n;
-      } else if (op.kind === 'sync') {
+      } else if (op.kind === "sync") {
         pending.push(durable(j.sync()));
-      } else if (op.kind === 'commit') {
+      } else if (op.kind === "commit") {
         pending.push(durable(j.commit()));
-      } else if (op.kind === 'settle') {
+      } else if (op.kind === "settle") {
         await Promise.all(pending);
         pending = [];
-      } else if (op.kind === 'rewind') {
+      } else if (op.kind === "rewind") {
         pending.push(j.rewind(Math.max(j.pruningBoundary, j.size - op.back)));
         mark();
       } else {
@@ -252,17 +250,17 @@ function u64be(id: number): Uint8Array {
 }
 
 const fixedScenario: Scenario = {
-  open: (storage) => FixedJournal.open(storage, 'p', { itemSize: 8, itemsPerBlob: 10, writeBufferBytes: 30 }),
+  open: (storage) => FixedJournal.open(storage, "p", { itemSize: 8, itemsPerBlob: 10, writeBufferBytes: 30 }),
   item: u64be,
 };
 const variableScenario: Scenario = {
-  open: (storage) => VariableJournal.open(storage, 'log', { itemsPerSection: 10, writeBufferBytes: 40 }),
+  open: (storage) => VariableJournal.open(storage, "log", { itemsPerSection: 10, writeBufferBytes: 40 }),
   item: (id) => Uint8Array.from({ length: id % 37 }, (_, k) => (id * 7 + k) & 0xff),
 };
 
 for (const [name, scenario] of [
-  ['fixed', fixedScenario],
-  ['variable', variableScenario],
+  ["fixed", fixedScenario],
+  ["variable", variableScenario],
 ] as const) {
   test(`${name} journal: every crash point reopens to a state the journal really had`, async () => {
     expect(await checkCrashPoints(scenario, script)).toBeGreaterThan(20);

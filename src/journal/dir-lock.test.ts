@@ -157,13 +157,17 @@ test("of many processes racing for one stale lock, exactly one wins", async () =
     }, ${at} - Date.now());
   `;
   const outcomes = await Promise.all(
-    Array.from({ length: 8 }, () => new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ["-e", body], { stdio: ["ignore", "pipe", "inherit"] });
-      let out = "";
-      child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-      child.once("error", reject);
-      child.once("exit", () => resolve(out));
-    })),
+    Array.from(
+      { length: 8 },
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(process.execPath, ["-e", body], { stdio: ["ignore", "pipe", "inherit"] });
+          let out = "";
+          child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+          child.once("error", reject);
+          child.once("exit", () => resolve(out));
+        }),
+    ),
   );
   expect(outcomes.filter((o) => o === "won")).toHaveLength(1);
   expect(outcomes.filter((o) => o === "DirectoryInUseError")).toHaveLength(7);

@@ -11,15 +11,15 @@
  * Within one process the lock is shared and counted (a database reopened by the same process, the
  * sync engine opening the database it filled): only other processes are kept out.
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { DiskStorage, type Storage } from './storage';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { DiskStorage, type Storage } from "./storage";
 
 /** The lock file's name inside a storage directory. */
-export const LOCK_FILE = 'LOCK';
-const TAKEOVER_FILE = 'LOCK.takeover';
+export const LOCK_FILE = "LOCK";
+const TAKEOVER_FILE = "LOCK.takeover";
 /** A takeover file older than this belongs to a process that stalled or died mid-takeover. */
 const TAKEOVER_STALE_MS = 10_000;
 /** How often an owner refreshes its lock's mtime, and when a lock from another host is stale. */
@@ -28,19 +28,19 @@ const FOREIGN_STALE_MS = 60_000;
 
 /** Another process holds the storage directory. */
 export class DirectoryInUseError extends Error {
-  override name = 'DirectoryInUseError';
+  override name = "DirectoryInUseError";
   constructor(
     readonly directory: string,
     readonly pid: number,
     readonly host: string,
   ) {
-    super(`storage directory ${directory} is in use by another process (pid ${pid}${host === hostname() ? '' : ` on host ${host}`})`);
+    super(`storage directory ${directory} is in use by another process (pid ${pid}${host === hostname() ? "" : ` on host ${host}`})`);
   }
 }
 
 /** The storage directory cannot be used at all (missing, not a directory, not writable...). */
 export class StorageDirectoryError extends Error {
-  override name = 'StorageDirectoryError';
+  override name = "StorageDirectoryError";
   constructor(
     readonly directory: string,
     reason: string,
@@ -91,14 +91,14 @@ export class DirectoryLock {
       existing.count++;
       return new DirectoryLock(key);
     }
-    const token = randomBytes(16).toString('hex');
+    const token = randomBytes(16).toString("hex");
     const file = path.join(key, LOCK_FILE);
     createLock(directory, file, token);
     const heartbeat = setInterval(() => touch(file), HEARTBEAT_MS).unref();
     held.set(key, { file, token, count: 1, heartbeat });
     if (!exitHookInstalled) {
       exitHookInstalled = true;
-      process.once('exit', releaseAll);
+      process.once("exit", releaseAll);
     }
     return new DirectoryLock(key);
   }
@@ -132,16 +132,16 @@ export function ensureStorageDirectory(directory: string): void {
     try {
       isDir = statSync(p).isDirectory();
     } catch (err) {
-      if (errno(err) !== 'ENOENT') throw new StorageDirectoryError(directory, `${p}: ${describe(err)}`, { cause: err });
+      if (errno(err) !== "ENOENT") throw new StorageDirectoryError(directory, `${p}: ${describe(err)}`, { cause: err });
       try {
         mkdirSync(p);
         continue;
       } catch (mkErr) {
-        if (errno(mkErr) === 'EEXIST' && statSync(p, { throwIfNoEntry: false })?.isDirectory() === true) continue;
+        if (errno(mkErr) === "EEXIST" && statSync(p, { throwIfNoEntry: false })?.isDirectory() === true) continue;
         throw new StorageDirectoryError(directory, `cannot create ${p}: ${describe(mkErr)}`, { cause: mkErr });
       }
     }
-    if (!isDir) throw new StorageDirectoryError(directory, p === full ? 'is not a directory' : `${p} is not a directory`);
+    if (!isDir) throw new StorageDirectoryError(directory, p === full ? "is not a directory" : `${p} is not a directory`);
   }
 }
 
@@ -156,7 +156,7 @@ export function lockStorageDirectory(directory: string): DirectoryLock {
  * (in-memory, fault-injecting) have no directory and get no lock.
  */
 export function lockRoot(root: string | Storage): DirectoryLock | undefined {
-  if (typeof root === 'string') return lockStorageDirectory(root);
+  if (typeof root === "string") return lockStorageDirectory(root);
   return root instanceof DiskStorage ? lockStorageDirectory(root.root) : undefined;
 }
 
@@ -175,7 +175,7 @@ function createLock(directory: string, file: string, token: string): void {
   // A complete file is linked into place, so a reader never sees a half-written lock.
   const tmp = `${file}.${process.pid}.${token.slice(0, 8)}`;
   try {
-    writeDurably(tmp, encode(me), 'wx');
+    writeDurably(tmp, encode(me), "wx");
   } catch (err) {
     throw new StorageDirectoryError(directory, `cannot create the lock file: ${describe(err)}`, { cause: err });
   }
@@ -185,7 +185,7 @@ function createLock(directory: string, file: string, token: string): void {
         linkSync(tmp, file);
         return;
       } catch (err) {
-        if (errno(err) !== 'EEXIST') throw new StorageDirectoryError(directory, `cannot create the lock file: ${describe(err)}`, { cause: err });
+        if (errno(err) !== "EEXIST") throw new StorageDirectoryError(directory, `cannot create the lock file: ${describe(err)}`, { cause: err });
       }
       const owner = readOwner(file);
       if (owner !== undefined && isAlive(owner, file)) throw new DirectoryInUseError(directory, owner.pid, owner.host);
@@ -207,11 +207,11 @@ function createLock(directory: string, file: string, token: string): void {
  */
 function takeOver(file: string, stale: Owner | undefined): void {
   const guard = path.join(path.dirname(file), TAKEOVER_FILE);
-  const token = randomBytes(16).toString('hex');
+  const token = randomBytes(16).toString("hex");
   try {
-    writeDurably(guard, encode(ownIdentity(token)), 'wx');
+    writeDurably(guard, encode(ownIdentity(token)), "wx");
   } catch (err) {
-    if (errno(err) !== 'EEXIST') throw err;
+    if (errno(err) !== "EEXIST") throw err;
     clearStaleGuard(guard);
     sleepSync(5); // another process is taking over; look again
     return;
@@ -220,7 +220,7 @@ function takeOver(file: string, stale: Owner | undefined): void {
     const now = readOwner(file);
     if (now?.token === stale?.token) unlinkSync(file);
   } catch (err) {
-    if (errno(err) !== 'ENOENT') throw err;
+    if (errno(err) !== "ENOENT") throw err;
   } finally {
     removeIfOurs(guard, token);
   }
@@ -241,7 +241,7 @@ function clearStaleGuard(guard: string): void {
 }
 
 function ownIdentity(token: string): Owner {
-  return { pid: process.pid, start: startTime(process.pid) ?? '', host: hostname(), token };
+  return { pid: process.pid, start: startTime(process.pid) ?? "", host: hostname(), token };
 }
 
 /**
@@ -256,14 +256,14 @@ function isAlive(owner: Owner, file: string): boolean {
   try {
     process.kill(owner.pid, 0);
   } catch (err) {
-    if (errno(err) === 'ESRCH') return false;
+    if (errno(err) === "ESRCH") return false;
   }
   const stat = procStat(owner.pid);
   // A killed process stays a zombie until its parent reaps it (a parent that never does, such as
   // a container's init): it holds nothing and will never release the lock.
-  if (stat !== undefined && (stat.state === 'Z' || stat.state === 'X')) return false;
+  if (stat !== undefined && (stat.state === "Z" || stat.state === "X")) return false;
   // The pid exists; it is the owner unless it started at another time (a recycled pid).
-  return owner.start === '' || stat === undefined || stat.start === owner.start;
+  return owner.start === "" || stat === undefined || stat.start === owner.start;
 }
 
 /** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22); undefined off Linux. */
@@ -274,10 +274,10 @@ function startTime(pid: number): string | undefined {
 /** A process's state letter (field 3) and start time (field 22) from /proc; undefined off Linux. */
 function procStat(pid: number): { state: string; start: string | undefined } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', start: fields[19] };
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", start: fields[19] };
   } catch {
     return undefined;
   }
@@ -289,9 +289,9 @@ function encode(o: Owner): string {
 
 function readRaw(file: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file, "utf8");
   } catch (err) {
-    if (errno(err) === 'ENOENT') return undefined;
+    if (errno(err) === "ENOENT") return undefined;
     throw err;
   }
 }
@@ -302,7 +302,14 @@ function readOwner(file: string): Owner | undefined {
   if (raw === undefined) return undefined;
   try {
     const o = JSON.parse(raw) as Partial<Owner>;
-    if (typeof o.pid === 'number' && Number.isSafeInteger(o.pid) && o.pid > 0 && typeof o.start === 'string' && typeof o.host === 'string' && typeof o.token === 'string') {
+    if (
+      typeof o.pid === "number" &&
+      Number.isSafeInteger(o.pid) &&
+      o.pid > 0 &&
+      typeof o.start === "string" &&
+      typeof o.host === "string" &&
+      typeof o.token === "string"
+    ) {
       return o as Owner;
     }
   } catch {
@@ -337,7 +344,7 @@ function touch(file: string): void {
   }
 }
 
-function writeDurably(file: string, text: string, flag: 'wx'): void {
+function writeDurably(file: string, text: string, flag: "wx"): void {
   const fd = openSync(file, flag, 0o644);
   try {
     writeSync(fd, text);
@@ -352,19 +359,19 @@ function sleepSync(ms: number): void {
 }
 
 function errno(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+  return typeof err === "object" && err !== null && "code" in err ? String(err.code) : undefined;
 }
 
 function describe(err: unknown): string {
   const code = errno(err);
   const reasons: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    ENOTDIR: 'is not a directory (or a path component is a file)',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EROFS: 'read-only file system',
-    ENOSPC: 'no space left on device',
-    EEXIST: 'already exists',
+    ENOENT: "no such file or directory",
+    ENOTDIR: "is not a directory (or a path component is a file)",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on device",
+    EEXIST: "already exists",
   };
   return code !== undefined && reasons[code] !== undefined ? `${reasons[code]} (${code})` : err instanceof Error ? err.message : String(err);
 }

@@ -8,19 +8,19 @@
 
 /** What went wrong; the names follow the Rust variants where one exists. */
 export type JournalErrorKind =
-  | 'ItemPruned'
-  | 'ItemOutOfRange'
-  | 'ChecksumMismatch'
-  | 'Corruption'
-  | 'MissingBlob'
-  | 'InvalidBlobSize'
-  | 'InvalidBlobName'
-  | 'InvalidRewind'
-  | 'InvalidArgument'
-  | 'InvalidConfig'
-  | 'Io'
-  | 'Closed'
-  | 'Poisoned';
+  | "ItemPruned"
+  | "ItemOutOfRange"
+  | "ChecksumMismatch"
+  | "Corruption"
+  | "MissingBlob"
+  | "InvalidBlobSize"
+  | "InvalidBlobName"
+  | "InvalidRewind"
+  | "InvalidArgument"
+  | "InvalidConfig"
+  | "Io"
+  | "Closed"
+  | "Poisoned";
 
 /** Evidence attached to a {@link JournalError}, besides the standard `cause`. */
 export interface JournalErrorOptions extends ErrorOptions {
@@ -34,7 +34,7 @@ export interface JournalErrorOptions extends ErrorOptions {
 
 /** An error from the journal layer (fixed, variable, segmented journals, metadata and storage). */
 export class JournalError extends Error {
-  override name = 'JournalError';
+  override name = "JournalError";
   readonly position: number | undefined;
   readonly file: string | undefined;
   readonly offset: number | undefined;
@@ -59,6 +59,6 @@ export function isJournalError(err: unknown, kind?: JournalErrorKind): err is Jo
 /** Throws `InvalidArgument` unless `value` is a safe non-negative integer (positions, sizes, counts). */
 export function requireIndex(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new JournalError('InvalidArgument', `${what} must be a non-negative safe integer, got ${value}`);
+    throw new JournalError("InvalidArgument", `${what} must be a non-negative safe integer, got ${value}`);
   }
 }

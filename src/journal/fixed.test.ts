@@ -1,16 +1,16 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
-import { JournalError } from './errors';
-import { FixedJournal } from './fixed';
-import { type Storage } from './storage';
-import { VariableJournal } from './variable';
-import { tempDir } from '../../test/helpers/tmp';
-import { FaultyStorage, caught } from '../../test/helpers/journal';
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { crc32 } from "node:zlib";
+import { JournalError } from "./errors";
+import { FixedJournal } from "./fixed";
+import { type Storage } from "./storage";
+import { VariableJournal } from "./variable";
+import { tempDir } from "../../test/helpers/tmp";
+import { FaultyStorage, caught } from "../../test/helpers/journal";
 
-const sha256 = (data: Uint8Array): Uint8Array => createHash('sha256').update(data).digest();
-const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
+const hashHex = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 function u64be(i: number): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(i));
@@ -22,11 +22,11 @@ const CHUNK = 36;
 
 let root: string;
 beforeEach(() => {
-  root = tempDir('fixed-journal-');
+  root = tempDir("fixed-journal-");
 });
 
-const blobPath = (index: number, partition = 'p') => path.join(root, partition, index.toString(16).padStart(16, '0'));
-const open = (itemsPerBlob = 10, storage: string | Storage = root) => FixedJournal.open(storage, 'p', { itemSize: 32, itemsPerBlob });
+const blobPath = (index: number, partition = "p") => path.join(root, partition, index.toString(16).padStart(16, "0"));
+const open = (itemsPerBlob = 10, storage: string | Storage = root) => FixedJournal.open(storage, "p", { itemSize: 32, itemsPerBlob });
 
 async function filled(count: number, itemsPerBlob = 10): Promise<void> {
   const j = await open(itemsPerBlob);
@@ -34,30 +34,29 @@ async function filled(count: number, itemsPerBlob = 10): Promise<void> {
   await j.close();
 }
 
-
-describe('disk format', () => {
-  test('matches the Rust conformance vector (60 items per blob, 100 SHA-256 items)', async () => {
+describe("disk format", () => {
+  test("matches the Rust conformance vector (60 items per blob, 100 SHA-256 items)", async () => {
     await filled(100, 60);
     const blob0 = readFileSync(blobPath(0));
     const blob1 = readFileSync(blobPath(1));
     expect(blob0.length).toBe(60 * CHUNK);
     expect(blob1.length).toBe(40 * CHUNK);
-    expect(hashHex(blob0)).toBe('ed2ea67208cde2ee8c16cca5aa4f369f55b1402258c6b7760e5baf134e38944a');
-    expect(hashHex(blob1)).toBe('cc7efd4fc999aff36b9fd4213ba8da5810dc1849f92ae2ddf7c6dc40545f9aff');
+    expect(hashHex(blob0)).toBe("ed2ea67208cde2ee8c16cca5aa4f369f55b1402258c6b7760e5baf134e38944a");
+    expect(hashHex(blob1)).toBe("cc7efd4fc999aff36b9fd4213ba8da5810dc1849f92ae2ddf7c6dc40545f9aff");
   });
 
-  test('a new journal creates empty blob 0; filling a blob creates the next one', async () => {
+  test("a new journal creates empty blob 0; filling a blob creates the next one", async () => {
     const j = await open();
-    expect(readdirSync(path.join(root, 'p'))).toEqual(['0000000000000000']);
+    expect(readdirSync(path.join(root, "p"))).toEqual(["0000000000000000"]);
     for (let i = 0; i < 10; i++) j.append(digest(i));
     await j.sync();
-    expect(readdirSync(path.join(root, 'p')).sort()).toEqual(['0000000000000000', '0000000000000001']);
+    expect(readdirSync(path.join(root, "p")).sort()).toEqual(["0000000000000000", "0000000000000001"]);
     expect(statSync(blobPath(0)).size).toBe(10 * CHUNK);
     expect(statSync(blobPath(1)).size).toBe(0);
     await j.close();
   });
 
-  test('item bytes are followed by their CRC-32 in big-endian order', async () => {
+  test("item bytes are followed by their CRC-32 in big-endian order", async () => {
     await filled(1);
     const bytes = readFileSync(blobPath(0));
     expect(bytes.subarray(0, 32)).toEqual(Buffer.from(digest(0)));
@@ -65,9 +64,9 @@ describe('disk format', () => {
   });
 });
 
-describe('reads', () => {
-  test('readRange packs items across blobs, including ones still buffered', async () => {
-    const j = await FixedJournal.open(root, 'p', { itemSize: 32, itemsPerBlob: 7, writeBufferBytes: 1 << 20 });
+describe("reads", () => {
+  test("readRange packs items across blobs, including ones still buffered", async () => {
+    const j = await FixedJournal.open(root, "p", { itemSize: 32, itemsPerBlob: 7, writeBufferBytes: 1 << 20 });
     for (let i = 0; i < 53; i++) j.append(digest(i));
     const all = j.readRange(0, 53);
     for (let i = 0; i < 53; i++) expect(all.subarray(i * 32, i * 32 + 32)).toEqual(digest(i));
@@ -75,14 +74,14 @@ describe('reads', () => {
     j.readRangeInto(18, 5, out);
     for (let i = 0; i < 5; i++) expect(out.subarray(i * 32, i * 32 + 32)).toEqual(digest(18 + i));
     expect(j.readRange(53, 0).length).toBe(0);
-    expect(caught(() => j.readRange(50, 4)).kind).toBe('ItemOutOfRange');
-    expect(caught(() => j.readRangeInto(0, 2, new Uint8Array(63))).kind).toBe('InvalidArgument');
+    expect(caught(() => j.readRange(50, 4)).kind).toBe("ItemOutOfRange");
+    expect(caught(() => j.readRangeInto(0, 2, new Uint8Array(63))).kind).toBe("InvalidArgument");
     await j.prune(10);
-    expect(caught(() => j.readRange(6, 2)).kind).toBe('ItemPruned');
+    expect(caught(() => j.readRange(6, 2)).kind).toBe("ItemPruned");
     await j.close();
   });
 
-  test('read returns a copy the caller may keep', async () => {
+  test("read returns a copy the caller may keep", async () => {
     const j = await open();
     j.append(digest(0));
     j.append(digest(1));
@@ -94,16 +93,16 @@ describe('reads', () => {
     await j.close();
   });
 
-  test('an item of the wrong size is rejected without poisoning the journal', async () => {
+  test("an item of the wrong size is rejected without poisoning the journal", async () => {
     const j = await open();
-    expect(caught(() => j.append(new Uint8Array(31))).kind).toBe('InvalidArgument');
+    expect(caught(() => j.append(new Uint8Array(31))).kind).toBe("InvalidArgument");
     expect(j.append(digest(0))).toBe(0);
     await j.close();
   });
 
-  test('replays a million items quickly', async () => {
+  test("replays a million items quickly", async () => {
     const items = 1_000_000;
-    const j = await FixedJournal.open(root, 'big', { itemSize: 32, itemsPerBlob: 4096 });
+    const j = await FixedJournal.open(root, "big", { itemSize: 32, itemsPerBlob: 4096 });
     const item = new Uint8Array(32);
     const view = new DataView(item.buffer);
     for (let i = 0; i < items; i++) {
@@ -112,7 +111,7 @@ describe('reads', () => {
     }
     await j.close();
     const started = performance.now();
-    const again = await FixedJournal.open(root, 'big', { itemSize: 32, itemsPerBlob: 4096 });
+    const again = await FixedJournal.open(root, "big", { itemSize: 32, itemsPerBlob: 4096 });
     let count = 0;
     again.replay(0, (pos, bytes) => {
       if (new DataView(bytes.buffer, bytes.byteOffset, 32).getUint32(0) !== pos) throw new Error(`bad item ${pos}`);
@@ -125,8 +124,8 @@ describe('reads', () => {
   });
 });
 
-describe('recovery', () => {
-  test('a tail cut at every byte of its last item recovers the items before it', async () => {
+describe("recovery", () => {
+  test("a tail cut at every byte of its last item recovers the items before it", async () => {
     await filled(13);
     const original = readFileSync(blobPath(1));
     expect(original.length).toBe(3 * CHUNK);
@@ -140,7 +139,7 @@ describe('recovery', () => {
     }
   });
 
-  test('a corrupt byte anywhere in the last item drops only that item', async () => {
+  test("a corrupt byte anywhere in the last item drops only that item", async () => {
     await filled(13);
     const original = readFileSync(blobPath(1));
     for (let at = 2 * CHUNK; at < 3 * CHUNK; at++) {
@@ -154,7 +153,7 @@ describe('recovery', () => {
     }
   });
 
-  test('a corrupt byte in an earlier tail item is reported on read, never returned', async () => {
+  test("a corrupt byte in an earlier tail item is reported on read, never returned", async () => {
     await filled(14);
     const original = readFileSync(blobPath(1));
     for (let at = CHUNK; at < 2 * CHUNK; at++) {
@@ -164,7 +163,7 @@ describe('recovery', () => {
       const j = await open();
       expect(j.size).toBe(14);
       const err = caught(() => j.read(11));
-      expect(err.kind).toBe('ChecksumMismatch');
+      expect(err.kind).toBe("ChecksumMismatch");
       expect(err.file).toBe(blobPath(1));
       expect(err.offset).toBe(CHUNK);
       expect(err.position).toBe(11);
@@ -173,7 +172,7 @@ describe('recovery', () => {
     }
   });
 
-  test('a corrupt CRC in a middle blob fails reads, ranges and replays with the file named', async () => {
+  test("a corrupt CRC in a middle blob fails reads, ranges and replays with the file named", async () => {
     await filled(35);
     const bytes = readFileSync(blobPath(1));
     bytes[4 * CHUNK + 33] ^= 0xff; // the CRC of item 14
@@ -181,19 +180,19 @@ describe('recovery', () => {
     const j = await open();
     expect(j.size).toBe(35);
     const err = caught(() => j.read(14));
-    expect(err.kind).toBe('ChecksumMismatch');
+    expect(err.kind).toBe("ChecksumMismatch");
     expect(err.message).toContain(blobPath(1));
     expect(err.message).toContain(`offset ${4 * CHUNK}`);
     expect(caught(() => j.readRange(10, 10)).position).toBe(14);
     const seen: number[] = [];
-    expect(caught(() => j.replay(0, (pos) => void seen.push(pos))).kind).toBe('ChecksumMismatch');
+    expect(caught(() => j.replay(0, (pos) => void seen.push(pos))).kind).toBe("ChecksumMismatch");
     expect(seen).toEqual([...Array(14).keys()]);
     expect(j.read(13)).toEqual(digest(13));
     expect(j.read(15)).toEqual(digest(15));
     await j.close();
   });
 
-  test('a deleted tail blob leaves the earlier full blobs', async () => {
+  test("a deleted tail blob leaves the earlier full blobs", async () => {
     await filled(27);
     unlinkSync(blobPath(2));
     const j = await open();
@@ -204,7 +203,7 @@ describe('recovery', () => {
     expect(existsSync(blobPath(2))).toBe(true);
   });
 
-  test('a full tail (crash before the next blob was created) gets a new empty tail', async () => {
+  test("a full tail (crash before the next blob was created) gets a new empty tail", async () => {
     await filled(25);
     unlinkSync(blobPath(2));
     // Blob 1 is now the newest and full.
@@ -214,7 +213,7 @@ describe('recovery', () => {
     await j.close();
   });
 
-  test('zero bytes past the last item (extended but never written) are trimmed', async () => {
+  test("zero bytes past the last item (extended but never written) are trimmed", async () => {
     await filled(1);
     const bytes = readFileSync(blobPath(0));
     writeFileSync(blobPath(0), Buffer.concat([bytes, Buffer.alloc(32 * 3 - 1)]));
@@ -226,7 +225,7 @@ describe('recovery', () => {
     await j.close();
   });
 
-  test('a bad CRC before a torn item trims both (Rust test_trim_blob)', async () => {
+  test("a bad CRC before a torn item trims both (Rust test_trim_blob)", async () => {
     await filled(10, 7);
     const bytes = readFileSync(blobPath(1));
     const torn = Buffer.from(bytes.subarray(0, bytes.length - 1));
@@ -241,7 +240,7 @@ describe('recovery', () => {
     await j.destroy();
   });
 
-  test('a single torn item in blob 0 recovers to an empty journal', async () => {
+  test("a single torn item in blob 0 recovers to an empty journal", async () => {
     await filled(1);
     truncateSync(blobPath(0), CHUNK - 1);
     const j = await open();
@@ -251,41 +250,41 @@ describe('recovery', () => {
     await j.destroy();
   });
 
-  test('a short non-tail blob is InvalidBlobSize, a missing one MissingBlob', async () => {
+  test("a short non-tail blob is InvalidBlobSize, a missing one MissingBlob", async () => {
     await filled(7 * 100 + 3, 7);
     truncateSync(blobPath(40), 7 * CHUNK - 1);
-    await expect(open(7)).rejects.toMatchObject({ kind: 'InvalidBlobSize', file: blobPath(40) });
+    await expect(open(7)).rejects.toMatchObject({ kind: "InvalidBlobSize", file: blobPath(40) });
     unlinkSync(blobPath(40));
     const err = await open(7).catch((e: unknown) => e);
-    expect(err).toMatchObject({ kind: 'MissingBlob', file: blobPath(40) });
-    expect((err as Error).message).toContain('blob 40');
+    expect(err).toMatchObject({ kind: "MissingBlob", file: blobPath(40) });
+    expect((err as Error).message).toContain("blob 40");
   });
 
-  test('a tail blob larger than a full blob is InvalidBlobSize', async () => {
+  test("a tail blob larger than a full blob is InvalidBlobSize", async () => {
     await filled(3);
     writeFileSync(blobPath(0), Buffer.alloc(11 * CHUNK));
-    await expect(open()).rejects.toMatchObject({ kind: 'InvalidBlobSize' });
+    await expect(open()).rejects.toMatchObject({ kind: "InvalidBlobSize" });
   });
 
-  test('a file that is not a blob index is InvalidBlobName', async () => {
+  test("a file that is not a blob index is InvalidBlobName", async () => {
     await filled(3);
-    writeFileSync(path.join(root, 'p', 'notes.txt'), 'x');
-    await expect(open()).rejects.toMatchObject({ kind: 'InvalidBlobName' });
+    writeFileSync(path.join(root, "p", "notes.txt"), "x");
+    await expect(open()).rejects.toMatchObject({ kind: "InvalidBlobName" });
   });
 });
 
-describe('initAtSize', () => {
+describe("initAtSize", () => {
   const cfg = { itemSize: 32, itemsPerBlob: 10 };
 
-  test('mid-blob: zero-filled slots before the size, boundary at the blob start (as Rust)', async () => {
-    const j = await FixedJournal.initAtSize(root, 'p', cfg, 25);
-    expect(readdirSync(path.join(root, 'p'))).toEqual(['0000000000000002']);
+  test("mid-blob: zero-filled slots before the size, boundary at the blob start (as Rust)", async () => {
+    const j = await FixedJournal.initAtSize(root, "p", cfg, 25);
+    expect(readdirSync(path.join(root, "p"))).toEqual(["0000000000000002"]);
     expect(readFileSync(blobPath(2))).toEqual(Buffer.alloc(5 * CHUNK));
     expect(j.size).toBe(25);
     expect(j.pruningBoundary).toBe(20);
     expect(j.oldestRetainedPos).toBe(20);
-    expect(caught(() => j.read(19)).kind).toBe('ItemPruned');
-    expect(caught(() => j.read(20)).kind).toBe('ChecksumMismatch');
+    expect(caught(() => j.read(19)).kind).toBe("ItemPruned");
+    expect(caught(() => j.read(20)).kind).toBe("ChecksumMismatch");
     expect(j.append(digest(25))).toBe(25);
     expect(j.read(25)).toEqual(digest(25));
     await j.sync();
@@ -297,8 +296,8 @@ describe('initAtSize', () => {
     await again.destroy();
   });
 
-  test('mid-blob without a synced append: reopen trims the zero slots (conservative)', async () => {
-    const j = await FixedJournal.initAtSize(root, 'p', cfg, 25);
+  test("mid-blob without a synced append: reopen trims the zero slots (conservative)", async () => {
+    const j = await FixedJournal.initAtSize(root, "p", cfg, 25);
     await j.close();
     const again = await open();
     expect(again.size).toBe(20);
@@ -306,75 +305,74 @@ describe('initAtSize', () => {
     await again.destroy();
   });
 
-  test('at zero it is an ordinary new journal', async () => {
-    const j = await FixedJournal.initAtSize(root, 'p', cfg, 0);
+  test("at zero it is an ordinary new journal", async () => {
+    const j = await FixedJournal.initAtSize(root, "p", cfg, 0);
     expect(j.size).toBe(0);
     expect(j.append(digest(0))).toBe(0);
     await j.close();
-    expect(readdirSync(path.join(root, 'p'))).toEqual(['0000000000000000']);
+    expect(readdirSync(path.join(root, "p"))).toEqual(["0000000000000000"]);
   });
 
-  test('rejects a size that is not a safe integer', async () => {
-    await expect(FixedJournal.initAtSize(root, 'p', cfg, 2 ** 53)).rejects.toMatchObject({ kind: 'InvalidArgument' });
-  });
-});
-
-describe('configuration', () => {
-  test('rejects bad sizes and partition names', async () => {
-    await expect(FixedJournal.open(root, 'p', { itemSize: 0, itemsPerBlob: 1 })).rejects.toMatchObject({ kind: 'InvalidConfig' });
-    await expect(FixedJournal.open(root, 'p', { itemSize: 1, itemsPerBlob: 1.5 })).rejects.toMatchObject({ kind: 'InvalidConfig' });
-    await expect(FixedJournal.open(root, '../x', { itemSize: 1, itemsPerBlob: 1 })).rejects.toMatchObject({ kind: 'InvalidConfig' });
+  test("rejects a size that is not a safe integer", async () => {
+    await expect(FixedJournal.initAtSize(root, "p", cfg, 2 ** 53)).rejects.toMatchObject({ kind: "InvalidArgument" });
   });
 });
 
+describe("configuration", () => {
+  test("rejects bad sizes and partition names", async () => {
+    await expect(FixedJournal.open(root, "p", { itemSize: 0, itemsPerBlob: 1 })).rejects.toMatchObject({ kind: "InvalidConfig" });
+    await expect(FixedJournal.open(root, "p", { itemSize: 1, itemsPerBlob: 1.5 })).rejects.toMatchObject({ kind: "InvalidConfig" });
+    await expect(FixedJournal.open(root, "../x", { itemSize: 1, itemsPerBlob: 1 })).rejects.toMatchObject({ kind: "InvalidConfig" });
+  });
+});
 
-describe('poisoning', () => {
-  test('after a failed sync every call throws Poisoned with the failure as cause', async () => {
+describe("poisoning", () => {
+  test("after a failed sync every call throws Poisoned with the failure as cause", async () => {
     const storage = new FaultyStorage(root);
     const j = await open(10, storage);
     j.append(digest(0));
     storage.failSync = true;
-    await expect(j.sync()).rejects.toMatchObject({ kind: 'Io' });
+    await expect(j.sync()).rejects.toMatchObject({ kind: "Io" });
     storage.failSync = false;
     const err = caught(() => j.append(digest(1)));
-    expect(err.kind).toBe('Poisoned');
-    expect((err.cause as JournalError).kind).toBe('Io');
-    expect(caught(() => j.read(0)).kind).toBe('Poisoned');
-    await expect(j.sync()).rejects.toMatchObject({ kind: 'Poisoned' });
-    await expect(j.close()).rejects.toMatchObject({ kind: 'Poisoned' });
+    expect(err.kind).toBe("Poisoned");
+    expect((err.cause as JournalError).kind).toBe("Io");
+    expect(caught(() => j.read(0)).kind).toBe("Poisoned");
+    await expect(j.sync()).rejects.toMatchObject({ kind: "Poisoned" });
+    await expect(j.close()).rejects.toMatchObject({ kind: "Poisoned" });
   });
 
-  test('a failed rewind poisons the journal', async () => {
+  test("a failed rewind poisons the journal", async () => {
     const storage = new FaultyStorage(root);
     const j = await open(10, storage);
     for (let i = 0; i < 25; i++) j.append(digest(i));
     await j.sync();
     storage.failRemove = true;
-    await expect(j.rewind(5)).rejects.toMatchObject({ kind: 'Io' });
-    expect(caught(() => j.read(0)).kind).toBe('Poisoned');
+    await expect(j.rewind(5)).rejects.toMatchObject({ kind: "Io" });
+    expect(caught(() => j.read(0)).kind).toBe("Poisoned");
     storage.failRemove = false;
     await j.destroy();
   });
 
-  test('a variable journal is poisoned when one of its journals fails', async () => {
+  test("a variable journal is poisoned when one of its journals fails", async () => {
     const storage = new FaultyStorage(root);
-    const j = await VariableJournal.open(storage, 'log', { itemsPerSection: 4 });
+    const j = await VariableJournal.open(storage, "log", { itemsPerSection: 4 });
     j.append(Uint8Array.of(1));
     storage.failSync = true;
-    await expect(j.sync()).rejects.toMatchObject({ kind: 'Io' });
+    await expect(j.sync()).rejects.toMatchObject({ kind: "Io" });
     storage.failSync = false;
-    expect(caught(() => j.append(Uint8Array.of(2))).kind).toBe('Poisoned');
+    expect(caught(() => j.append(Uint8Array.of(2))).kind).toBe("Poisoned");
     await j.destroy();
   });
 
-  test('a failure while sealing a full blob in the background poisons the next call', async () => {
+  test("a failure while sealing a full blob in the background poisons the next call", async () => {
     const storage = new FaultyStorage(root);
     const j = await open(10, storage);
     storage.failSync = true;
     for (let i = 0; i < 10; i++) j.append(digest(i));
-    await expect(j.sync()).rejects.toMatchObject({ kind: 'Poisoned' });
-    expect(caught(() => j.append(digest(10))).kind).toBe('Poisoned');
+    await expect(j.sync()).rejects.toMatchObject({ kind: "Poisoned" });
+    expect(caught(() => j.append(digest(10))).kind).toBe("Poisoned");
     await j.destroy();
-    expect(existsSync(path.join(root, 'p'))).toBe(false);
+    expect(existsSync(path.join(root, "p"))).toBe(false);
   });
 });

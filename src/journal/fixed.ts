@@ -6,13 +6,13 @@
  * before the next one is created. `append` buffers; `sync` fsyncs the tail. `open` drops a torn tail.
  * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
-import { AppendBlob } from './append';
-import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
-import { JournalError, requireIndex } from './errors';
-import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, writeCrc } from './framing';
-import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
-import { Lifecycle, settle } from './lifecycle';
-import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from './storage';
+import { AppendBlob } from "./append";
+import { type Contiguous, ContiguousPositions, type ReplayVisitor } from "./contiguous";
+import { JournalError, requireIndex } from "./errors";
+import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, writeCrc } from "./framing";
+import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
+import { Lifecycle, settle } from "./lifecycle";
+import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from "./storage";
 
 export interface FixedConfig {
   /** Encoded size of every item in bytes (Rust `A::SIZE`): 32 for digests, 4 for u32 offsets. */
@@ -97,7 +97,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
       const index = nameIndex(name);
       if (index === undefined || !Number.isSafeInteger((index + 1) * config.itemsPerBlob)) {
         const file = storage.locate(partition, name);
-        throw new JournalError('InvalidBlobName', `${file} is not a journal blob index`, { file });
+        throw new JournalError("InvalidBlobName", `${file} is not a journal blob index`, { file });
       }
       return index;
     });
@@ -118,17 +118,17 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
         if (index !== opened[k].index - 1) {
           const missing = opened[k].index - 1;
           const file = storage.locate(partition, indexName(missing));
-          throw new JournalError('MissingBlob', `blob ${missing} (${file}) is missing`, { file });
+          throw new JournalError("MissingBlob", `blob ${missing} (${file}) is missing`, { file });
         }
         if (size !== blobBytes) {
           const what = `non-tail blob ${index} (${blob.path}) has ${size} bytes, expected ${blobBytes}`;
-          throw new JournalError('InvalidBlobSize', what, { file: blob.path, offset: size });
+          throw new JournalError("InvalidBlobSize", what, { file: blob.path, offset: size });
         }
       }
       const last = opened[opened.length - 1];
       if (last.size > blobBytes) {
         const what = `tail blob ${last.index} (${last.blob.path}) has ${last.size} bytes, more than ${blobBytes}`;
-        throw new JournalError('InvalidBlobSize', what, { file: last.blob.path, offset: last.size });
+        throw new JournalError("InvalidBlobSize", what, { file: last.blob.path, offset: last.size });
       }
       last.size = await trimTail(last.blob, last.size, chunkSize, config.itemSize);
 
@@ -170,9 +170,9 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     const storage = toStorage(root);
     checkPartitionName(partition);
     const config = checkConfig(cfg);
-    requireIndex(size, 'size');
+    requireIndex(size, "size");
     if ((await storage.scan(partition)).length > 0) {
-      throw new JournalError('InvalidConfig', `initAtSize needs an empty partition, ${partition} has blobs`);
+      throw new JournalError("InvalidConfig", `initAtSize needs an empty partition, ${partition} has blobs`);
     }
     const tailIndex = Math.floor(size / config.itemsPerBlob);
     const { blob } = await storage.open(partition, indexName(tailIndex));
@@ -189,7 +189,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   append(item: Uint8Array): number {
     this.life.check();
     if (item.length !== this.itemSize) {
-      throw new JournalError('InvalidArgument', `item has ${item.length} bytes, expected ${this.itemSize}`);
+      throw new JournalError("InvalidArgument", `item has ${item.length} bytes, expected ${this.itemSize}`);
     }
     const tail = this.tail;
     try {
@@ -219,7 +219,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   /** Items `[start, start + count)` packed back to back (`count × itemSize` bytes, a fresh buffer). */
   readRange(start: number, count: number): Uint8Array {
     this.life.check();
-    requireIndex(count, 'count');
+    requireIndex(count, "count");
     this.checkReadable(start, count);
     const out = new Uint8Array(count * this.itemSize);
     this.readRangeInto(start, count, out);
@@ -237,10 +237,10 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   /** Like {@link readRange}, into `out` (at least `count × itemSize` bytes): one read per blob span. */
   readRangeInto(start: number, count: number, out: Uint8Array): void {
     this.life.check();
-    requireIndex(count, 'count');
+    requireIndex(count, "count");
     this.checkReadable(start, count);
     if (out.length < count * this.itemSize) {
-      throw new JournalError('InvalidArgument', `output holds ${out.length} bytes, ${count} items need ${count * this.itemSize}`);
+      throw new JournalError("InvalidArgument", `output holds ${out.length} bytes, ${count} items need ${count * this.itemSize}`);
     }
     const chunks = Math.min(count, Math.max(1, Math.floor(READ_CHUNK_BYTES / this.chunkSize)));
     if (this.rangeScratch.length < chunks * this.chunkSize) this.rangeScratch = new Uint8Array(chunks * this.chunkSize);
@@ -254,7 +254,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
 
   replay(startPos: number, visit: ReplayVisitor): void {
     this.life.check();
-    requireIndex(startPos, 'startPos');
+    requireIndex(startPos, "startPos");
     checkReplayStart(startPos, this._pruningBoundary, this._size);
     const items = Math.max(1, Math.floor(READ_CHUNK_BYTES / this.chunkSize));
     const buffer = new Uint8Array(Math.min(items, this._size - startPos) * this.chunkSize);
@@ -331,7 +331,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   pruneAfter(minPos: number, after: Promise<unknown> | undefined): Promise<boolean> {
     return settle(() => {
       this.life.check();
-      requireIndex(minPos, 'minPos');
+      requireIndex(minPos, "minPos");
       const oldest = this._pruningBoundary / this.itemsPerBlob;
       const newOldest = Math.min(Math.floor(minPos / this.itemsPerBlob), this.tailIndex);
       if (newOldest <= oldest) return Promise.resolve(false);
@@ -381,12 +381,18 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
 
   /** Sync, then release every file handle. */
   async close(): Promise<void> {
-    return this.life.closeWith(() => this.life.enqueue(() => this.tail.sync()), () => this.releaseFiles());
+    return this.life.closeWith(
+      () => this.life.enqueue(() => this.tail.sync()),
+      () => this.releaseFiles(),
+    );
   }
 
   /** Delete every blob and the partition. Allowed on a poisoned handle (to clean up after a failure). */
   async destroy(): Promise<void> {
-    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
+    return this.life.destroyWith(
+      () => this.releaseFiles(),
+      () => this.storage.remove(this.partition),
+    );
   }
 
   /** The tail is full: queue "fsync it, then create the next blob"; appends continue into a buffer. */
@@ -424,7 +430,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   }
 
   private checkReadable(start: number, count: number): void {
-    requireIndex(start, 'position');
+    requireIndex(start, "position");
     checkReadable(start, count, this._pruningBoundary, this._size);
   }
 
@@ -432,12 +438,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
    * Read `[start, end)` blob span by blob span into `buffer` (a whole number of chunks), verify each
    * chunk's CRC and hand it to `each` until it returns false.
    */
-  private scan(
-    start: number,
-    end: number,
-    buffer: Uint8Array,
-    each: (pos: number, chunks: Uint8Array, at: number) => boolean,
-  ): void {
+  private scan(start: number, end: number, buffer: Uint8Array, each: (pos: number, chunks: Uint8Array, at: number) => boolean): void {
     const perRead = Math.floor(buffer.length / this.chunkSize);
     let pos = start;
     while (pos < end) {
@@ -458,7 +459,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   private verify(buf: Uint8Array, at: number, blob: AppendBlob, offset: number, pos: number): void {
     const mismatch = crcMismatch(buf, at, at + this.itemSize);
     if (mismatch !== undefined) {
-      throw new JournalError('ChecksumMismatch', `item ${pos} in ${blob.path} at offset ${offset}: ${mismatch}`, {
+      throw new JournalError("ChecksumMismatch", `item ${pos} in ${blob.path} at offset ${offset}: ${mismatch}`, {
         position: pos,
         file: blob.path,
         offset,
@@ -500,11 +501,11 @@ function checkConfig(cfg: FixedConfig): Required<FixedConfig> {
   const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
   checkPositive({ itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs });
   if (!Number.isSafeInteger(itemsPerBlob * (itemSize + CRC_BYTES))) {
-    throw new JournalError('InvalidConfig', `blobs of ${itemsPerBlob} items of ${itemSize} bytes are too large`);
+    throw new JournalError("InvalidConfig", `blobs of ${itemsPerBlob} items of ${itemSize} bytes are too large`);
   }
   return { itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs };
 }
 
 function unexpectedData(file: string, size: number): JournalError {
-  return new JournalError('Corruption', `new blob ${file} already holds ${size} bytes`, { file, offset: size });
+  return new JournalError("Corruption", `new blob ${file} already holds ${size} bytes`, { file, offset: size });
 }

@@ -3,30 +3,30 @@
  * are opened on demand through a small LRU cache (`maxOpenBlobs`). Counted as entries of
  * /proc/self/fd, so these tests see every descriptor the process really holds.
  */
-import { readdirSync } from 'node:fs';
-import type { Contiguous } from './contiguous';
-import { FixedJournal } from './fixed';
-import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
-import { type Storage } from './storage';
-import { VariableJournal } from './variable';
-import { tempDir } from '../../test/helpers/tmp';
-import { FaultyStorage, expectJournalError } from '../../test/helpers/journal';
+import { readdirSync } from "node:fs";
+import type { Contiguous } from "./contiguous";
+import { FixedJournal } from "./fixed";
+import { DEFAULT_MAX_OPEN_BLOBS } from "./handles";
+import { type Storage } from "./storage";
+import { VariableJournal } from "./variable";
+import { tempDir } from "../../test/helpers/tmp";
+import { FaultyStorage, expectJournalError } from "../../test/helpers/journal";
 
 // `storage.ts` reads `fs.openSync` off the shared core module at call time, so a spy here sees its calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeFs = require('node:fs') as typeof import('node:fs');
+const nodeFs = require("node:fs") as typeof import("node:fs");
 
 const ITEMS = 2000;
 const PER_BLOB = 4; // 500 blobs per partition
 /** Descriptors the journals may add to the baseline (the bound the task sets: far below 500). */
 const FD_BUDGET = 100;
 
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+const openFds = (): number => readdirSync("/proc/self/fd").length;
 
 let root: string;
 let baseline: number;
 beforeEach(() => {
-  root = tempDir('journal-handles-');
+  root = tempDir("journal-handles-");
   baseline = openFds();
 });
 
@@ -75,23 +75,22 @@ interface Case {
 
 const cases: Case[] = [
   {
-    name: 'fixed',
+    name: "fixed",
     partitions: 1,
-    open: (maxOpenBlobs) => FixedJournal.open(root, 'p', { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs }),
+    open: (maxOpenBlobs) => FixedJournal.open(root, "p", { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs }),
     item: u64be,
   },
   {
-    name: 'variable',
+    name: "variable",
     partitions: 2,
-    open: (maxOpenBlobs) => VariableJournal.open(root, 'log', { itemsPerSection: PER_BLOB, maxOpenBlobs }),
+    open: (maxOpenBlobs) => VariableJournal.open(root, "log", { itemsPerSection: PER_BLOB, maxOpenBlobs }),
     item: variableItem,
   },
 ];
 
-
 for (const c of cases) {
   describe(`${c.name} journal with ${ITEMS / PER_BLOB} blobs`, () => {
-    test('appends, syncs, reopens and reads everything back with few descriptors open', async () => {
+    test("appends, syncs, reopens and reads everything back with few descriptors open", async () => {
       const meter = peakMeter();
       const j = await c.open();
       for (let i = 0; i < ITEMS; i++) {
@@ -136,7 +135,7 @@ for (const c of cases) {
       expect(openFds()).toBe(baseline);
     });
 
-    test('a smaller maxOpenBlobs bounds the descriptors more tightly', async () => {
+    test("a smaller maxOpenBlobs bounds the descriptors more tightly", async () => {
       const j = await c.open(2);
       for (let i = 0; i < 200; i++) j.append(c.item(i));
       await j.close();
@@ -152,7 +151,7 @@ for (const c of cases) {
       expect(openFds()).toBe(baseline);
     });
 
-    test('pruning closes the handles of pruned blobs; pruned reads still fail with ItemPruned', async () => {
+    test("pruning closes the handles of pruned blobs; pruned reads still fail with ItemPruned", async () => {
       const j = await c.open();
       for (let i = 0; i < ITEMS; i++) j.append(c.item(i));
       await j.sync();
@@ -160,18 +159,18 @@ for (const c of cases) {
       for (let i = 0; i < 40 * PER_BLOB; i++) expect(j.read(i)).toEqual(c.item(i));
       const withCache = openFds() - baseline;
       const pruned = j.prune(ITEMS / 2);
-      expectJournalError(() => j.read(0), 'ItemPruned');
-      expectJournalError(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
+      expectJournalError(() => j.read(0), "ItemPruned");
+      expectJournalError(() => j.read(ITEMS / 2 - 1), "ItemPruned");
       expect(j.read(ITEMS / 2)).toEqual(c.item(ITEMS / 2));
       expect(await pruned).toBe(true);
       expect(openFds() - baseline).toBeLessThan(withCache);
       for (let i = ITEMS / 2; i < ITEMS; i++) expect(j.read(i)).toEqual(c.item(i));
-      expectJournalError(() => j.read(ITEMS / 2 - 1), 'ItemPruned');
+      expectJournalError(() => j.read(ITEMS / 2 - 1), "ItemPruned");
       await j.close();
       expect(openFds()).toBe(baseline);
     });
 
-    test('rewinding into a long-closed blob reopens it for writing', async () => {
+    test("rewinding into a long-closed blob reopens it for writing", async () => {
       const j = await c.open();
       for (let i = 0; i < ITEMS; i++) j.append(c.item(i));
       await j.sync();
@@ -182,7 +181,7 @@ for (const c of cases) {
       const size = 10 * PER_BLOB + 2;
       await again.rewind(size);
       expect(again.read(size - 1)).toEqual(c.item(size - 1));
-      expectJournalError(() => again.read(size), 'ItemOutOfRange');
+      expectJournalError(() => again.read(size), "ItemOutOfRange");
       for (let i = size; i < size + 3 * PER_BLOB; i++) expect(again.append(c.item(10_000 + i))).toBe(i);
       await again.sync();
       await again.close();
@@ -195,7 +194,7 @@ for (const c of cases) {
       expect(openFds()).toBe(baseline);
     });
 
-    test('destroy releases every handle, cached or not', async () => {
+    test("destroy releases every handle, cached or not", async () => {
       const j = await c.open();
       for (let i = 0; i < 400; i++) j.append(c.item(i));
       await j.sync();
@@ -206,13 +205,13 @@ for (const c of cases) {
   });
 }
 
-test('a cache hit reads without opening or closing anything', async () => {
-  const j = await FixedJournal.open(root, 'p', { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs: 4 });
+test("a cache hit reads without opening or closing anything", async () => {
+  const j = await FixedJournal.open(root, "p", { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs: 4 });
   for (let i = 0; i < 100; i++) j.append(u64be(i));
   await j.close();
-  const again = await FixedJournal.open(root, 'p', { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs: 4 });
-  const opens = jest.spyOn(nodeFs, 'openSync');
-  const closes = jest.spyOn(nodeFs, 'closeSync');
+  const again = await FixedJournal.open(root, "p", { itemSize: 8, itemsPerBlob: PER_BLOB, maxOpenBlobs: 4 });
+  const opens = jest.spyOn(nodeFs, "openSync");
+  const closes = jest.spyOn(nodeFs, "closeSync");
   try {
     // Blobs 0..3 fit in the cache: one open each, then only reads.
     for (let round = 0; round < 5; round++) {
@@ -237,21 +236,20 @@ test('a cache hit reads without opening or closing anything', async () => {
   await again.close();
 });
 
-test('maxOpenBlobs must be a positive safe integer', async () => {
+test("maxOpenBlobs must be a positive safe integer", async () => {
   for (const bad of [0, -1, 1.5]) {
-    await expect(FixedJournal.open(root, 'p', { itemSize: 8, itemsPerBlob: 4, maxOpenBlobs: bad })).rejects.toMatchObject({
-      kind: 'InvalidConfig',
+    await expect(FixedJournal.open(root, "p", { itemSize: 8, itemsPerBlob: 4, maxOpenBlobs: bad })).rejects.toMatchObject({
+      kind: "InvalidConfig",
     });
-    await expect(VariableJournal.open(root, 'v', { itemsPerSection: 4, maxOpenBlobs: bad })).rejects.toMatchObject({
-      kind: 'InvalidConfig',
+    await expect(VariableJournal.open(root, "v", { itemsPerSection: 4, maxOpenBlobs: bad })).rejects.toMatchObject({
+      kind: "InvalidConfig",
     });
   }
 });
 
-
 const opens: [string, (storage: Storage) => Promise<Contiguous>, (i: number) => Uint8Array][] = [
-  ['fixed', (storage) => FixedJournal.open(storage, 'p', { itemSize: 8, itemsPerBlob: PER_BLOB }), u64be],
-  ['variable', (storage) => VariableJournal.open(storage, 'log', { itemsPerSection: PER_BLOB }), variableItem],
+  ["fixed", (storage) => FixedJournal.open(storage, "p", { itemSize: 8, itemsPerBlob: PER_BLOB }), u64be],
+  ["variable", (storage) => VariableJournal.open(storage, "log", { itemsPerSection: PER_BLOB }), variableItem],
 ];
 
 for (const [name, open, item] of opens) {
@@ -263,8 +261,8 @@ for (const [name, open, item] of opens) {
     // Blobs 1..9 are cached (open) when the rewind takes them out of the journal; their handles are
     // closed by the rewind's task, which fails at its first removal and poisons the journal.
     storage.failRemove = true;
-    await expect(j.rewind(2)).rejects.toMatchObject({ kind: 'Io' });
-    expectJournalError(() => j.read(0), 'Poisoned');
+    await expect(j.rewind(2)).rejects.toMatchObject({ kind: "Io" });
+    expectJournalError(() => j.read(0), "Poisoned");
     storage.failRemove = false;
     await j.destroy();
     expect(openFds()).toBe(baseline);

@@ -5,7 +5,7 @@
  * handle (`AppendBlob.releaseHandle`; the file reopens on the next read). No on-disk effect.
  * A hit moves the blob to the front of an intrusive list: no allocation, no syscall.
  */
-import type { AppendBlob } from './append';
+import type { AppendBlob } from "./append";
 
 /** Read handles a journal keeps on blobs other than its tail unless configured otherwise. */
 export const DEFAULT_MAX_OPEN_BLOBS = 32;

@@ -5,7 +5,7 @@
  * The first failed task poisons the handle: every later call, and every queued task, throws `Poisoned`
  * with that failure as `cause`. No on-disk format.
  */
-import { JournalError } from './errors';
+import { JournalError } from "./errors";
 
 export class Lifecycle {
   private queue: Promise<void> = Promise.resolve();
@@ -17,7 +17,7 @@ export class Lifecycle {
   /** Throws unless the handle is usable: `Poisoned` after a failure, `Closed` after close/destroy. */
   check(): void {
     if (this.failure !== undefined) throw this.poisoned();
-    if (this.closed) throw new JournalError('Closed', `${this.what} is closed`);
+    if (this.closed) throw new JournalError("Closed", `${this.what} is closed`);
   }
 
   /** Marks the handle closed (after {@link check}); queued tasks still run. */
@@ -28,7 +28,7 @@ export class Lifecycle {
 
   /** Marks the handle closed even if poisoned (for `destroy`); throws `Closed` if it already was. */
   shutdown(): void {
-    if (this.closed) throw new JournalError('Closed', `${this.what} is closed`);
+    if (this.closed) throw new JournalError("Closed", `${this.what} is closed`);
     this.closed = true;
   }
 
@@ -113,7 +113,7 @@ export class Lifecycle {
   }
 
   private poisoned(): JournalError {
-    return new JournalError('Poisoned', `${this.what} is unusable after an earlier failure: ${this.failure?.message}`, {
+    return new JournalError("Poisoned", `${this.what} is unusable after an earlier failure: ${this.failure?.message}`, {
       cause: this.failure,
     });
   }

@@ -1,17 +1,17 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
-import { Metadata } from './metadata';
-import { tempDir } from '../../test/helpers/tmp';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { crc32 } from "node:zlib";
+import { Metadata } from "./metadata";
+import { tempDir } from "../../test/helpers/tmp";
 
 let root: string;
 beforeEach(() => {
-  root = tempDir('metadata-');
+  root = tempDir("metadata-");
 });
 
-const LEFT = () => path.join(root, 'meta', '6c656674');
-const RIGHT = () => path.join(root, 'meta', '7269676874');
-const open = () => Metadata.open(root, 'meta');
+const LEFT = () => path.join(root, "meta", "6c656674");
+const RIGHT = () => path.join(root, "meta", "7269676874");
+const open = () => Metadata.open(root, "meta");
 /** An MMR-style key: prefix byte ‖ u64 BE. */
 function key(prefix: number, value: number): Uint8Array {
   const out = new Uint8Array(9);
@@ -21,7 +21,7 @@ function key(prefix: number, value: number): Uint8Array {
 }
 const version = (bytes: Buffer) => Number(bytes.readBigUInt64BE(0));
 
-test('put, get, remove and prefix listing work in memory', async () => {
+test("put, get, remove and prefix listing work in memory", async () => {
   const m = await open();
   expect(m.get(key(0, 1))).toBeUndefined();
   m.put(key(0, 7), Uint8Array.of(7));
@@ -32,11 +32,11 @@ test('put, get, remove and prefix listing work in memory', async () => {
   expect(m.keys(Uint8Array.of(1))).toEqual([key(1, 0)]);
   expect(m.remove(key(0, 7))).toBe(true);
   expect(m.remove(key(0, 7))).toBe(false);
-  expect(() => m.put(new Uint8Array(8), Uint8Array.of(1))).toThrow(expect.objectContaining({ kind: 'InvalidArgument' }));
+  expect(() => m.put(new Uint8Array(8), Uint8Array.of(1))).toThrow(expect.objectContaining({ kind: "InvalidArgument" }));
   await m.close();
 });
 
-test('the blob layout is version ‖ sorted (key ‖ varint len ‖ value) ‖ crc32 of all before', async () => {
+test("the blob layout is version ‖ sorted (key ‖ varint len ‖ value) ‖ crc32 of all before", async () => {
   const m = await open();
   m.put(key(1, 0), new Uint8Array(200).fill(9));
   m.put(key(0, 5), Uint8Array.of(0xaa));
@@ -61,14 +61,14 @@ test('the blob layout is version ‖ sorted (key ‖ varint len ‖ value) ‖ c
   expect(left).toEqual(Buffer.concat([expected, crc]));
 });
 
-test('even an empty store writes a 12-byte blob on close', async () => {
+test("even an empty store writes a 12-byte blob on close", async () => {
   const m = await open();
   await m.close();
   expect(statSync(RIGHT()).size).toBe(12);
   expect(statSync(LEFT()).size).toBe(0);
 });
 
-test('versions alternate between the blobs and the newest wins on open', async () => {
+test("versions alternate between the blobs and the newest wins on open", async () => {
   const m = await open();
   for (let v = 1; v <= 5; v++) {
     m.put(key(0, 0), Uint8Array.of(v));
@@ -85,7 +85,7 @@ test('versions alternate between the blobs and the newest wins on open', async (
   await again.close();
 });
 
-test('a torn or corrupt newer blob falls back to the older state', async () => {
+test("a torn or corrupt newer blob falls back to the older state", async () => {
   const m = await open();
   m.put(key(0, 1), Uint8Array.of(1));
   await m.sync(); // state A, version 1 → right
@@ -95,7 +95,7 @@ test('a torn or corrupt newer blob falls back to the older state', async () => {
   await m.sync(); // state B, version 2 → left
   const newer = readFileSync(LEFT());
   await m.destroy();
-  mkdirSync(path.join(root, 'meta'));
+  mkdirSync(path.join(root, "meta"));
 
   const reopenWith = async (left: Uint8Array) => {
     writeFileSync(LEFT(), left);
@@ -116,7 +116,7 @@ test('a torn or corrupt newer blob falls back to the older state', async () => {
   }
 });
 
-test('removing keys shrinks the blob on the next sync', async () => {
+test("removing keys shrinks the blob on the next sync", async () => {
   const m = await open();
   for (let i = 0; i < 20; i++) m.put(key(0, i), new Uint8Array(32).fill(i));
   await m.sync(); // right
@@ -131,11 +131,11 @@ test('removing keys shrinks the blob on the next sync', async () => {
   await again.destroy();
 });
 
-test('a custom key size is honoured', async () => {
-  const m = await Metadata.open(root, 'meta', { keySize: 2 });
+test("a custom key size is honoured", async () => {
+  const m = await Metadata.open(root, "meta", { keySize: 2 });
   m.put(Uint8Array.of(1, 2), Uint8Array.of(3));
   await m.close();
-  const again = await Metadata.open(root, 'meta', { keySize: 2 });
+  const again = await Metadata.open(root, "meta", { keySize: 2 });
   expect(again.get(Uint8Array.of(1, 2))).toEqual(Uint8Array.of(3));
   await again.close();
 });

@@ -6,11 +6,11 @@
  * torn write only ever damages the older state. `open` takes the valid blob with the higher version
  * (ties → left); a blob shorter than 12 bytes or failing its CRC is emptied.
  */
-import { CRC_BYTES, checkPositive, crcMatches, writeCrc } from './framing';
-import { JournalError } from './errors';
-import { Lifecycle, settle } from './lifecycle';
-import { type Blob, type Storage, checkPartitionName, toStorage } from './storage';
-import { readVarintU32, varintU32Size, writeVarintU32 } from '../codec';
+import { CRC_BYTES, checkPositive, crcMatches, writeCrc } from "./framing";
+import { JournalError } from "./errors";
+import { Lifecycle, settle } from "./lifecycle";
+import { type Blob, type Storage, checkPartitionName, toStorage } from "./storage";
+import { readVarintU32, varintU32Size, writeVarintU32 } from "../codec";
 
 export interface MetadataConfig {
   /**
@@ -20,7 +20,7 @@ export interface MetadataConfig {
   readonly keySize?: number;
 }
 
-const BLOB_NAMES = [new TextEncoder().encode('left'), new TextEncoder().encode('right')] as const;
+const BLOB_NAMES = [new TextEncoder().encode("left"), new TextEncoder().encode("right")] as const;
 const VERSION_BYTES = 8;
 const DEFAULT_KEY_SIZE = 9;
 const MAX_U32 = 0xffff_ffff;
@@ -95,7 +95,7 @@ export class Metadata {
   /** Set `key` to a copy of `value` (persisted by the next `sync`). */
   put(key: Uint8Array, value: Uint8Array): void {
     this.life.check();
-    if (value.length > MAX_U32) throw new JournalError('InvalidArgument', `value of ${value.length} bytes is too large`);
+    if (value.length > MAX_U32) throw new JournalError("InvalidArgument", `value of ${value.length} bytes is too large`);
     this.map.set(this.keyString(key), { key: key.slice(), value: value.slice() });
   }
 
@@ -114,7 +114,7 @@ export class Metadata {
   /** Keys in ascending byte order, optionally only those starting with `prefix` (copies). */
   keys(prefix?: Uint8Array): Uint8Array[] {
     this.life.check();
-    const p = prefix === undefined ? '' : latin1(prefix);
+    const p = prefix === undefined ? "" : latin1(prefix);
     return [...this.map.keys()]
       .filter((k) => k.startsWith(p))
       .sort()
@@ -131,12 +131,18 @@ export class Metadata {
 
   /** Sync (even when unchanged, as Rust does), then release the files. */
   async close(): Promise<void> {
-    return this.life.closeWith(() => this.syncQueued(), () => this.releaseFiles());
+    return this.life.closeWith(
+      () => this.syncQueued(),
+      () => this.releaseFiles(),
+    );
   }
 
   /** Delete both blobs and the partition (allowed on a poisoned handle). */
   async destroy(): Promise<void> {
-    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
+    return this.life.destroyWith(
+      () => this.releaseFiles(),
+      () => this.storage.remove(this.partition),
+    );
   }
 
   /** `sync` without the usability check (`close` has already marked the handle closed). */
@@ -182,7 +188,7 @@ export class Metadata {
 
   private keyString(key: Uint8Array): string {
     if (key.length !== this.keySize) {
-      throw new JournalError('InvalidArgument', `key has ${key.length} bytes, expected ${this.keySize}`);
+      throw new JournalError("InvalidArgument", `key has ${key.length} bytes, expected ${this.keySize}`);
     }
     return latin1(key);
   }
@@ -193,11 +199,7 @@ export class Metadata {
 }
 
 /** Parse one blob; an unusable one (too short, bad CRC) is emptied and synced, as in Rust. */
-async function load(
-  blob: Blob,
-  size: number,
-  keySize: number,
-): Promise<{ version: number; size: number; map: Map<string, Entry> }> {
+async function load(blob: Blob, size: number, keySize: number): Promise<{ version: number; size: number; map: Map<string, Entry> }> {
   const map = new Map<string, Entry>();
   if (size === 0) return { version: 0, size, map };
   const buf = new Uint8Array(size);
@@ -211,8 +213,7 @@ async function load(
   }
   const view = new DataView(buf.buffer);
   const version = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
-  const corrupt = (what: string, offset: number) =>
-    new JournalError('Corruption', `${blob.path} at offset ${offset}: ${what}`, { file: blob.path, offset });
+  const corrupt = (what: string, offset: number) => new JournalError("Corruption", `${blob.path} at offset ${offset}: ${what}`, { file: blob.path, offset });
   if (!Number.isSafeInteger(version)) throw corrupt(`version ${version} exceeds 2^53`, 0);
   let at = VERSION_BYTES;
   while (at < crcAt) {
@@ -220,7 +221,7 @@ async function load(
     const key = buf.slice(at, at + keySize);
     at += keySize;
     const v = readVarintU32(buf, at, crcAt);
-    if (v < 0) throw corrupt('invalid value length', at);
+    if (v < 0) throw corrupt("invalid value length", at);
     const len = Math.floor(v / 8);
     at += v % 8;
     if (at + len > crcAt) throw corrupt(`value of ${len} bytes runs past the end`, at);
@@ -231,5 +232,5 @@ async function load(
 }
 
 function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }

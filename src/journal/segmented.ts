@@ -6,13 +6,13 @@
  * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
  * Only the newest section stays open; older ones are opened on demand, `maxOpenBlobs` at most (LRU).
  */
-import { AppendBlob } from './append';
-import { JournalError } from './errors';
-import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from './framing';
-import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from './handles';
-import { Lifecycle } from './lifecycle';
-import { type Storage, checkPartitionName, indexName, nameIndex } from './storage';
-import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from '../codec';
+import { AppendBlob } from "./append";
+import { JournalError } from "./errors";
+import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from "./framing";
+import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
+import { Lifecycle } from "./lifecycle";
+import { type Storage, checkPartitionName, indexName, nameIndex } from "./storage";
+import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from "../codec";
 
 /** Entries start at multiples of this many bytes. */
 export const ITEM_ALIGNMENT = 16;
@@ -68,12 +68,7 @@ export class SegmentedJournal {
    * Find every section blob in `partition` (nothing is read or repaired). Only the newest stays open;
    * `maxOpenBlobs` older ones at most are kept open for reads (default 32).
    */
-  static async open(
-    storage: Storage,
-    partition: string,
-    writeBufferBytes: number,
-    maxOpenBlobs: number = DEFAULT_MAX_OPEN_BLOBS,
-  ): Promise<SegmentedJournal> {
+  static async open(storage: Storage, partition: string, writeBufferBytes: number, maxOpenBlobs: number = DEFAULT_MAX_OPEN_BLOBS): Promise<SegmentedJournal> {
     checkPartitionName(partition);
     checkPositive({ maxOpenBlobs });
     const names = await storage.scan(partition);
@@ -81,7 +76,7 @@ export class SegmentedJournal {
       const section = nameIndex(name);
       if (section === undefined) {
         const file = storage.locate(partition, name);
-        throw new JournalError('InvalidBlobName', `${file} is not a section index`, { file });
+        throw new JournalError("InvalidBlobName", `${file} is not a section index`, { file });
       }
       return section;
     });
@@ -115,13 +110,13 @@ export class SegmentedJournal {
   append(section: number, data: Uint8Array): number {
     this.life.check();
     if (section < this.oldestAllowed) {
-      throw new JournalError('ItemPruned', `section ${section} is below the pruned section ${this.oldestAllowed}`);
+      throw new JournalError("ItemPruned", `section ${section} is below the pruned section ${this.oldestAllowed}`);
     }
-    if (data.length > MAX_U32) throw new JournalError('InvalidArgument', `item of ${data.length} bytes is too large`);
+    if (data.length > MAX_U32) throw new JournalError("InvalidArgument", `item of ${data.length} bytes is too large`);
     const blob = this.sections.get(section) ?? this.create(section);
     const aligned = Math.ceil(blob.size / ITEM_ALIGNMENT) * ITEM_ALIGNMENT;
     const offset = aligned / ITEM_ALIGNMENT;
-    if (offset > MAX_U32) throw new JournalError('InvalidArgument', `section ${section} is full (offset overflow)`);
+    if (offset > MAX_U32) throw new JournalError("InvalidArgument", `section ${section} is full (offset overflow)`);
     try {
       const pad = aligned - blob.size;
       const entry = varintU32Size(data.length) + data.length + CRC_BYTES;
@@ -144,19 +139,19 @@ export class SegmentedJournal {
     this.life.check();
     const blob = this.sections.get(section);
     if (blob === undefined) {
-      throw new JournalError('Corruption', `section ${section} of ${this.partition} does not exist`);
+      throw new JournalError("Corruption", `section ${section} of ${this.partition} does not exist`);
     }
     if (section !== this.newest) this.handles.touch(blob);
     const at = offset * ITEM_ALIGNMENT;
     const avail = blob.size - at;
-    if (avail < MAX_VARINT_U32_BYTES) throw entryError('Corruption', blob, at, `entry runs past the end (${blob.size} bytes)`);
+    if (avail < MAX_VARINT_U32_BYTES) throw entryError("Corruption", blob, at, `entry runs past the end (${blob.size} bytes)`);
     const head = this.head.subarray(0, Math.min(GET_HEAD_BYTES, avail));
     blob.readAt(head, at);
     const v = readVarintU32(head, 0, head.length);
-    if (v < 0) throw entryError('Corruption', blob, at, 'invalid length prefix');
+    if (v < 0) throw entryError("Corruption", blob, at, "invalid length prefix");
     const len = Math.floor(v / 8);
     const body = (v % 8) + len;
-    if (body + CRC_BYTES > avail) throw entryError('Corruption', blob, at, `length ${len} runs past the end (${blob.size} bytes)`);
+    if (body + CRC_BYTES > avail) throw entryError("Corruption", blob, at, `length ${len} runs past the end (${blob.size} bytes)`);
     let entry = head;
     if (body + CRC_BYTES > head.length) {
       entry = new Uint8Array(body + CRC_BYTES);
@@ -200,13 +195,13 @@ export class SegmentedJournal {
       const rel = need(at, Math.min(MAX_VARINT_U32_BYTES, size - at));
       const v = readVarintU32(window, rel, rel + Math.min(MAX_VARINT_U32_BYTES, size - at));
       if (v === VARINT_TRUNCATED || size - at < MAX_VARINT_U32_BYTES) {
-        return { count, end, failure: entryError('Corruption', blob, at, 'incomplete entry at the end') };
+        return { count, end, failure: entryError("Corruption", blob, at, "incomplete entry at the end") };
       }
-      if (v < 0) return { count, end, failure: entryError('Corruption', blob, at, 'invalid length prefix') };
+      if (v < 0) return { count, end, failure: entryError("Corruption", blob, at, "invalid length prefix") };
       const len = Math.floor(v / 8);
       const body = (v % 8) + len;
       if (body + CRC_BYTES > size - at) {
-        return { count, end, failure: entryError('Corruption', blob, at, `length ${len} runs past the end (${size} bytes)`) };
+        return { count, end, failure: entryError("Corruption", blob, at, `length ${len} runs past the end (${size} bytes)`) };
       }
       const r = need(at, body + CRC_BYTES);
       try {
@@ -336,14 +331,21 @@ export class SegmentedJournal {
 
   /** Sync every changed section and release the files. */
   async close(): Promise<void> {
-    return this.life.closeWith(() => this.life.enqueue(async () => {
-        for (const blob of this.sections.values()) if (blob.dirty) await blob.sync();
-      }), () => this.releaseFiles());
+    return this.life.closeWith(
+      () =>
+        this.life.enqueue(async () => {
+          for (const blob of this.sections.values()) if (blob.dirty) await blob.sync();
+        }),
+      () => this.releaseFiles(),
+    );
   }
 
   /** Delete every section and the partition (allowed on a poisoned handle). */
   async destroy(): Promise<void> {
-    return this.life.destroyWith(() => this.releaseFiles(), () => this.storage.remove(this.partition));
+    return this.life.destroyWith(
+      () => this.releaseFiles(),
+      () => this.storage.remove(this.partition),
+    );
   }
 
   /**
@@ -373,7 +375,7 @@ export class SegmentedJournal {
       const { blob: file, size } = await this.storage.open(this.partition, name);
       blob.attach(file);
       if (size !== 0) {
-        throw new JournalError('Corruption', `new section ${file.path} already holds ${size} bytes`, { file: file.path });
+        throw new JournalError("Corruption", `new section ${file.path} already holds ${size} bytes`, { file: file.path });
       }
       blob.flush();
     });
@@ -398,9 +400,9 @@ export class SegmentedJournal {
 
 function checkEntryCrc(buf: Uint8Array, at: number, body: number, blob: AppendBlob, offset: number): void {
   const mismatch = crcMismatch(buf, at, at + body);
-  if (mismatch !== undefined) throw entryError('ChecksumMismatch', blob, offset, mismatch);
+  if (mismatch !== undefined) throw entryError("ChecksumMismatch", blob, offset, mismatch);
 }
 
-function entryError(kind: 'Corruption' | 'ChecksumMismatch', blob: AppendBlob, offset: number, what: string): JournalError {
+function entryError(kind: "Corruption" | "ChecksumMismatch", blob: AppendBlob, offset: number, what: string): JournalError {
   return new JournalError(kind, `entry in ${blob.path} at offset ${offset}: ${what}`, { file: blob.path, offset });
 }

@@ -1,81 +1,81 @@
-import fc from 'fast-check';
-import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex } from './storage';
-import { tempDir } from '../../test/helpers/tmp';
+import fc from "fast-check";
+import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex } from "./storage";
+import { tempDir } from "../../test/helpers/tmp";
 
 // The same core module object `storage.ts` calls into, so spies on it see the blob's syscalls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeFs = require('node:fs') as typeof import('node:fs');
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+const nodeFs = require("node:fs") as typeof import("node:fs");
+const openFds = (): number => readdirSync("/proc/self/fd").length;
 
 let root: string;
 beforeEach(() => {
-  root = tempDir('storage-');
+  root = tempDir("storage-");
 });
 
-test('blob names are the lowercase hex of their bytes', () => {
-  expect(blobFileName(indexName(1))).toBe('0000000000000001');
-  expect(blobFileName(indexName(2 ** 40 + 0xab))).toBe('00000100000000ab');
-  expect(blobFileName(new TextEncoder().encode('left'))).toBe('6c656674');
-  expect(blobFileName(new TextEncoder().encode('right'))).toBe('7269676874');
+test("blob names are the lowercase hex of their bytes", () => {
+  expect(blobFileName(indexName(1))).toBe("0000000000000001");
+  expect(blobFileName(indexName(2 ** 40 + 0xab))).toBe("00000100000000ab");
+  expect(blobFileName(new TextEncoder().encode("left"))).toBe("6c656674");
+  expect(blobFileName(new TextEncoder().encode("right"))).toBe("7269676874");
 });
 
-test('indexName and nameIndex round-trip every safe integer', () => {
+test("indexName and nameIndex round-trip every safe integer", () => {
   fc.assert(fc.property(fc.maxSafeNat(), (n) => nameIndex(indexName(n)) === n));
   expect(nameIndex(new Uint8Array(8).fill(0xff))).toBeUndefined();
   expect(nameIndex(new Uint8Array(7))).toBeUndefined();
 });
 
-test('open creates partition and blob; scan lists names; remove tolerates missing blobs', async () => {
+test("open creates partition and blob; scan lists names; remove tolerates missing blobs", async () => {
   const storage = new DiskStorage(root);
-  expect(await storage.scan('part')).toEqual([]);
-  const { blob, size } = await storage.open('part', indexName(3));
+  expect(await storage.scan("part")).toEqual([]);
+  const { blob, size } = await storage.open("part", indexName(3));
   expect(size).toBe(0);
   blob.writeAt(Uint8Array.of(1, 2, 3, 4), 2);
   const out = new Uint8Array(6);
   blob.readAt(out, 0);
   expect(out).toEqual(Uint8Array.of(0, 0, 1, 2, 3, 4));
-  expect(() => blob.readAt(new Uint8Array(2), 5)).toThrow(expect.objectContaining({ kind: 'Io', file: blob.path }));
+  expect(() => blob.readAt(new Uint8Array(2), 5)).toThrow(expect.objectContaining({ kind: "Io", file: blob.path }));
   blob.resize(3);
   await blob.sync();
   blob.close();
-  const reopened = await storage.open('part', indexName(3));
+  const reopened = await storage.open("part", indexName(3));
   expect(reopened.size).toBe(3);
   reopened.blob.close();
-  expect((await storage.scan('part')).map((n) => nameIndex(n))).toEqual([3]);
-  await storage.remove('part', indexName(3));
-  await storage.remove('part', indexName(3));
-  expect(readdirSync(path.join(root, 'part'))).toEqual([]);
+  expect((await storage.scan("part")).map((n) => nameIndex(n))).toEqual([3]);
+  await storage.remove("part", indexName(3));
+  await storage.remove("part", indexName(3));
+  expect(readdirSync(path.join(root, "part"))).toEqual([]);
 });
 
-test('scan rejects files that are not hex names', async () => {
+test("scan rejects files that are not hex names", async () => {
   const storage = new DiskStorage(root);
-  (await storage.open('part', indexName(0))).blob.close();
-  writeFileSync(path.join(root, 'part', 'README'), '');
-  await expect(storage.scan('part')).rejects.toMatchObject({ kind: 'InvalidBlobName' });
+  (await storage.open("part", indexName(0))).blob.close();
+  writeFileSync(path.join(root, "part", "README"), "");
+  await expect(storage.scan("part")).rejects.toMatchObject({ kind: "InvalidBlobName" });
 });
 
-test('partition names are restricted to [A-Za-z0-9_-]', async () => {
+test("partition names are restricted to [A-Za-z0-9_-]", async () => {
   const storage = new DiskStorage(root);
-  for (const bad of ['', '..', 'a/b', 'a.b', 'é']) {
-    await expect(storage.open(bad, indexName(0))).rejects.toMatchObject({ kind: 'InvalidConfig' });
+  for (const bad of ["", "..", "a/b", "a.b", "é"]) {
+    await expect(storage.open(bad, indexName(0))).rejects.toMatchObject({ kind: "InvalidConfig" });
   }
 });
 
-test('destroyPartition removes the directory and tolerates a missing one', async () => {
+test("destroyPartition removes the directory and tolerates a missing one", async () => {
   const storage = new DiskStorage(root);
-  (await storage.open('part', indexName(0))).blob.close();
-  await destroyPartition(root, 'part');
-  expect(existsSync(path.join(root, 'part'))).toBe(false);
-  await destroyPartition(root, 'part');
+  (await storage.open("part", indexName(0))).blob.close();
+  await destroyPartition(root, "part");
+  expect(existsSync(path.join(root, "part"))).toBe(false);
+  await destroyPartition(root, "part");
 });
 
-describe('released disk blobs', () => {
-  test('release waits for an fsync of every write, then frees the descriptor', async () => {
+describe("released disk blobs", () => {
+  test("release waits for an fsync of every write, then frees the descriptor", async () => {
     const storage = new DiskStorage(root);
     const baseline = openFds();
-    const { blob } = await storage.open('part', indexName(0));
+    const { blob } = await storage.open("part", indexName(0));
     expect(openFds()).toBe(baseline + 1);
     blob.writeAt(Uint8Array.of(1, 2, 3), 0);
     expect(blob.release!()).toBe(false);
@@ -90,14 +90,14 @@ describe('released disk blobs', () => {
     blob.close();
   });
 
-  test('a released blob reopens read-only to read and writable to write', async () => {
+  test("a released blob reopens read-only to read and writable to write", async () => {
     const storage = new DiskStorage(root);
     const baseline = openFds();
-    const { blob } = await storage.open('part', indexName(0));
+    const { blob } = await storage.open("part", indexName(0));
     blob.writeAt(Uint8Array.of(1, 2, 3, 4), 0);
     await blob.sync();
     expect(blob.release!()).toBe(true);
-    const opens = jest.spyOn(nodeFs, 'openSync');
+    const opens = jest.spyOn(nodeFs, "openSync");
     try {
       const out = new Uint8Array(4);
       blob.readAt(out, 0);
@@ -117,10 +117,10 @@ describe('released disk blobs', () => {
     expect(readFileSync(blob.path)).toEqual(Buffer.from([1, 2, 3, 4, 9, 0]));
   });
 
-  test('upgrading to writable while an fsync is in flight closes the old descriptor after it', async () => {
+  test("upgrading to writable while an fsync is in flight closes the old descriptor after it", async () => {
     const storage = new DiskStorage(root);
     const baseline = openFds();
-    const { blob } = await storage.open('part', indexName(0));
+    const { blob } = await storage.open("part", indexName(0));
     blob.writeAt(Uint8Array.of(1), 0);
     await blob.sync();
     blob.release!();
@@ -138,16 +138,16 @@ describe('released disk blobs', () => {
     expect(readFileSync(blob.path)).toEqual(Buffer.from([1, 2]));
   });
 
-  test('a released blob never recreates a vanished file, and a closed one stays closed', async () => {
+  test("a released blob never recreates a vanished file, and a closed one stays closed", async () => {
     const storage = new DiskStorage(root);
-    const { blob } = await storage.open('part', indexName(0));
+    const { blob } = await storage.open("part", indexName(0));
     blob.release!();
     unlinkSync(blob.path);
-    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: 'Io', file: blob.path }));
-    expect(() => blob.writeAt(Uint8Array.of(1), 0)).toThrow(expect.objectContaining({ kind: 'Io' }));
+    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: "Io", file: blob.path }));
+    expect(() => blob.writeAt(Uint8Array.of(1), 0)).toThrow(expect.objectContaining({ kind: "Io" }));
     expect(existsSync(blob.path)).toBe(false);
     blob.close();
-    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: 'Io' }));
-    await expect(blob.sync()).rejects.toMatchObject({ kind: 'Io' });
+    expect(() => blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: "Io" }));
+    await expect(blob.sync()).rejects.toMatchObject({ kind: "Io" });
   });
 });

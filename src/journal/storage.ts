@@ -7,10 +7,10 @@
  * A disk blob can let its file descriptor go (`release`) once its writes are synced and reopens the
  * file by itself on its next use: journals keep only a few handles open however many blobs they have.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { toHex } from '../codec/bytes';
-import { JournalError } from './errors';
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { toHex } from "../codec/bytes";
+import { JournalError } from "./errors";
 
 /** One open blob. Offsets and sizes are byte counts below 2^53. */
 export interface Blob {
@@ -52,7 +52,7 @@ const HEX_NAME = /^(?:[0-9a-f]{2})+$/;
 /** Throws `InvalidConfig` unless `partition` matches `[A-Za-z0-9_-]+` (the Rust runtime's rule). */
 export function checkPartitionName(partition: string): void {
   if (!PARTITION_NAME.test(partition)) {
-    throw new JournalError('InvalidConfig', `invalid partition name ${JSON.stringify(partition)}`);
+    throw new JournalError("InvalidConfig", `invalid partition name ${JSON.stringify(partition)}`);
   }
 }
 
@@ -93,16 +93,16 @@ export class DiskStorage implements Storage {
     try {
       entries = await fs.promises.readdir(dir);
     } catch (err) {
-      if (errno(err) === 'ENOENT') return [];
-      throw ioError('scan', dir, err);
+      if (errno(err) === "ENOENT") return [];
+      throw ioError("scan", dir, err);
     }
     return entries.sort().map((entry) => {
       if (!HEX_NAME.test(entry)) {
-        throw new JournalError('InvalidBlobName', `unexpected file ${path.join(dir, entry)}`, {
+        throw new JournalError("InvalidBlobName", `unexpected file ${path.join(dir, entry)}`, {
           file: path.join(dir, entry),
         });
       }
-      return new Uint8Array(Buffer.from(entry, 'hex'));
+      return new Uint8Array(Buffer.from(entry, "hex"));
     });
   }
 
@@ -122,11 +122,11 @@ export class DiskStorage implements Storage {
         fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
         created = true;
       } catch (err) {
-        if (errno(err) !== 'EEXIST') throw err;
+        if (errno(err) !== "EEXIST") throw err;
         fd = fs.openSync(file, fs.constants.O_RDWR);
       }
     } catch (err) {
-      throw ioError('open', file, err);
+      throw ioError("open", file, err);
     }
     let size: number;
     try {
@@ -136,7 +136,7 @@ export class DiskStorage implements Storage {
       if (created) await fsyncDir(dir);
     } catch (err) {
       fs.closeSync(fd);
-      throw err instanceof JournalError ? err : ioError('open', file, err);
+      throw err instanceof JournalError ? err : ioError("open", file, err);
     }
     return { blob: new DiskBlob(fd, file), size };
   }
@@ -148,7 +148,7 @@ export class DiskStorage implements Storage {
       try {
         await fs.promises.rm(dir, { recursive: true, force: true });
       } catch (err) {
-        throw ioError('remove', dir, err);
+        throw ioError("remove", dir, err);
       }
       if (fs.existsSync(this.root)) await fsyncDir(this.root);
       return;
@@ -157,8 +157,8 @@ export class DiskStorage implements Storage {
     try {
       await fs.promises.unlink(file);
     } catch (err) {
-      if (errno(err) === 'ENOENT') return;
-      throw ioError('remove', file, err);
+      if (errno(err) === "ENOENT") return;
+      throw ioError("remove", file, err);
     }
     await fsyncDir(dir);
   }
@@ -171,7 +171,7 @@ export async function destroyPartition(root: string | Storage, partition: string
 
 /** Accepts either a root directory or a ready {@link Storage}. */
 export function toStorage(root: string | Storage): Storage {
-  return typeof root === 'string' ? new DiskStorage(root) : root;
+  return typeof root === "string" ? new DiskStorage(root) : root;
 }
 
 class DiskBlob implements Blob {
@@ -206,10 +206,10 @@ class DiskBlob implements Blob {
         done += n;
       }
     } catch (err) {
-      throw ioError('read', this.path, err, offset);
+      throw ioError("read", this.path, err, offset);
     }
     if (done < out.length) {
-      throw new JournalError('Io', `short read of ${this.path}: ${out.length} bytes at offset ${offset}, got ${done}`, {
+      throw new JournalError("Io", `short read of ${this.path}: ${out.length} bytes at offset ${offset}, got ${done}`, {
         file: this.path,
         offset,
       });
@@ -225,7 +225,7 @@ class DiskBlob implements Blob {
         done += fs.writeSync(fd, data, done, data.length - done, offset + done);
       }
     } catch (err) {
-      throw ioError('write', this.path, err, offset);
+      throw ioError("write", this.path, err, offset);
     }
   }
 
@@ -235,7 +235,7 @@ class DiskBlob implements Blob {
     try {
       fs.ftruncateSync(fd, size);
     } catch (err) {
-      throw ioError('resize', this.path, err, size);
+      throw ioError("resize", this.path, err, size);
     }
   }
 
@@ -249,7 +249,7 @@ class DiskBlob implements Blob {
     return new Promise((resolve, reject) => {
       fs.fsync(fd, (err) => {
         this.syncing--;
-        if (err) return reject(ioError('sync', this.path, err));
+        if (err) return reject(ioError("sync", this.path, err));
         if (covers > this.syncedWrites) this.syncedWrites = covers;
         try {
           if (this.syncing === 0 && this.retired.length > 0) this.closeRetired();
@@ -269,7 +269,7 @@ class DiskBlob implements Blob {
     try {
       fs.closeSync(fd);
     } catch (err) {
-      throw ioError('close', this.path, err);
+      throw ioError("close", this.path, err);
     }
     return true;
   }
@@ -284,7 +284,7 @@ class DiskBlob implements Blob {
     try {
       fs.closeSync(fd);
     } catch (err) {
-      throw ioError('close', this.path, err);
+      throw ioError("close", this.path, err);
     }
   }
 
@@ -296,7 +296,7 @@ class DiskBlob implements Blob {
       // Never O_CREAT: a blob that vanished is an error, not a new empty blob.
       fd = fs.openSync(this.path, write ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
     } catch (err) {
-      throw ioError('open', this.path, err);
+      throw ioError("open", this.path, err);
     }
     if (this.fd >= 0) {
       // Upgrading a read-only handle: an fsync in flight still uses the old descriptor.
@@ -307,7 +307,7 @@ class DiskBlob implements Blob {
           fs.closeSync(this.fd);
         } catch (err) {
           fs.closeSync(fd);
-          throw ioError('close', this.path, err);
+          throw ioError("close", this.path, err);
         }
       }
     }
@@ -327,32 +327,32 @@ class DiskBlob implements Blob {
         failure ??= err;
       }
     }
-    if (failure !== undefined) throw ioError('close', this.path, failure);
+    if (failure !== undefined) throw ioError("close", this.path, failure);
   }
 }
 
 function closedError(file: string): JournalError {
-  return new JournalError('Io', `${file} is closed`, { file });
+  return new JournalError("Io", `${file} is closed`, { file });
 }
 
 async function fsyncDir(dir: string): Promise<void> {
   let handle: fs.promises.FileHandle | undefined;
   try {
-    handle = await fs.promises.open(dir, 'r');
+    handle = await fs.promises.open(dir, "r");
     await handle.sync();
   } catch (err) {
-    throw ioError('sync directory', dir, err);
+    throw ioError("sync directory", dir, err);
   } finally {
     await handle?.close();
   }
 }
 
 function errno(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+  return typeof err === "object" && err !== null && "code" in err ? String(err.code) : undefined;
 }
 
 function ioError(op: string, file: string, cause: unknown, offset?: number): JournalError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  const at = offset === undefined ? '' : ` at offset ${offset}`;
-  return new JournalError('Io', `${op} ${file}${at}: ${detail}`, { cause, file, offset });
+  const at = offset === undefined ? "" : ` at offset ${offset}`;
+  return new JournalError("Io", `${op} ${file}${at}: ${detail}`, { cause, file, offset });
 }

@@ -1,31 +1,30 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
-import { SegmentedJournal } from './segmented';
-import { DiskStorage } from './storage';
-import { VariableJournal } from './variable';
-import { tempDir } from '../../test/helpers/tmp';
-import { caught } from '../../test/helpers/journal';
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { crc32 } from "node:zlib";
+import { SegmentedJournal } from "./segmented";
+import { DiskStorage } from "./storage";
+import { VariableJournal } from "./variable";
+import { tempDir } from "../../test/helpers/tmp";
+import { caught } from "../../test/helpers/journal";
 
-const hashHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const hashHex = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 /** Item i: i bytes long modulo 50 (so entries take 1–4 alignment slots), content derived from i. */
 const item = (i: number): Uint8Array => Uint8Array.from({ length: (i * 7) % 50 }, (_, k) => (i + k * 13) & 0xff);
 
 let root: string;
 beforeEach(() => {
-  root = tempDir('variable-journal-');
+  root = tempDir("variable-journal-");
 });
 
-const file = (partition: string, index: number) => path.join(root, partition, index.toString(16).padStart(16, '0'));
-const open = (itemsPerSection = 10) => VariableJournal.open(root, 'log', { itemsPerSection });
+const file = (partition: string, index: number) => path.join(root, partition, index.toString(16).padStart(16, "0"));
+const open = (itemsPerSection = 10) => VariableJournal.open(root, "log", { itemsPerSection });
 
 async function filled(count: number, itemsPerSection = 10): Promise<void> {
   const j = await open(itemsPerSection);
   for (let i = 0; i < count; i++) j.append(item(i));
   await j.close();
 }
-
 
 /** Byte offsets of the entries in a data section, found by walking the format independently. */
 function entryStarts(bytes: Uint8Array): number[] {
@@ -47,52 +46,52 @@ function entryStarts(bytes: Uint8Array): number[] {
   return starts;
 }
 
-describe('segmented journal', () => {
-  test('matches the Rust conformance vector (section 1, i32 items 0..99)', async () => {
-    const seg = await SegmentedJournal.open(new DiskStorage(root), 'seg', 1024);
+describe("segmented journal", () => {
+  test("matches the Rust conformance vector (section 1, i32 items 0..99)", async () => {
+    const seg = await SegmentedJournal.open(new DiskStorage(root), "seg", 1024);
     for (let i = 0; i < 100; i++) {
       const data = new Uint8Array(4);
       new DataView(data.buffer).setInt32(0, i);
       expect(seg.append(1, data)).toBe(i);
     }
     await seg.close();
-    const bytes = readFileSync(file('seg', 1));
+    const bytes = readFileSync(file("seg", 1));
     expect(bytes.length).toBe(1593);
-    expect(hashHex(bytes)).toBe('f55bf27a59118603466fcf6a507ab012eea4cb2d6bdd06ce8f515513729af847');
+    expect(hashHex(bytes)).toBe("f55bf27a59118603466fcf6a507ab012eea4cb2d6bdd06ce8f515513729af847");
   });
 
-  test('entries are varint ‖ data ‖ crc at 16-byte offsets with zero padding between', async () => {
-    const seg = await SegmentedJournal.open(new DiskStorage(root), 'seg', 1024);
+  test("entries are varint ‖ data ‖ crc at 16-byte offsets with zero padding between", async () => {
+    const seg = await SegmentedJournal.open(new DiskStorage(root), "seg", 1024);
     expect(seg.append(0, Uint8Array.of(1, 2, 3))).toBe(0);
     expect(seg.append(0, new Uint8Array(200).fill(7))).toBe(1);
     // 16 + 2 + 200 + 4 = 222 bytes, so the next entry starts at 224 = 14 × 16.
     expect(seg.append(0, new Uint8Array(0))).toBe(14);
     await seg.close();
-    const bytes = readFileSync(file('seg', 0));
+    const bytes = readFileSync(file("seg", 0));
     expect([...bytes.subarray(0, 4)]).toEqual([3, 1, 2, 3]);
     expect(bytes.readUInt32BE(4)).toBe(crc32(Uint8Array.of(3, 1, 2, 3)));
     expect(bytes.subarray(8, 16)).toEqual(Buffer.alloc(8));
     expect([...bytes.subarray(16, 18)]).toEqual([0xc8, 0x01]);
     expect(bytes.length).toBe(14 * 16 + 5);
-    const again = await SegmentedJournal.open(new DiskStorage(root), 'seg', 1024);
+    const again = await SegmentedJournal.open(new DiskStorage(root), "seg", 1024);
     expect(again.get(0, 0)).toEqual(Uint8Array.of(1, 2, 3));
     expect(again.get(0, 1)).toEqual(new Uint8Array(200).fill(7));
     expect(again.get(0, 14)).toEqual(new Uint8Array(0));
-    expect(caught(() => again.get(0, 2)).kind).toBe('ChecksumMismatch');
+    expect(caught(() => again.get(0, 2)).kind).toBe("ChecksumMismatch");
     await again.close();
   });
 
-  test('entries larger than the write buffer and the read window round-trip', async () => {
+  test("entries larger than the write buffer and the read window round-trip", async () => {
     const big = new Uint8Array(1_500_000);
     for (let k = 0; k < big.length; k++) big[k] = k & 0xff;
     const same = (a: Uint8Array) => expect(Buffer.compare(a, big)).toBe(0);
-    const j = await VariableJournal.open(root, 'log', { itemsPerSection: 4, writeBufferBytes: 1024 });
+    const j = await VariableJournal.open(root, "log", { itemsPerSection: 4, writeBufferBytes: 1024 });
     j.append(item(1));
     j.append(big);
     j.append(item(2));
     same(j.read(1));
     await j.close();
-    const again = await VariableJournal.open(root, 'log', { itemsPerSection: 4, writeBufferBytes: 1024 });
+    const again = await VariableJournal.open(root, "log", { itemsPerSection: 4, writeBufferBytes: 1024 });
     expect(again.size).toBe(3);
     const [a, b, c] = again.readRange(0, 3);
     expect([a, c]).toEqual([item(1), item(2)]);
@@ -101,14 +100,14 @@ describe('segmented journal', () => {
   });
 });
 
-describe('variable journal', () => {
-  test('stores data and offsets in <partition>_data and <partition>_offsets', async () => {
+describe("variable journal", () => {
+  test("stores data and offsets in <partition>_data and <partition>_offsets", async () => {
     await filled(13);
-    expect(readdirSync(root).sort()).toEqual(['log_data', 'log_offsets']);
-    expect(readdirSync(path.join(root, 'log_data')).sort()).toEqual(['0000000000000000', '0000000000000001']);
-    const offsets = readFileSync(file('log_offsets', 1));
+    expect(readdirSync(root).sort()).toEqual(["log_data", "log_offsets"]);
+    expect(readdirSync(path.join(root, "log_data")).sort()).toEqual(["0000000000000000", "0000000000000001"]);
+    const offsets = readFileSync(file("log_offsets", 1));
     expect(offsets.length).toBe(3 * 8);
-    const starts = entryStarts(readFileSync(file('log_data', 1)));
+    const starts = entryStarts(readFileSync(file("log_data", 1)));
     expect(starts.length).toBe(3);
     for (let k = 0; k < 3; k++) {
       expect(offsets.readUInt32BE(k * 8) * 16).toBe(starts[k]);
@@ -116,44 +115,44 @@ describe('variable journal', () => {
     }
   });
 
-  test('readRange returns copies of consecutive items', async () => {
+  test("readRange returns copies of consecutive items", async () => {
     const j = await open();
     for (let i = 0; i < 37; i++) j.append(item(i));
     expect(j.readRange(8, 15)).toEqual([...Array(15).keys()].map((k) => item(8 + k)));
     expect(j.readRange(37, 0)).toEqual([]);
-    expect(caught(() => j.readRange(30, 8)).kind).toBe('ItemOutOfRange');
+    expect(caught(() => j.readRange(30, 8)).kind).toBe("ItemOutOfRange");
     await j.close();
   });
 
-  test('initAtSize refuses a position inside a section (its size could not be recovered)', async () => {
-    await expect(VariableJournal.initAtSize(root, 'log', { itemsPerSection: 10 }, 15)).rejects.toMatchObject({
-      kind: 'InvalidConfig',
+  test("initAtSize refuses a position inside a section (its size could not be recovered)", async () => {
+    await expect(VariableJournal.initAtSize(root, "log", { itemsPerSection: 10 }, 15)).rejects.toMatchObject({
+      kind: "InvalidConfig",
     });
   });
 
-  test('commit makes data durable even when the offsets never reached the file', async () => {
+  test("commit makes data durable even when the offsets never reached the file", async () => {
     const j = await open();
     for (let i = 0; i < 7; i++) j.append(item(i));
     await j.commit();
     // A second open sees what a crash would leave: data synced, offsets still in j's write buffer.
-    expect(statSync(file('log_offsets', 0)).size).toBe(0);
+    expect(statSync(file("log_offsets", 0)).size).toBe(0);
     const again = await open();
     expect(again.size).toBe(7);
     for (let i = 0; i < 7; i++) expect(again.read(i)).toEqual(item(i));
-    expect(statSync(file('log_offsets', 0)).size).toBe(7 * 8);
+    expect(statSync(file("log_offsets", 0)).size).toBe(7 * 8);
     await again.close();
     await j.close();
   });
 });
 
-describe('variable journal recovery', () => {
-  test('a data section cut at every byte of its last entry recovers the items before it', async () => {
+describe("variable journal recovery", () => {
+  test("a data section cut at every byte of its last entry recovers the items before it", async () => {
     await filled(14);
-    const original = readFileSync(file('log_data', 1));
+    const original = readFileSync(file("log_data", 1));
     const starts = entryStarts(original);
     const last = starts[starts.length - 1];
     for (let cut = last; cut <= original.length; cut++) {
-      writeFileSync(file('log_data', 1), original.subarray(0, cut));
+      writeFileSync(file("log_data", 1), original.subarray(0, cut));
       const j = await open();
       const expected = cut === original.length ? 14 : 13;
       expect(j.size).toBe(expected);
@@ -162,25 +161,25 @@ describe('variable journal recovery', () => {
       expect(j.read(expected)).toEqual(item(99));
       await j.rewind(expected);
       await j.close();
-      writeFileSync(file('log_data', 1), original);
+      writeFileSync(file("log_data", 1), original);
     }
   });
 
-  test('a corrupt byte anywhere in the last entry drops only that entry', async () => {
+  test("a corrupt byte anywhere in the last entry drops only that entry", async () => {
     await filled(14);
-    const original = readFileSync(file('log_data', 1));
+    const original = readFileSync(file("log_data", 1));
     const starts = entryStarts(original);
     const last = starts[starts.length - 1];
     for (let at = last; at < original.length; at++) {
       for (const flip of [0x01, 0x80, 0xff]) {
         const bytes = Buffer.from(original);
         bytes[at] ^= flip;
-        writeFileSync(file('log_data', 1), bytes);
+        writeFileSync(file("log_data", 1), bytes);
         const j = await open();
         expect(j.size).toBe(13);
         for (let i = 0; i < 13; i++) expect(j.read(i)).toEqual(item(i));
         await j.close();
-        writeFileSync(file('log_data', 1), original);
+        writeFileSync(file("log_data", 1), original);
         // Reopening repaired the offsets too; put them back for the next round.
         const k = await open();
         expect(k.size).toBe(14);
@@ -189,68 +188,68 @@ describe('variable journal recovery', () => {
     }
   });
 
-  test('a corrupt entry in a full section is reported on read and replay, naming the file', async () => {
+  test("a corrupt entry in a full section is reported on read and replay, naming the file", async () => {
     await filled(25);
-    const bytes = readFileSync(file('log_data', 0));
+    const bytes = readFileSync(file("log_data", 0));
     const starts = entryStarts(bytes);
     bytes[starts[4] + 1] ^= 0x01;
-    writeFileSync(file('log_data', 0), bytes);
+    writeFileSync(file("log_data", 0), bytes);
     const j = await open();
     expect(j.size).toBe(25);
     const err = caught(() => j.read(4));
-    expect(err.kind).toBe('ChecksumMismatch');
-    expect(err.file).toBe(file('log_data', 0));
+    expect(err.kind).toBe("ChecksumMismatch");
+    expect(err.file).toBe(file("log_data", 0));
     expect(err.offset).toBe(starts[4]);
     expect(j.read(5)).toEqual(item(5));
     const seen: number[] = [];
-    expect(caught(() => j.replay(0, (pos) => void seen.push(pos))).kind).toBe('ChecksumMismatch');
+    expect(caught(() => j.replay(0, (pos) => void seen.push(pos))).kind).toBe("ChecksumMismatch");
     expect(seen).toEqual([0, 1, 2, 3]);
     await j.close();
   });
 
-  test('lost offsets are rebuilt from the data', async () => {
+  test("lost offsets are rebuilt from the data", async () => {
     await filled(27);
-    unlinkSync(file('log_offsets', 2));
+    unlinkSync(file("log_offsets", 2));
     let j = await open();
     expect(j.size).toBe(27);
     for (let i = 0; i < 27; i++) expect(j.read(i)).toEqual(item(i));
     await j.close();
-    truncateSync(file('log_offsets', 2), 8 * 3 + 5);
+    truncateSync(file("log_offsets", 2), 8 * 3 + 5);
     j = await open();
     expect(j.size).toBe(27);
     j.replay(0, (pos, bytes) => void expect(bytes).toEqual(item(pos)));
     await j.destroy();
   });
 
-  test('offsets ahead of the data are rewound to it', async () => {
+  test("offsets ahead of the data are rewound to it", async () => {
     await filled(27);
-    const bytes = readFileSync(file('log_data', 2));
+    const bytes = readFileSync(file("log_data", 2));
     const starts = entryStarts(bytes);
-    truncateSync(file('log_data', 2), starts[4]);
+    truncateSync(file("log_data", 2), starts[4]);
     const j = await open();
     expect(j.size).toBe(24);
-    expect(statSync(file('log_offsets', 2)).size).toBe(4 * 8);
+    expect(statSync(file("log_offsets", 2)).size).toBe(4 * 8);
     expect(j.append(item(50))).toBe(24);
     expect(j.read(24)).toEqual(item(50));
     await j.destroy();
   });
 
-  test('data pruned but offsets not (crash mid-prune): offsets are pruned to match', async () => {
+  test("data pruned but offsets not (crash mid-prune): offsets are pruned to match", async () => {
     await filled(35);
-    unlinkSync(file('log_data', 0));
-    unlinkSync(file('log_data', 1));
+    unlinkSync(file("log_data", 0));
+    unlinkSync(file("log_data", 1));
     const j = await open();
     expect(j.oldestRetainedPos).toBe(20);
     expect(j.size).toBe(35);
-    expect(existsSync(file('log_offsets', 0))).toBe(false);
-    expect(caught(() => j.read(19)).kind).toBe('ItemPruned');
+    expect(existsSync(file("log_offsets", 0))).toBe(false);
+    expect(caught(() => j.read(19)).kind).toBe("ItemPruned");
     expect(j.read(20)).toEqual(item(20));
     await j.destroy();
   });
 
-  test('every data section pruned but offsets not: the journal is empty at its size', async () => {
+  test("every data section pruned but offsets not: the journal is empty at its size", async () => {
     await filled(30);
-    for (const s of [0, 1, 2]) unlinkSync(file('log_data', s));
+    for (const s of [0, 1, 2]) unlinkSync(file("log_data", s));
     const j = await open();
     expect(j.size).toBe(30);
     expect(j.oldestRetainedPos).toBeUndefined();
@@ -258,21 +257,21 @@ describe('variable journal recovery', () => {
     await j.destroy();
   });
 
-  test('offsets pruned further than the data are Corruption', async () => {
+  test("offsets pruned further than the data are Corruption", async () => {
     await filled(35);
-    unlinkSync(file('log_offsets', 0));
-    await expect(open()).rejects.toMatchObject({ kind: 'Corruption' });
+    unlinkSync(file("log_offsets", 0));
+    await expect(open()).rejects.toMatchObject({ kind: "Corruption" });
   });
 
-  test('a missing middle data section is MissingBlob', async () => {
+  test("a missing middle data section is MissingBlob", async () => {
     await filled(35);
-    unlinkSync(file('log_data', 1));
-    await expect(open()).rejects.toMatchObject({ kind: 'MissingBlob' });
+    unlinkSync(file("log_data", 1));
+    await expect(open()).rejects.toMatchObject({ kind: "MissingBlob" });
   });
 
-  test('an empty new section (crash right after creating it) is harmless', async () => {
+  test("an empty new section (crash right after creating it) is harmless", async () => {
     await filled(20);
-    writeFileSync(file('log_data', 2), Buffer.alloc(0));
+    writeFileSync(file("log_data", 2), Buffer.alloc(0));
     const j = await open();
     expect(j.size).toBe(20);
     expect(j.append(item(20))).toBe(20);

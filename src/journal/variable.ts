@@ -6,14 +6,14 @@
  * the current data section; `sync` also the offsets. Data is the source of truth: `open` repairs offsets.
  * Each of the two journals keeps its newest blob open plus at most `maxOpenBlobs` older ones (LRU).
  */
-import { type Contiguous, ContiguousPositions, type ReplayVisitor } from './contiguous';
-import { JournalError, requireIndex } from './errors';
-import { FixedJournal } from './fixed';
-import { checkPositive, checkReadable, checkReplayStart, outOfRange, readU32 } from './framing';
-import { DEFAULT_MAX_OPEN_BLOBS } from './handles';
-import { Lifecycle, settle } from './lifecycle';
-import { ITEM_ALIGNMENT, SegmentedJournal } from './segmented';
-import { type Storage, checkPartitionName, toStorage } from './storage';
+import { type Contiguous, ContiguousPositions, type ReplayVisitor } from "./contiguous";
+import { JournalError, requireIndex } from "./errors";
+import { FixedJournal } from "./fixed";
+import { checkPositive, checkReadable, checkReplayStart, outOfRange, readU32 } from "./framing";
+import { DEFAULT_MAX_OPEN_BLOBS } from "./handles";
+import { Lifecycle, settle } from "./lifecycle";
+import { ITEM_ALIGNMENT, SegmentedJournal } from "./segmented";
+import { type Storage, checkPartitionName, toStorage } from "./storage";
 
 export interface VariableConfig {
   /** Items per data section (and per offsets blob): 512 for the `immutable` log. Never change it. */
@@ -79,12 +79,12 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
    */
   static async initAtSize(root: string | Storage, partition: string, cfg: VariableConfig, size: number): Promise<VariableJournal> {
     const { storage, ips, writeBufferBytes, maxOpenBlobs } = prepare(root, partition, cfg);
-    requireIndex(size, 'size');
+    requireIndex(size, "size");
     if (size % ips !== 0) {
-      throw new JournalError('InvalidConfig', `initAtSize(${size}) must be a multiple of itemsPerSection (${ips})`);
+      throw new JournalError("InvalidConfig", `initAtSize(${size}) must be a multiple of itemsPerSection (${ips})`);
     }
     if ((await storage.scan(`${partition}_data`)).length > 0) {
-      throw new JournalError('InvalidConfig', `initAtSize needs an empty partition, ${partition}_data has blobs`);
+      throw new JournalError("InvalidConfig", `initAtSize needs an empty partition, ${partition}_data has blobs`);
     }
     const data = await SegmentedJournal.open(storage, `${partition}_data`, writeBufferBytes, maxOpenBlobs);
     try {
@@ -123,7 +123,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
         this.life.track(Promise.all([this.data.sync(section), this.offsets.sync()])).catch(() => undefined);
       }
     } catch (err) {
-      if (err instanceof JournalError && err.kind === 'InvalidArgument') throw err;
+      if (err instanceof JournalError && err.kind === "InvalidArgument") throw err;
       throw this.life.fail(err);
     }
     return this._size - 1;
@@ -143,8 +143,8 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
 
   readRange(start: number, count: number): Uint8Array[] {
     this.life.check();
-    requireIndex(count, 'count');
-    requireIndex(start, 'start');
+    requireIndex(count, "count");
+    requireIndex(start, "start");
     if (start + count > this._size) throw outOfRange(start + count - 1, this._size);
     const items: Uint8Array[] = [];
     if (count === 0) return items;
@@ -157,7 +157,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
 
   replay(startPos: number, visit: ReplayVisitor): void {
     this.life.check();
-    requireIndex(startPos, 'startPos');
+    requireIndex(startPos, "startPos");
     checkReplayStart(startPos, this._pruningBoundary, this._size);
     if (startPos === this._size) return;
     const end = this._size;
@@ -221,7 +221,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
   prune(minPos: number): Promise<boolean> {
     return settle(() => {
       this.life.check();
-      requireIndex(minPos, 'minPos');
+      requireIndex(minPos, "minPos");
       if (minPos <= this._pruningBoundary) return Promise.resolve(false);
       const minSection = Math.floor(Math.min(minPos, this._size) / this.itemsPerSection);
       if (!this.data.hasSectionsBelow(minSection)) return Promise.resolve(false);
@@ -259,7 +259,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
   // reported the first failure, which the parts repeat).
   private async closeParts(): Promise<void> {
     const results = await Promise.allSettled([this.data.close(), this.offsets.close()]);
-    for (const r of results) if (r.status === 'rejected' && !this.life.isPoisoned) throw r.reason;
+    for (const r of results) if (r.status === "rejected" && !this.life.isPoisoned) throw r.reason;
   }
 
   private currentSection(): number {
@@ -267,7 +267,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
   }
 
   private checkReadable(pos: number): void {
-    requireIndex(pos, 'position');
+    requireIndex(pos, "position");
     checkReadable(pos, 1, this._pruningBoundary, this._size);
   }
 
@@ -284,13 +284,13 @@ async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number)
   const sections = data.sectionList();
   for (let i = 1; i < sections.length; i++) {
     if (sections[i] !== sections[i - 1] + 1) {
-      throw new JournalError('MissingBlob', `section ${sections[i - 1] + 1} of ${data.partition} is missing`);
+      throw new JournalError("MissingBlob", `section ${sections[i - 1] + 1} of ${data.partition} is missing`);
     }
   }
   const last = sections[sections.length - 1];
   const lastCount = last === undefined ? 0 : await data.repairTail(last);
   if (lastCount > ips) {
-    throw new JournalError('Corruption', `section ${last} of ${data.partition} holds ${lastCount} items, more than ${ips}`);
+    throw new JournalError("Corruption", `section ${last} of ${data.partition} holds ${lastCount} items, more than ${ips}`);
   }
 
   if (sections.length === 0 || (sections.length === 1 && lastCount === 0)) {
@@ -316,10 +316,10 @@ async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number)
     if (offsetsOldest < dataOldest) {
       await offsets.prune(dataOldest);
     } else if (offsetsOldest > dataOldest) {
-      throw new JournalError('Corruption', `offsets pruned to ${offsetsOldest}, beyond the data's ${dataOldest}`);
+      throw new JournalError("Corruption", `offsets pruned to ${offsetsOldest}, beyond the data's ${dataOldest}`);
     }
   } else if (dataOldest > 0 && offsets.size !== dataOldest) {
-    throw new JournalError('Corruption', `offsets are empty at ${offsets.size}, but the data starts at ${dataOldest}`);
+    throw new JournalError("Corruption", `offsets are empty at ${offsets.size}, but the data starts at ${dataOldest}`);
   }
 
   if (offsets.size > dataSize) {
@@ -328,10 +328,7 @@ async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number)
     rebuildOffsets(data, offsets, ips, dataSize);
   }
   if (offsets.size !== dataSize || offsets.pruningBoundary !== dataOldest) {
-    throw new JournalError(
-      'Corruption',
-      `offsets [${offsets.pruningBoundary}, ${offsets.size}) do not match the data [${dataOldest}, ${dataSize})`,
-    );
+    throw new JournalError("Corruption", `offsets [${offsets.pruningBoundary}, ${offsets.size}) do not match the data [${dataOldest}, ${dataSize})`);
   }
   await offsets.sync();
   return [dataOldest, dataSize];
@@ -341,7 +338,7 @@ async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number)
 function rebuildOffsets(data: SegmentedJournal, offsets: FixedJournal, ips: number, dataSize: number): void {
   let pos = offsets.size;
   if (pos < (data.sectionList()[0] ?? 0) * ips) {
-    throw new JournalError('Corruption', `offsets end at ${pos}, before the data's first section`);
+    throw new JournalError("Corruption", `offsets end at ${pos}, before the data's first section`);
   }
   let section = Math.floor(pos / ips);
   // Resume after the last indexed entry of this section (or at its start).
@@ -385,6 +382,5 @@ function prepare(
 }
 
 function sectionTooShort(dataPartition: string, section: number, pos: number): JournalError {
-  return new JournalError('Corruption', `section ${section} of ${dataPartition} ends before position ${pos}`, { position: pos });
+  return new JournalError("Corruption", `section ${section} of ${dataPartition} ends before position ${pos}`, { position: pos });
 }
-

@@ -41,7 +41,7 @@ export class DigestList {
 
   /** Appends copies of the digests packed back to back in `flat`. */
   pushAll(flat: Uint8Array): void {
-    for (let at = 0; at < flat.length; ) {
+    for (let at = 0; at < flat.length;) {
       const slot = this.head + this.count;
       const offset = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
       const n = Math.min(flat.length - at, CHUNK_BYTES - offset);

@@ -1,7 +1,18 @@
 import fc from "fast-check";
 import {
-  isMmrSize, leafCount, locationToPosition, MAX_LOCATION, MAX_POSITION, mmrSize, nodesToPin,
-  pathToLeaf, peaks, positionToLocation, toNearestSize, toSafeNumber, trailingOnes,
+  isMmrSize,
+  leafCount,
+  locationToPosition,
+  MAX_LOCATION,
+  MAX_POSITION,
+  mmrSize,
+  nodesToPin,
+  pathToLeaf,
+  peaks,
+  positionToLocation,
+  toNearestSize,
+  toSafeNumber,
+  trailingOnes,
 } from "./position";
 import { MmrError } from "./errors";
 
@@ -44,7 +55,14 @@ describe("position arithmetic (docs/formats.md, MMR positions)", () => {
     expect(isMmrSize((1n << 63n) - 1n)).toBe(true);
     expect(isMmrSize(1n << 63n)).toBe(false);
     expect(isMmrSize(MAX_POSITION)).toBe(false);
-    for (const [leaves, size] of [[11, 19], [64, 127], [200, 397], [252, 498], [255, 502], [2000, 3994]]) {
+    for (const [leaves, size] of [
+      [11, 19],
+      [64, 127],
+      [200, 397],
+      [252, 498],
+      [255, 502],
+      [2000, 3994],
+    ]) {
       expect(mmrSize(BigInt(leaves!))).toBe(BigInt(size!));
       expect(leafCount(BigInt(size!))).toBe(BigInt(leaves!));
     }
@@ -58,14 +76,28 @@ describe("position arithmetic (docs/formats.md, MMR positions)", () => {
   });
 
   test("peaks, heights and merge candidates of the 11-leaf example", () => {
-    expect(peaks(19n)).toEqual([{ pos: 14n, height: 3 }, { pos: 17n, height: 1 }, { pos: 18n, height: 0 }]);
+    expect(peaks(19n)).toEqual([
+      { pos: 14n, height: 3 },
+      { pos: 17n, height: 1 },
+      { pos: 18n, height: 0 },
+    ]);
     // nodes_needing_parents = [17, 18]: the trailing peaks of heights 1, 0 merge with leaf 11,
     // one per trailing 1 bit of the leaf count.
     expect(trailingOnes(11n)).toBe(2);
-    expect(peaks(19n).slice(-2).map((p) => p.pos)).toEqual([17n, 18n]);
-    expect(peaks(mmrSize(12n))).toEqual([{ pos: 14n, height: 3 }, { pos: 21n, height: 2 }]);
+    expect(
+      peaks(19n)
+        .slice(-2)
+        .map((p) => p.pos),
+    ).toEqual([17n, 18n]);
+    expect(peaks(mmrSize(12n))).toEqual([
+      { pos: 14n, height: 3 },
+      { pos: 21n, height: 2 },
+    ]);
     expect(kindOf(() => peaks(2n))).toBe("InvalidSize");
-    expect(pathToLeaf(3n, 6n, 2)).toEqual([[6n, 2n], [5n, 4n]]);
+    expect(pathToLeaf(3n, 6n, 2)).toEqual([
+      [6n, 2n],
+      [5n, 4n],
+    ]);
   });
 
   test("toNearestSize and nodesToPin", () => {

@@ -119,14 +119,21 @@ describe("range proofs", () => {
     const big = mmrOf(10_000);
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 10_000 }).chain((leaves) =>
-          fc.tuple(fc.constant(leaves), fc.integer({ min: 0, max: leaves - 1 })).chain(([l, start]) =>
-            fc.tuple(fc.constant(l), fc.constant(start), fc.integer({ min: start + 1, max: Math.min(l, start + 300) }), fc.nat(), fc.nat()),
+        fc
+          .integer({ min: 1, max: 10_000 })
+          .chain((leaves) =>
+            fc
+              .tuple(fc.constant(leaves), fc.integer({ min: 0, max: leaves - 1 }))
+              .chain(([l, start]) =>
+                fc.tuple(fc.constant(l), fc.constant(start), fc.integer({ min: start + 1, max: Math.min(l, start + 300) }), fc.nat(), fc.nat()),
+              ),
           ),
-        ),
         ([leaves, start, end, pick, byte]) => {
           const size = mmrSize(BigInt(leaves));
-          const root = rootDigest(size, peaks(size).map((p) => big.getNode(Number(p.pos))!));
+          const root = rootDigest(
+            size,
+            peaks(size).map((p) => big.getNode(Number(p.pos))!),
+          );
           const proof = big.historicalRangeProof(size, BigInt(start), BigInt(end));
           const els = elements(start, end);
           expect(verifyRangeInclusion(proof, els, BigInt(start), root)).toBe(true);
@@ -153,7 +160,17 @@ describe("range proofs", () => {
   test("verifyRangeAndCollect returns exactly the nodes appending the range would create", () => {
     const mmr = mmrOf(300);
     const root = mmr.root();
-    for (const [start, end] of [[0, 1], [0, 300], [5, 6], [7, 8], [8, 64], [63, 130], [128, 256], [255, 300], [299, 300]] as const) {
+    for (const [start, end] of [
+      [0, 1],
+      [0, 300],
+      [5, 6],
+      [7, 8],
+      [8, 64],
+      [63, 130],
+      [128, 256],
+      [255, 300],
+      [299, 300],
+    ] as const) {
       const proof = mmr.rangeProof(BigInt(start), BigInt(end));
       const { startPos, nodes } = verifyRangeAndCollect(proof, elements(start, end), BigInt(start), root);
       expect(startPos).toBe(locationToPosition(BigInt(start)));
@@ -209,7 +226,10 @@ describe("range proofs", () => {
       const sib = digestAt.get(sibling)!;
       d = parent === sibling + 1n ? nodeDigest(parent, d, sib) : nodeDigest(parent, sib, d);
     }
-    const root = rootDigest(size, ps.map((p) => (p.pos === peak.pos ? d : digestAt.get(p.pos)!)));
+    const root = rootDigest(
+      size,
+      ps.map((p) => (p.pos === peak.pos ? d : digestAt.get(p.pos)!)),
+    );
     const proof = { size, digests: positions.map((p) => digestAt.get(p)!) };
     expect(positions.every((p) => p > 2n ** 53n)).toBe(true); // every digest sits beyond 2^53
     expect(hex(reconstructRoot(proof, [el], loc))).toBe(hex(root));

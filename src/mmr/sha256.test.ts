@@ -20,7 +20,10 @@ describe("sha256 (hot path)", () => {
     const buf = new Uint8Array(20_000).map((_, i) => (i * 131 + 7) & 0xff);
     for (let n = 0; n <= 300; n++) expect(hex(sha256(buf.subarray(0, n)))).toBe(ref(buf.subarray(0, n)));
     for (const n of [16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 20_000]) expect(hex(sha256(buf.subarray(0, n)))).toBe(ref(buf.subarray(0, n)));
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 500 }), (b) => expect(hex(sha256(b))).toBe(ref(b))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 500 }), (b) => expect(hex(sha256(b))).toBe(ref(b))),
+      { numRuns: 300 },
+    );
   });
 
   test("Into forms write exactly 32 bytes at the offset; inputBuffer/hashInputInto hash in place", () => {

@@ -38,8 +38,9 @@ function loadWasm(): WasmSha256 | undefined {
     const bundle = readFileSync(require.resolve("hash-wasm"), "utf8");
     const m = /var name(\$\w+) = "sha256";\s*var data\1 = "([A-Za-z0-9+/=]+)";/.exec(bundle);
     if (m === null) return undefined;
-    const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => unknown; Instance: new (m: unknown, i: object) => { exports: unknown } } })
-      .WebAssembly;
+    const wasm = (
+      globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => unknown; Instance: new (m: unknown, i: object) => { exports: unknown } } }
+    ).WebAssembly;
     const exports = new wasm.Instance(new wasm.Module(Buffer.from(m[2]!, "base64")), {}).exports as Sha256Exports;
     const io = new Uint8Array(exports.memory.buffer, exports.Hash_GetBuffer(), WASM_MAX_INPUT);
     const candidate: WasmSha256 = { io, calculate: (length) => exports.Hash_Calculate(length, 256) };

@@ -6,7 +6,6 @@ import { encodeAnyOperation } from "./operation";
 import { be64, hex, refSha256 } from "../../test/helpers/vectors";
 import { tempDir } from "../../test/helpers/tmp";
 
-
 const fill = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 const keyOf = (i: number): Uint8Array => refSha256(be64(i));
 

@@ -59,7 +59,10 @@ export class AnyDb extends Db<AnyOperation> {
       if (last.type !== "commitFloor") throw new QmdbError("Corruption", `last operation at ${log.size - 1} is not a commit`);
       // Pruning never passes the floor: a log starting above it lost operations that are still active.
       if (BigInt(log.pruningBoundary) > last.floorLoc) {
-        throw new QmdbError("Corruption", `the operation log starts at ${log.pruningBoundary}, above the inactivity floor ${last.floorLoc}: active operations are missing`);
+        throw new QmdbError(
+          "Corruption",
+          `the operation log starts at ${log.pruningBoundary}, above the inactivity floor ${last.floorLoc}: active operations are missing`,
+        );
       }
       return new AnyDb(log, lock, Number(last.floorLoc), built);
     });

@@ -37,7 +37,12 @@ interface Loadable<Op> {
   close(): Promise<void>;
 }
 
-async function run<Op extends { type: string }>(db: Loadable<Op>, ops: readonly Op[], durable: boolean, prune: (db: Loadable<Op>) => Promise<void>): Promise<string[]> {
+async function run<Op extends { type: string }>(
+  db: Loadable<Op>,
+  ops: readonly Op[],
+  durable: boolean,
+  prune: (db: Loadable<Op>) => Promise<void>,
+): Promise<string[]> {
   const roots: string[] = [];
   let pruned = false;
   for (const [i, op] of ops.entries()) {
@@ -58,7 +63,8 @@ describe.each([0, 1, 9, 10, 123, 1001])("bulk load of %d generated keys", (count
   test("any: same roots, files and reopened state as durable commits", async () => {
     // Overwrites and deletes too, so commits raise the floor by more than one step.
     const ops: AnyOperation[] = createAnyTestOperations(count, 3n);
-    for (let i = 0; i < Math.min(count, 40); i += 3) ops.push(i % 2 === 0 ? { type: "delete", key: (ops[i] as { key: Uint8Array }).key } : { ...(ops[i] as AnyOperation) });
+    for (let i = 0; i < Math.min(count, 40); i += 3)
+      ops.push(i % 2 === 0 ? { type: "delete", key: (ops[i] as { key: Uint8Array }).key } : { ...(ops[i] as AnyOperation) });
     ops.push({ type: "commitFloor", metadata: undefined, floorLoc: 0n });
     const prune = async (db: Loadable<AnyOperation>): Promise<void> => (db as AnyDb).prune((db as AnyDb).inactivityFloorLoc);
     const [a, b] = [tempDir(), tempDir()];

@@ -22,29 +22,32 @@ function asMap(entries: Iterable<[Uint8Array, Uint8Array]>): Map<string, string>
 
 test("AnyDb.entries() equals a Map model after random updates, deletes and commits, and after reopen", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom("update", "delete", "commit"), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 })), { maxLength: 60 }), async (steps) => {
-      const dir = tempDir();
-      const db = await AnyDb.open(dir);
-      const model = new Map<string, string>();
-      let committed = new Map<string, string>();
-      for (const [op, i, v] of steps) {
-        if (op === "update") {
-          db.update(key(i), value(i, v));
-          model.set(hex(key(i)), hex(value(i, v)));
-        } else if (op === "delete") {
-          db.delete(key(i));
-          model.delete(hex(key(i)));
-        } else {
-          await db.commit();
-          committed = new Map(model);
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.constantFrom("update", "delete", "commit"), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 })), { maxLength: 60 }),
+      async (steps) => {
+        const dir = tempDir();
+        const db = await AnyDb.open(dir);
+        const model = new Map<string, string>();
+        let committed = new Map<string, string>();
+        for (const [op, i, v] of steps) {
+          if (op === "update") {
+            db.update(key(i), value(i, v));
+            model.set(hex(key(i)), hex(value(i, v)));
+          } else if (op === "delete") {
+            db.delete(key(i));
+            model.delete(hex(key(i)));
+          } else {
+            await db.commit();
+            committed = new Map(model);
+          }
         }
-      }
-      expect(asMap(db.entries())).toEqual(model);
-      await db.close();
-      const reopened = await AnyDb.open(dir);
-      expect(asMap(reopened.entries())).toEqual(committed); // uncommitted operations are discarded
-      await reopened.close();
-    }),
+        expect(asMap(db.entries())).toEqual(model);
+        await db.close();
+        const reopened = await AnyDb.open(dir);
+        expect(asMap(reopened.entries())).toEqual(committed); // uncommitted operations are discarded
+        await reopened.close();
+      },
+    ),
     { numRuns: 25 },
   );
 });

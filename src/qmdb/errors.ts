@@ -32,7 +32,15 @@ export class QmdbError extends Error {
 }
 
 /** Journal errors that mean the stored bytes are damaged (not a failed operation such as `Io`). */
-const DAMAGE: ReadonlySet<JournalErrorKind> = new Set(["ChecksumMismatch", "Corruption", "MissingBlob", "InvalidBlobSize", "InvalidBlobName", "ItemPruned", "ItemOutOfRange"]);
+const DAMAGE: ReadonlySet<JournalErrorKind> = new Set([
+  "ChecksumMismatch",
+  "Corruption",
+  "MissingBlob",
+  "InvalidBlobSize",
+  "InvalidBlobName",
+  "ItemPruned",
+  "ItemOutOfRange",
+]);
 
 /**
  * Whether `err` says a database's files are damaged (bad checksums, missing or malformed files, a

@@ -7,7 +7,13 @@ export { ImmutableDb, IMMUTABLE_KIND, IMMUTABLE_ITEMS_PER_SECTION } from "./immu
 export type { CommitOptions, Db } from "./db";
 export { QmdbError, type QmdbErrorKind, isStorageDamage } from "./errors";
 export {
-  anyTestOperations, createAnyTestOperations, createImmutableTestOperations, createTestOperations, immutableTestOperations, testOperationCount, testOperations,
+  anyTestOperations,
+  createAnyTestOperations,
+  createImmutableTestOperations,
+  createTestOperations,
+  immutableTestOperations,
+  testOperationCount,
+  testOperations,
 } from "./generator";
 export { type DbKind, type DbKindName, type DbOptions, KindMismatchError, checkStoredKind } from "./kind";
 export type { ProvenOperations } from "./log";

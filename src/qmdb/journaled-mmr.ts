@@ -7,8 +7,20 @@
  */
 import { FixedJournal, Metadata, type Storage } from "../journal";
 import {
-  DIGEST_BYTES, type Location, MemMmr, MmrError, type NodeSource, type Position, type Proof, buildRangeProof, isMmrSize,
-  mmrSize, nodesToPin, peaks, toNearestSize, toSafeNumber,
+  DIGEST_BYTES,
+  type Location,
+  MemMmr,
+  MmrError,
+  type NodeSource,
+  type Position,
+  type Proof,
+  buildRangeProof,
+  isMmrSize,
+  mmrSize,
+  nodesToPin,
+  peaks,
+  toNearestSize,
+  toSafeNumber,
 } from "../mmr";
 
 import { runAll } from "./run-all";
@@ -59,11 +71,15 @@ export class JournaledMmr implements NodeSource {
     const journal = await FixedJournal.open(root, cfg.journalPartition, { itemSize: DIGEST_BYTES, itemsPerBlob: cfg.itemsPerBlob ?? MMR_ITEMS_PER_BLOB });
     const metadata = await Metadata.open(root, cfg.metadataPartition);
     const boundaryBytes = metadata.get(metadataKey(BOUNDARY_PREFIX, 0));
-    const boundary = boundaryBytes === undefined ? 0 : toSafeNumber(new DataView(boundaryBytes.buffer, boundaryBytes.byteOffset, 8).getBigUint64(0), "prune boundary");
+    const boundary =
+      boundaryBytes === undefined ? 0 : toSafeNumber(new DataView(boundaryBytes.buffer, boundaryBytes.byteOffset, 8).getBigUint64(0), "prune boundary");
     if (journal.pruningBoundary < boundary && journal.size > 0) await journal.prune(boundary);
     // Pruning records the boundary before it removes nodes: nodes missing above it were lost.
     if (journal.pruningBoundary > boundary) {
-      throw new MmrError("MissingDigest", `the MMR node journal starts at position ${journal.pruningBoundary} but is pruned only to ${boundary}: its leading files are missing`);
+      throw new MmrError(
+        "MissingDigest",
+        `the MMR node journal starts at position ${journal.pruningBoundary} but is pruned only to ${boundary}: its leading files are missing`,
+      );
     }
 
     // A crash mid-append can leave a size that is not a valid MMR size: cut back to the last
@@ -100,10 +116,17 @@ export class JournaledMmr implements NodeSource {
     }
     await (await JournaledMmr.open(root, cfg)).destroy();
     const journalCfg = { itemSize: DIGEST_BYTES, itemsPerBlob: cfg.itemsPerBlob ?? MMR_ITEMS_PER_BLOB };
-    const journal = boundary === 0 ? await FixedJournal.open(root, cfg.journalPartition, journalCfg) : await FixedJournal.initAtSize(root, cfg.journalPartition, journalCfg, boundary);
+    const journal =
+      boundary === 0
+        ? await FixedJournal.open(root, cfg.journalPartition, journalCfg)
+        : await FixedJournal.initAtSize(root, cfg.journalPartition, journalCfg, boundary);
     const metadata = await Metadata.open(root, cfg.metadataPartition);
     const mmr = new JournaledMmr(journal, metadata, new MemMmr(), 0, new Map());
-    await mmr.persistBoundary(boundary, positions, pins.map((p) => Uint8Array.from(p)));
+    await mmr.persistBoundary(
+      boundary,
+      positions,
+      pins.map((p) => Uint8Array.from(p)),
+    );
     mmr.mem = mmr.memAt(boundary);
     return mmr;
   }
@@ -194,7 +217,11 @@ export class JournaledMmr implements NodeSource {
     if (pos > this.size) throw new MmrError("InvalidInput", `prune position ${pos} beyond size ${this.size}`);
     await this.sync();
     const positions = nodesToPin(BigInt(pos)).map(Number);
-    await this.persistBoundary(pos, positions, positions.map((p) => this.getNode(p)!));
+    await this.persistBoundary(
+      pos,
+      positions,
+      positions.map((p) => this.getNode(p)!),
+    );
     await this.journal.prune(pos);
     this.mem = this.memAt(this.size);
   }

@@ -79,14 +79,28 @@ const ANY_EXAMPLES: [Layout, AnyCmd[]][] = [
   [{ logItemsPerBlob: 1, mmrItemsPerBlob: 1 }, [{ t: "update", key: 0, value: 0 }, { t: "reopen" }, { t: "update", key: 0, value: 0 }]],
   [
     { logItemsPerBlob: 2, mmrItemsPerBlob: 3 },
-    [{ t: "update", key: 0, value: 0 }, { t: "commit", metadata: undefined }, { t: "update", key: 1, value: 1 }, { t: "reopen" }, { t: "update", key: 2, value: 2 }, { t: "commit", metadata: 7 }],
+    [
+      { t: "update", key: 0, value: 0 },
+      { t: "commit", metadata: undefined },
+      { t: "update", key: 1, value: 1 },
+      { t: "reopen" },
+      { t: "update", key: 2, value: 2 },
+      { t: "commit", metadata: 7 },
+    ],
   ],
 ];
 const IMMUTABLE_EXAMPLES: [Layout, ImmutableCmd[]][] = [
   [{ logItemsPerBlob: 1, mmrItemsPerBlob: 1 }, [{ t: "set", key: 0, value: 0 }, { t: "reopen" }, { t: "set", key: 0, value: 1 }]],
   [
     { logItemsPerBlob: 2, mmrItemsPerBlob: 3 },
-    [{ t: "set", key: 0, value: 0 }, { t: "commit", metadata: undefined }, { t: "set", key: 1, value: 1 }, { t: "reopen" }, { t: "set", key: 1, value: 2 }, { t: "commit", metadata: 7 }],
+    [
+      { t: "set", key: 0, value: 0 },
+      { t: "commit", metadata: undefined },
+      { t: "set", key: 1, value: 1 },
+      { t: "reopen" },
+      { t: "set", key: 1, value: 2 },
+      { t: "commit", metadata: 7 },
+    ],
   ],
 ];
 
@@ -155,100 +169,108 @@ function runOptions<T>(examples: T[]): fc.Parameters<T> {
 }
 
 describe("model-based: random operation sequences agree with the reference model", () => {
-  test("any: update/delete/commit/close+reopen/prune", async () => {
-    await fc.assert(
-      fc.asyncProperty(layout, fc.array(anyCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
-        const dir = tempDir("qmdb-model-any-");
-        const model = new AnyModel();
-        let db = await AnyDb.open(dir, opts);
-        // Expected pruning boundary: whole blobs below the requested location, never the tail blob
-        // (docs/formats.md, fixed journal); it only ever grows and survives reopening.
-        let boundary = 0;
-        // Metadata of the last commit: what `db.metadata` reports, before and after reopening.
-        let lastMetadata: Uint8Array | undefined;
-        try {
-          expectAnyAgrees(db, model, "open");
-          for (const [i, cmd] of cmds.entries()) {
-            const step = `#${i} ${JSON.stringify(cmd)}`;
-            switch (cmd.t) {
-              case "update":
-                db.update(keyOf(cmd.key), valueOf(cmd.value));
-                model.update(keyOf(cmd.key), valueOf(cmd.value));
-                break;
-              case "delete":
-                same({ step, deleted: db.delete(keyOf(cmd.key)) }, { step, deleted: model.delete(keyOf(cmd.key)) });
-                break;
-              case "commit":
-                lastMetadata = await commitBoth(db, model, cmd.metadata, step);
-                break;
-              case "reopen":
-                db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
-                break;
-              case "prune": {
-                const loc = Math.floor((model.floor * cmd.percent) / 100);
-                await db.prune(BigInt(loc));
-                const tailBlob = Math.floor(model.opCount / opts.logItemsPerBlob);
-                boundary = Math.max(boundary, Math.min(Math.floor(loc / opts.logItemsPerBlob), tailBlob) * opts.logItemsPerBlob);
-                break;
-              }
-              case "pruneBeyond":
-                await expect(db.prune(BigInt(model.floor + 1))).rejects.toThrow(QmdbError);
-                await expect(db.prune(BigInt(model.floor + 1))).rejects.toMatchObject({ kind: "PruneBeyondMinRequired" });
-                break;
-            }
-            expectAnyAgrees(db, model, step, cmd.t !== "update" && cmd.t !== "delete");
-            same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
-            same({ step, oldestRetainedLoc: db.oldestRetainedLoc }, { step, oldestRetainedLoc: BigInt(boundary) });
-          }
-          db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
-          expectAnyAgrees(db, model, "final reopen");
-        } finally {
-          await db.close();
-          rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
-        }
-      }),
-      runOptions(ANY_EXAMPLES),
-    );
-  }, TEST_TIMEOUT_MS);
-
-  test("immutable: set/commit/close+reopen, with KeyExists for keys already set", async () => {
-    await fc.assert(
-      fc.asyncProperty(layout, fc.array(immutableCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
-        const dir = tempDir("qmdb-model-imm-");
-        const model = new ImmutableModel();
-        let db = await ImmutableDb.open(dir, opts);
-        let lastMetadata: Uint8Array | undefined;
-        try {
-          expectImmutableAgrees(db, model, "open");
-          for (const [i, cmd] of cmds.entries()) {
-            const step = `#${i} ${JSON.stringify(cmd)}`;
-            switch (cmd.t) {
-              case "set":
-                if (model.has(keyOf(cmd.key))) {
-                  expect(() => db.set(keyOf(cmd.key), valueOf(cmd.value))).toThrow(expect.objectContaining({ kind: "KeyExists" }));
-                } else {
-                  db.set(keyOf(cmd.key), valueOf(cmd.value));
-                  model.set(keyOf(cmd.key), valueOf(cmd.value));
+  test(
+    "any: update/delete/commit/close+reopen/prune",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(layout, fc.array(anyCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
+          const dir = tempDir("qmdb-model-any-");
+          const model = new AnyModel();
+          let db = await AnyDb.open(dir, opts);
+          // Expected pruning boundary: whole blobs below the requested location, never the tail blob
+          // (docs/formats.md, fixed journal); it only ever grows and survives reopening.
+          let boundary = 0;
+          // Metadata of the last commit: what `db.metadata` reports, before and after reopening.
+          let lastMetadata: Uint8Array | undefined;
+          try {
+            expectAnyAgrees(db, model, "open");
+            for (const [i, cmd] of cmds.entries()) {
+              const step = `#${i} ${JSON.stringify(cmd)}`;
+              switch (cmd.t) {
+                case "update":
+                  db.update(keyOf(cmd.key), valueOf(cmd.value));
+                  model.update(keyOf(cmd.key), valueOf(cmd.value));
+                  break;
+                case "delete":
+                  same({ step, deleted: db.delete(keyOf(cmd.key)) }, { step, deleted: model.delete(keyOf(cmd.key)) });
+                  break;
+                case "commit":
+                  lastMetadata = await commitBoth(db, model, cmd.metadata, step);
+                  break;
+                case "reopen":
+                  db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
+                  break;
+                case "prune": {
+                  const loc = Math.floor((model.floor * cmd.percent) / 100);
+                  await db.prune(BigInt(loc));
+                  const tailBlob = Math.floor(model.opCount / opts.logItemsPerBlob);
+                  boundary = Math.max(boundary, Math.min(Math.floor(loc / opts.logItemsPerBlob), tailBlob) * opts.logItemsPerBlob);
+                  break;
                 }
-                break;
-              case "commit":
-                lastMetadata = await commitBoth(db, model, cmd.metadata, step);
-                break;
-              case "reopen":
-                db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
-                break;
+                case "pruneBeyond":
+                  await expect(db.prune(BigInt(model.floor + 1))).rejects.toThrow(QmdbError);
+                  await expect(db.prune(BigInt(model.floor + 1))).rejects.toMatchObject({ kind: "PruneBeyondMinRequired" });
+                  break;
+              }
+              expectAnyAgrees(db, model, step, cmd.t !== "update" && cmd.t !== "delete");
+              same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
+              same({ step, oldestRetainedLoc: db.oldestRetainedLoc }, { step, oldestRetainedLoc: BigInt(boundary) });
             }
-            expectImmutableAgrees(db, model, step, cmd.t !== "set");
-            same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
+            db = await reopenBoth(db, model, () => AnyDb.open(dir, opts));
+            expectAnyAgrees(db, model, "final reopen");
+          } finally {
+            await db.close();
+            rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
           }
-          db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
-          expectImmutableAgrees(db, model, "final reopen");
-        } finally {
-          await db.close();
-          rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
-        }
-      }),
-      runOptions(IMMUTABLE_EXAMPLES),
-    );
-  }, TEST_TIMEOUT_MS);
+        }),
+        runOptions(ANY_EXAMPLES),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "immutable: set/commit/close+reopen, with KeyExists for keys already set",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(layout, fc.array(immutableCmd, { minLength: 1, maxLength: 150, size: "max" }), async (opts, cmds) => {
+          const dir = tempDir("qmdb-model-imm-");
+          const model = new ImmutableModel();
+          let db = await ImmutableDb.open(dir, opts);
+          let lastMetadata: Uint8Array | undefined;
+          try {
+            expectImmutableAgrees(db, model, "open");
+            for (const [i, cmd] of cmds.entries()) {
+              const step = `#${i} ${JSON.stringify(cmd)}`;
+              switch (cmd.t) {
+                case "set":
+                  if (model.has(keyOf(cmd.key))) {
+                    expect(() => db.set(keyOf(cmd.key), valueOf(cmd.value))).toThrow(expect.objectContaining({ kind: "KeyExists" }));
+                  } else {
+                    db.set(keyOf(cmd.key), valueOf(cmd.value));
+                    model.set(keyOf(cmd.key), valueOf(cmd.value));
+                  }
+                  break;
+                case "commit":
+                  lastMetadata = await commitBoth(db, model, cmd.metadata, step);
+                  break;
+                case "reopen":
+                  db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
+                  break;
+              }
+              expectImmutableAgrees(db, model, step, cmd.t !== "set");
+              same({ step, metadata: hexOrNone(db.metadata) }, { step, metadata: hexOrNone(lastMetadata) });
+            }
+            db = await reopenBoth(db, model, () => ImmutableDb.open(dir, opts));
+            expectImmutableAgrees(db, model, "final reopen");
+          } finally {
+            await db.close();
+            rmSync(dir, { recursive: true, force: true }); // now, not after the test: a soak makes thousands
+          }
+        }),
+        runOptions(IMMUTABLE_EXAMPLES),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -1,8 +1,6 @@
 import fc from "fast-check";
 import { CodecError } from "../codec";
-import {
-  decodeAnyOperation, decodeImmutableOperation, encodeAnyOperation, encodeImmutableOperation,
-} from "./operation";
+import { decodeAnyOperation, decodeImmutableOperation, encodeAnyOperation, encodeImmutableOperation } from "./operation";
 import { createAnyTestOperations, createImmutableTestOperations } from "./generator";
 import { hex } from "../../test/helpers/vectors";
 import { anyOperationArb, immutableOperationArb } from "../../test/helpers/arbitraries";
@@ -20,9 +18,7 @@ describe("operation encodings (docs/formats.md)", () => {
     const v = new Uint8Array(32).fill(0xbb);
     expect(hex(encodeAnyOperation({ type: "update", key: k, value: v }))).toBe("d2" + "aa".repeat(32) + "bb".repeat(32));
     expect(hex(encodeAnyOperation({ type: "delete", key: k }))).toBe("d1" + "aa".repeat(32) + "00".repeat(32));
-    expect(hex(encodeAnyOperation({ type: "commitFloor", metadata: v, floorLoc: 1n }))).toBe(
-      "d301" + "bb".repeat(32) + "0000000000000001" + "00".repeat(23),
-    );
+    expect(hex(encodeAnyOperation({ type: "commitFloor", metadata: v, floorLoc: 1n }))).toBe("d301" + "bb".repeat(32) + "0000000000000001" + "00".repeat(23));
   });
 
   test("pinned immutable encodings", () => {
@@ -91,8 +87,12 @@ describe("test-operation generator (docs/formats.md, generated operations)", () 
     const last = imm[imm.length - 1]!;
     expect(last.type === "commit" && hex(last.metadata!)).toBe("01".repeat(32));
     expect(createAnyTestOperations(0, 0n)).toHaveLength(1);
-    const keysA = createImmutableTestOperations(3, 1n).filter((o) => o.type === "set").map((o) => hex((o as { key: Uint8Array }).key));
-    const keysB = createImmutableTestOperations(3, 2n).filter((o) => o.type === "set").map((o) => hex((o as { key: Uint8Array }).key));
+    const keysA = createImmutableTestOperations(3, 1n)
+      .filter((o) => o.type === "set")
+      .map((o) => hex((o as { key: Uint8Array }).key));
+    const keysB = createImmutableTestOperations(3, 2n)
+      .filter((o) => o.type === "set")
+      .map((o) => hex((o as { key: Uint8Array }).key));
     expect(keysA.some((k) => keysB.includes(k))).toBe(false);
   });
 });

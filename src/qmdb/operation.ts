@@ -67,8 +67,7 @@ export type AnyOperation =
 
 /** An operation of the `immutable` database. */
 export type ImmutableOperation =
-  | { readonly type: "set"; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: "commit"; readonly metadata: Uint8Array | undefined };
+  { readonly type: "set"; readonly key: Uint8Array; readonly value: Uint8Array } | { readonly type: "commit"; readonly metadata: Uint8Array | undefined };
 
 /** Either kind of operation. */
 export type Operation = AnyOperation | ImmutableOperation;
@@ -118,7 +117,10 @@ function allZero(bytes: Uint8Array, from: number, to: number): boolean {
  */
 export function decodeAnyOperation(bytes: Uint8Array): AnyOperation {
   if (bytes.length !== ANY_OPERATION_BYTES) {
-    throw new CodecError(bytes.length < ANY_OPERATION_BYTES ? "EndOfBuffer" : "ExtraData", `any operation must be ${ANY_OPERATION_BYTES} bytes, got ${bytes.length}`);
+    throw new CodecError(
+      bytes.length < ANY_OPERATION_BYTES ? "EndOfBuffer" : "ExtraData",
+      `any operation must be ${ANY_OPERATION_BYTES} bytes, got ${bytes.length}`,
+    );
   }
   switch (bytes[0]) {
     case ANY_UPDATE:
@@ -129,7 +131,8 @@ export function decodeAnyOperation(bytes: Uint8Array): AnyOperation {
     case ANY_COMMIT_FLOOR: {
       const has = bytes[COMMIT_FLAG_OFFSET];
       if (has !== 0 && has !== 1) throw new CodecError("InvalidBool", `commit metadata flag ${has} is not 0 or 1`);
-      if (has === 0 && !allZero(bytes, COMMIT_METADATA_OFFSET, METADATA_END)) throw new CodecError("Invalid", "commit without metadata has non-zero metadata bytes");
+      if (has === 0 && !allZero(bytes, COMMIT_METADATA_OFFSET, METADATA_END))
+        throw new CodecError("Invalid", "commit without metadata has non-zero metadata bytes");
       if (!allZero(bytes, FLOOR_END, ANY_OPERATION_BYTES)) throw new CodecError("Invalid", "commit operation has non-zero padding");
       const floorLoc = anyCommitFloor(bytes);
       if (floorLoc > MAX_LOCATION) throw new CodecError("Invalid", `commit floor location ${floorLoc} overflows`);

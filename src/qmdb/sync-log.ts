@@ -94,7 +94,10 @@ export class SyncLog<Op, D> {
       // Local state that cannot be recovered is discarded and fetched again (`origin` says so).
       if (!(err instanceof QmdbError || err instanceof MmrError || isJournalError(err))) throw err;
       origin = "replaced";
-      reason = err instanceof QmdbError && err.kind === "InvalidSyncState" ? err.message.replace(/^InvalidSyncState: /, "") : `local log could not be recovered: ${(err as Error).message}`;
+      reason =
+        err instanceof QmdbError && err.kind === "InvalidSyncState"
+          ? err.message.replace(/^InvalidSyncState: /, "")
+          : `local log could not be recovered: ${(err as Error).message}`;
     }
     await Promise.allSettled([journal?.close(), mmr?.close()]);
     // Marked before anything of the new log exists; cleared by its first durable commit.

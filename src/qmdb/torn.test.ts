@@ -195,7 +195,13 @@ function describeError(err: unknown): string {
  * every value ever written (`immutable` keys set below the boundary read as absent).
  */
 function expectState(db: AnyKindDb, want: State, prunedTo: bigint, label: string): void {
-  const got = { label, opCount: db.opCount, root: hex(db.root()), floor: db instanceof AnyDb ? db.inactivityFloorLoc : undefined, oldest: db.oldestRetainedLoc };
+  const got = {
+    label,
+    opCount: db.opCount,
+    root: hex(db.root()),
+    floor: db instanceof AnyDb ? db.inactivityFloorLoc : undefined,
+    oldest: db.oldestRetainedLoc,
+  };
   expect(got).toEqual({ label, opCount: want.opCount, root: want.root, floor: want.floor, oldest: prunedTo });
   for (const [k, { value: v, loc }] of want.values) {
     const value = db.get(Buffer.from(k, "hex"));
@@ -216,7 +222,11 @@ async function expectKeepsWorking(kind: Kind, work: string, db: AnyKindDb, label
   await db.close();
   const again = await open(kind, work);
   try {
-    expect({ label, opCount: again.opCount, root: hex(again.root()), value: hex(again.get(key) ?? new Uint8Array(0)) }).toEqual({ label, ...after, value: hex(key) });
+    expect({ label, opCount: again.opCount, root: hex(again.root()), value: hex(again.get(key) ?? new Uint8Array(0)) }).toEqual({
+      label,
+      ...after,
+      value: hex(key),
+    });
   } finally {
     await again.close();
   }
@@ -235,7 +245,9 @@ async function reopenAfterDamage(built: Built, work: string, want: State, label:
     db = await open(built.kind, work);
   } catch (err) {
     if (errorAllowed && isTyped(err)) return "typed-error";
-    throw new Error(`${label}: reopen failed${errorAllowed ? " with an untyped error" : " (this damage must be repaired)"}: ${describeError(err)}`, { cause: err });
+    throw new Error(`${label}: reopen failed${errorAllowed ? " with an untyped error" : " (this damage must be repaired)"}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
   try {
     expectState(db, want, built.prunedTo, label);
@@ -294,7 +306,8 @@ async function expectCorruptionNamed(built: Built, work: string, file: string, r
       thrown = err;
     }
     if (thrown === undefined) throw new Error(`${label}: open succeeded and reading the corrupted item did not fail`);
-    if (!names(thrown)) throw new Error(`${label}: reading the corrupted item failed without a typed error naming ${file}: ${describeError(thrown)}`, { cause: thrown });
+    if (!names(thrown))
+      throw new Error(`${label}: reading the corrupted item failed without a typed error naming ${file}: ${describeError(thrown)}`, { cause: thrown });
     return report("read");
   } finally {
     await db.close();
@@ -334,87 +347,115 @@ describe.each(["any", "immutable"] as const)("%s database: torn writes and corru
 
   const SLOW = 30_000;
 
-  test("every byte of the op log's last item: truncation recovers the previous commit, a flipped byte never yields another root", async () => {
-    const final = finalState(built);
-    const last = Number(final.opCount) - 1; // the final commit operation
-    const previous = stateWithin(built, last);
-    expect(previous.opCount).toBeLessThan(final.opCount);
-    if (kind === "any") {
-      const tail = blobs(built.dir, "log_journal").pop()!;
+  test(
+    "every byte of the op log's last item: truncation recovers the previous commit, a flipped byte never yields another root",
+    async () => {
+      const final = finalState(built);
+      const last = Number(final.opCount) - 1; // the final commit operation
+      const previous = stateWithin(built, last);
+      expect(previous.opCount).toBeLessThan(final.opCount);
+      if (kind === "any") {
+        const tail = blobs(built.dir, "log_journal").pop()!;
+        const size = statSync(tail).size;
+        expect(size).toBeGreaterThan(0);
+        expect(size % ANY_CHUNK).toBe(0);
+        const rel = path.relative(built.dir, tail);
+        const counts = await damageEveryByte(built, work, rel, size - ANY_CHUNK, size, previous);
+        expect(counts.recovered + counts["typed-error"]).toBe(2 * ANY_CHUNK);
+      } else {
+        const tail = blobs(built.dir, "log_data").pop()!;
+        const { start, end } = lastEntry(tail);
+        const rel = path.relative(built.dir, tail);
+        const counts = await damageEveryByte(built, work, rel, start, end, previous);
+        expect(counts.recovered + counts["typed-error"]).toBe(2 * (end - start));
+      }
+    },
+    SLOW,
+  );
+
+  test(
+    "every byte of the MMR journal's last node: the MMR is rebuilt from the log, root unchanged",
+    async () => {
+      const tail = blobs(built.dir, "mmr_journal").pop()!;
       const size = statSync(tail).size;
       expect(size).toBeGreaterThan(0);
-      expect(size % ANY_CHUNK).toBe(0);
-      const rel = path.relative(built.dir, tail);
-      const counts = await damageEveryByte(built, work, rel, size - ANY_CHUNK, size, previous);
-      expect(counts.recovered + counts["typed-error"]).toBe(2 * ANY_CHUNK);
-    } else {
-      const tail = blobs(built.dir, "log_data").pop()!;
-      const { start, end } = lastEntry(tail);
-      const rel = path.relative(built.dir, tail);
-      const counts = await damageEveryByte(built, work, rel, start, end, previous);
-      expect(counts.recovered + counts["typed-error"]).toBe(2 * (end - start));
-    }
-  }, SLOW);
-
-  test("every byte of the MMR journal's last node: the MMR is rebuilt from the log, root unchanged", async () => {
-    const tail = blobs(built.dir, "mmr_journal").pop()!;
-    const size = statSync(tail).size;
-    expect(size).toBeGreaterThan(0);
-    expect(size % MMR_CHUNK).toBe(0);
-    await damageEveryByte(built, work, path.relative(built.dir, tail), size - MMR_CHUNK, size, finalState(built));
-  }, SLOW);
+      expect(size % MMR_CHUNK).toBe(0);
+      await damageEveryByte(built, work, path.relative(built.dir, tail), size - MMR_CHUNK, size, finalState(built));
+    },
+    SLOW,
+  );
 
   if (kind === "immutable") {
-    test("every byte of the offsets journal's last entry: offsets are rebuilt from the data, nothing is lost", async () => {
-      const tail = blobs(built.dir, "log_offsets").pop()!;
-      const size = statSync(tail).size;
-      expect(size).toBeGreaterThan(0);
-      await damageEveryByte(built, work, path.relative(built.dir, tail), size - OFFSET_CHUNK, size, finalState(built));
-    }, SLOW);
+    test(
+      "every byte of the offsets journal's last entry: offsets are rebuilt from the data, nothing is lost",
+      async () => {
+        const tail = blobs(built.dir, "log_offsets").pop()!;
+        const size = statSync(tail).size;
+        expect(size).toBeGreaterThan(0);
+        await damageEveryByte(built, work, path.relative(built.dir, tail), size - OFFSET_CHUNK, size, finalState(built));
+      },
+      SLOW,
+    );
   }
 
-  test("cutting a tail blob back to any item boundary (unsynced items lost) recovers the newest commit it still holds", async () => {
-    const logPartition = kind === "any" ? "log_journal" : "log_data";
-    const logTail = blobs(built.dir, logPartition).pop()!;
-    const logIndex = parseInt(path.basename(logTail), 16);
-    const logBounds = kind === "any" ? boundaries(statSync(logTail).size, ANY_CHUNK) : entryBoundaries(logTail);
-    const cases: [string, number[], (items: number) => State][] = [
-      [logTail, logBounds, (items) => stateWithin(built, logIndex * OPTS.logItemsPerBlob + items)],
-      [blobs(built.dir, "mmr_journal").pop()!, boundaries(statSync(blobs(built.dir, "mmr_journal").pop()!).size, MMR_CHUNK), () => finalState(built)],
-    ];
-    if (kind === "immutable") {
-      const offsets = blobs(built.dir, "log_offsets").pop()!;
-      cases.push([offsets, boundaries(statSync(offsets).size, OFFSET_CHUNK), () => finalState(built)]);
-    }
-    for (const [file, bounds, want] of cases) {
-      const rel = path.relative(built.dir, file);
-      expect(bounds.length).toBeGreaterThan(1);
-      for (const [items, bytes] of bounds.entries()) {
-        workCopy(built, work);
-        truncateSync(path.join(work, rel), bytes);
-        await reopenAfterDamage(built, work, want(items), `${kind}: ${rel} cut to ${items} items (${bytes} bytes)`, false, items % 2 === 0);
+  test(
+    "cutting a tail blob back to any item boundary (unsynced items lost) recovers the newest commit it still holds",
+    async () => {
+      const logPartition = kind === "any" ? "log_journal" : "log_data";
+      const logTail = blobs(built.dir, logPartition).pop()!;
+      const logIndex = parseInt(path.basename(logTail), 16);
+      const logBounds = kind === "any" ? boundaries(statSync(logTail).size, ANY_CHUNK) : entryBoundaries(logTail);
+      const cases: [string, number[], (items: number) => State][] = [
+        [logTail, logBounds, (items) => stateWithin(built, logIndex * OPTS.logItemsPerBlob + items)],
+        [blobs(built.dir, "mmr_journal").pop()!, boundaries(statSync(blobs(built.dir, "mmr_journal").pop()!).size, MMR_CHUNK), () => finalState(built)],
+      ];
+      if (kind === "immutable") {
+        const offsets = blobs(built.dir, "log_offsets").pop()!;
+        cases.push([offsets, boundaries(statSync(offsets).size, OFFSET_CHUNK), () => finalState(built)]);
       }
-    }
-  }, SLOW);
+      for (const [file, bounds, want] of cases) {
+        const rel = path.relative(built.dir, file);
+        expect(bounds.length).toBeGreaterThan(1);
+        for (const [items, bytes] of bounds.entries()) {
+          workCopy(built, work);
+          truncateSync(path.join(work, rel), bytes);
+          await reopenAfterDamage(built, work, want(items), `${kind}: ${rel} cut to ${items} items (${bytes} bytes)`, false, items % 2 === 0);
+        }
+      }
+    },
+    SLOW,
+  );
 
   // A tail blob never grows past `itemsPerBlob` items, so only zero runs that fit are crash states
   // (a longer file is corruption, and a typed InvalidBlobSize error is then the right answer).
-  test("zero bytes past the end of a tail blob (size grew, data never landed) are dropped and nothing committed is lost", async () => {
-    const tails: [string, number, number][] = kind === "any"
-      ? [["log_journal", ANY_CHUNK, OPTS.logItemsPerBlob * ANY_CHUNK], ["mmr_journal", MMR_CHUNK, OPTS.mmrItemsPerBlob * MMR_CHUNK]]
-      : [["log_data", 80, Infinity], ["log_offsets", OFFSET_CHUNK, OPTS.logItemsPerBlob * OFFSET_CHUNK], ["mmr_journal", MMR_CHUNK, OPTS.mmrItemsPerBlob * MMR_CHUNK]];
-    for (const [partition, chunk, capacity] of tails) {
-      const rel = path.relative(built.dir, blobs(built.dir, partition).pop()!);
-      const room = capacity - statSync(path.join(built.dir, rel)).size;
-      expect(room).toBeGreaterThanOrEqual(chunk);
-      for (const zeros of [1, 2, 4, 5, 15, 16, 17, chunk - 1, chunk, chunk + 1, 2 * chunk + 3].filter((z) => z <= room)) {
-        workCopy(built, work);
-        const file = path.join(work, rel);
-        truncateSync(file, statSync(file).size + zeros);
-        await reopenAfterDamage(built, work, finalState(built), `${kind}: ${zeros} zero bytes appended to ${rel}`, false, zeros % 2 === 1);
+  test(
+    "zero bytes past the end of a tail blob (size grew, data never landed) are dropped and nothing committed is lost",
+    async () => {
+      const tails: [string, number, number][] =
+        kind === "any"
+          ? [
+              ["log_journal", ANY_CHUNK, OPTS.logItemsPerBlob * ANY_CHUNK],
+              ["mmr_journal", MMR_CHUNK, OPTS.mmrItemsPerBlob * MMR_CHUNK],
+            ]
+          : [
+              ["log_data", 80, Infinity],
+              ["log_offsets", OFFSET_CHUNK, OPTS.logItemsPerBlob * OFFSET_CHUNK],
+              ["mmr_journal", MMR_CHUNK, OPTS.mmrItemsPerBlob * MMR_CHUNK],
+            ];
+      for (const [partition, chunk, capacity] of tails) {
+        const rel = path.relative(built.dir, blobs(built.dir, partition).pop()!);
+        const room = capacity - statSync(path.join(built.dir, rel)).size;
+        expect(room).toBeGreaterThanOrEqual(chunk);
+        for (const zeros of [1, 2, 4, 5, 15, 16, 17, chunk - 1, chunk, chunk + 1, 2 * chunk + 3].filter((z) => z <= room)) {
+          workCopy(built, work);
+          const file = path.join(work, rel);
+          truncateSync(file, statSync(file).size + zeros);
+          await reopenAfterDamage(built, work, finalState(built), `${kind}: ${zeros} zero bytes appended to ${rel}`, false, zeros % 2 === 1);
+        }
       }
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
 
   test("deleting the tail blob of each journal recovers the newest commit that survives", async () => {
     const logPartition = kind === "any" ? "log_journal" : "log_data";

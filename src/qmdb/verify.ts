@@ -51,9 +51,10 @@ export async function verifyStorage(directory: string, options: DbOptions = {}):
   const lock = DirectoryLock.acquire(directory);
   try {
     const storage = new DiskStorage(directory);
-    const kinds = [(await storage.scan("log_journal")).length > 0 ? ANY_KIND : undefined, (await storage.scan("log_data")).length > 0 ? IMMUTABLE_KIND : undefined].filter(
-      (k) => k !== undefined,
-    );
+    const kinds = [
+      (await storage.scan("log_journal")).length > 0 ? ANY_KIND : undefined,
+      (await storage.scan("log_data")).length > 0 ? IMMUTABLE_KIND : undefined,
+    ].filter((k) => k !== undefined);
     if (kinds.length !== 1) {
       const problem = kinds.length === 0 ? "holds no database (no operation log)" : "holds the operation logs of both database kinds";
       return { directory, kind: undefined, sound: false, problems: [problem], opCount: 0n, oldestRetainedLoc: 0n, root: undefined };
@@ -75,7 +76,8 @@ async function verifyKind(directory: string, kind: DbKind<unknown, unknown>, opt
     const start = journal.pruningBoundary;
     const mmrStart = Number(leafCount(BigInt(mmr.prunedToPos)));
     if (journal.size === 0) problems.push("the operation log is empty");
-    if (start > mmrStart) problems.push(`the operation log starts at ${start} but the MMR is pruned only to ${mmrStart}: operations [${mmrStart}, ${start}) are missing`);
+    if (start > mmrStart)
+      problems.push(`the operation log starts at ${start} but the MMR is pruned only to ${mmrStart}: operations [${mmrStart}, ${start}) are missing`);
     if (kind.name === "any" && journal.size > 0) {
       const floor = lastFloor(journal);
       if (floor === undefined) problems.push("the log holds no commit");
@@ -128,12 +130,14 @@ function rehash(journal: Contiguous, mmr: JournaledMmr, kind: DbKind<unknown, un
       const want = rebuilt.getNode(pos)!;
       const have = mmr.getNode(pos);
       if (have === undefined || toHex(have) !== toHex(want)) {
-        if (mismatches++ < MAX_PROBLEMS) problems.push(`MMR node ${pos} (covering operation ${loc}) ${have === undefined ? "is missing" : "differs from the one recomputed from the log"}`);
+        if (mismatches++ < MAX_PROBLEMS)
+          problems.push(`MMR node ${pos} (covering operation ${loc}) ${have === undefined ? "is missing" : "differs from the one recomputed from the log"}`);
       }
     }
     if (loc % PRUNE_EVERY_LEAVES === 0) rebuilt.pruneAll();
   });
   if (mismatches > MAX_PROBLEMS) problems.push(`… ${mismatches - MAX_PROBLEMS} more`);
-  if (mmr.leaves === journal.size && toHex(mmr.root()) !== toHex(rebuilt.root())) problems.push(`the stored MMR root ${toHex(mmr.root())} differs from the root recomputed from the log`);
+  if (mmr.leaves === journal.size && toHex(mmr.root()) !== toHex(rebuilt.root()))
+    problems.push(`the stored MMR root ${toHex(mmr.root())} differs from the root recomputed from the log`);
   return toHex(rebuilt.root());
 }

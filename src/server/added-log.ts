@@ -30,7 +30,13 @@ export class AddedOperationsLog {
     const now = this.now();
     if (now - this.since < this.intervalMs) return;
     this.log.info(
-      { batches: this.batches, operations_added: this.operations, seconds: Math.round((now - this.since) / 100) / 10, op_count: opCount.toString(), root: hex(root) },
+      {
+        batches: this.batches,
+        operations_added: this.operations,
+        seconds: Math.round((now - this.since) / 100) / 10,
+        op_count: opCount.toString(),
+        root: hex(root),
+      },
       "added operations summary",
     );
     this.batches = 0;

@@ -29,7 +29,7 @@ async function prunedDatabase(kind: "any" | "immutable", keys: number): Promise<
 function expected(service: SyncService, opCount: bigint, startLoc: bigint, maxOps: bigint, batchSize: number): Buffer[] {
   const plan = service.plan({ opCount, startLoc, maxOps, batchSize });
   const out: Buffer[] = [];
-  for (let loc = plan.startLoc; loc < plan.endLoc; ) {
+  for (let loc = plan.startLoc; loc < plan.endLoc;) {
     const n = plan.endLoc - loc < BigInt(plan.batchSize) ? plan.endLoc - loc : BigInt(plan.batchSize);
     const { proof, operations } = service.prove(opCount, loc, n);
     out.push(encodeOperationsResponse(service.kind, loc, proof, operations));
@@ -112,9 +112,11 @@ test("the slicer lets a timer run during a long stream of busy work", async () =
 test("slicer waiters resume one per event-loop turn, in arrival order", async () => {
   const slicer = new Slicer(0); // every turn waits
   const order: number[] = [];
-  await Promise.all([0, 1, 2].map(async (i) => {
-    await slicer.turn();
-    order.push(i);
-  }));
+  await Promise.all(
+    [0, 1, 2].map(async (i) => {
+      await slicer.turn();
+      order.push(i);
+    }),
+  );
   expect(order).toEqual([0, 1, 2]);
 });

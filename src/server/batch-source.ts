@@ -117,7 +117,7 @@ export class BatchSource {
    */
   async *batches(req: OperationsRequest, signal?: AbortSignal): AsyncGenerator<EncodedBatch> {
     const { opCount, startLoc, endLoc, batchSize } = this.service.plan(req);
-    for (let loc = startLoc; loc < endLoc; ) {
+    for (let loc = startLoc; loc < endLoc;) {
       await this.slicer.turn();
       if (signal?.aborted === true) return;
       const n = endLoc - loc < BigInt(batchSize) ? endLoc - loc : BigInt(batchSize);

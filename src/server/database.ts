@@ -5,7 +5,14 @@
  */
 import { EventEmitter } from "node:events";
 import {
-  type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, type ProvenOperations, AnyDb, ImmutableDb, checkStoredKind,
+  type AnyOperation,
+  type DbKindName,
+  type ImmutableOperation,
+  type Operation,
+  type ProvenOperations,
+  AnyDb,
+  ImmutableDb,
+  checkStoredKind,
 } from "../qmdb";
 import type { SyncTarget } from "../sync";
 import { ServiceError } from "./errors";

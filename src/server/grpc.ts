@@ -8,11 +8,14 @@
  */
 import { type EventEmitter, getEventListeners } from "node:events";
 import http2 from "node:http2";
+import { type ServerUnaryCall, type ServerWritableStream, type ServiceError as GrpcServiceError, type sendUnaryData, status } from "@grpc/grpc-js";
 import {
-  type ServerUnaryCall, type ServerWritableStream, type ServiceError as GrpcServiceError, type sendUnaryData, status,
-} from "@grpc/grpc-js";
-import {
-  GetOperationsRequest, type GetOperationsResponse, GetSyncTargetRequest, GetSyncTargetResponse, SyncServiceService, type SyncServiceServer,
+  GetOperationsRequest,
+  type GetOperationsResponse,
+  GetSyncTargetRequest,
+  GetSyncTargetResponse,
+  SyncServiceService,
+  type SyncServiceServer,
   WatchSyncTargetRequest,
 } from "../../gen/commonware/sync/v1/sync";
 import { toProtoKind, toProtoTarget } from "../wire";
@@ -49,11 +52,13 @@ function isUndecodable(req: unknown): req is Undecodable {
  * request with INTERNAL, but it is the client's mistake) and response encoders that count bytes.
  */
 export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServiceService {
-  const counted = <T>(method: string, encode: (m: T) => Buffer) => (message: T): Buffer => {
-    const bytes = encode(message);
-    metrics.bytesSent.inc({ method }, bytes.length);
-    return bytes;
-  };
+  const counted =
+    <T>(method: string, encode: (m: T) => Buffer) =>
+    (message: T): Buffer => {
+      const bytes = encode(message);
+      metrics.bytesSent.inc({ method }, bytes.length);
+      return bytes;
+    };
   return {
     getSyncTarget: {
       ...SyncServiceService.getSyncTarget,
@@ -216,11 +221,15 @@ export function syncServiceHandlers(
       const seconds = budget.limits.stallTimeoutMs / 1000;
       log.warn({ method, client, queued_bytes: sender.queuedBytes, stall_timeout_s: seconds }, "ended a stream whose client stopped reading");
       metrics.stalledStreams.inc({ method });
-      if (!call.writableEnded) fail(new ServiceError("Stalled", `the stream made no progress for ${seconds} s (the client stopped reading); it was ended to free its slot`));
-      setTimeout(() => {
-        if (!resetStream(call)) log.error({ method }, "could not reset a stalled stream (grpc-js internals changed?)");
-        sender.close();
-      }, Math.min(STALLED_RESET_GRACE_MS, budget.limits.stallTimeoutMs)).unref();
+      if (!call.writableEnded)
+        fail(new ServiceError("Stalled", `the stream made no progress for ${seconds} s (the client stopped reading); it was ended to free its slot`));
+      setTimeout(
+        () => {
+          if (!resetStream(call)) log.error({ method }, "could not reset a stalled stream (grpc-js internals changed?)");
+          sender.close();
+        },
+        Math.min(STALLED_RESET_GRACE_MS, budget.limits.stallTimeoutMs),
+      ).unref();
     };
     const done = (): void => {
       sender.close();

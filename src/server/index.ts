@@ -1,5 +1,12 @@
 /** The sync server: gRPC adapter, request logic, workload, metrics. */
-export { SyncServer, SYNC_SERVICE_NAME, DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_IDLE_CONNECTION_TIMEOUT_MS, type ServerOptions, type ServerTlsOptions } from "./server";
+export {
+  SyncServer,
+  SYNC_SERVICE_NAME,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_IDLE_CONNECTION_TIMEOUT_MS,
+  type ServerOptions,
+  type ServerTlsOptions,
+} from "./server";
 export { DEFAULT_RATE_LIMITS, Pushback, RateLimiter, TokenBucket, type RateLimits } from "./limits";
 export { DEFAULT_LIMITS, SyncService, type ServiceLimits, type OperationsRequest, type SignedTarget } from "./service";
 export { ServiceError, type ServiceErrorKind } from "./errors";

@@ -30,11 +30,29 @@ export class ServerMetrics {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly bytesSent = new Counter({ name: "server_sent_bytes_total", help: "Serialized response bytes sent, by method", labelNames: ["method"], registers: [this.registry] });
+  readonly bytesSent = new Counter({
+    name: "server_sent_bytes_total",
+    help: "Serialized response bytes sent, by method",
+    labelNames: ["method"],
+    registers: [this.registry],
+  });
   readonly operationsServed = new Counter({ name: "server_served_operations_total", help: "Operations streamed to clients", registers: [this.registry] });
-  readonly opCount = new Gauge({ name: "server_committed_operations", help: "Committed operations in the database (the target's upper bound)", registers: [this.registry] });
-  readonly activeStreams = new Gauge({ name: "server_active_streams", help: "Streams open now, by method", labelNames: ["method"], registers: [this.registry] });
-  readonly connectedClients = new Gauge({ name: "server_connected_clients", help: "Distinct clients with at least one stream open now", registers: [this.registry] });
+  readonly opCount = new Gauge({
+    name: "server_committed_operations",
+    help: "Committed operations in the database (the target's upper bound)",
+    registers: [this.registry],
+  });
+  readonly activeStreams = new Gauge({
+    name: "server_active_streams",
+    help: "Streams open now, by method",
+    labelNames: ["method"],
+    registers: [this.registry],
+  });
+  readonly connectedClients = new Gauge({
+    name: "server_connected_clients",
+    help: "Distinct clients with at least one stream open now",
+    registers: [this.registry],
+  });
   readonly queuedResponseBytes = new Gauge({
     name: "server_queued_response_bytes",
     help: "Response bytes queued to clients and not yet sent (bounded by the total send buffer)",
@@ -66,4 +84,3 @@ export class ServerMetrics {
     for (const method of ["GetOperations", "WatchSyncTarget"]) this.activeStreams.set({ method }, 0);
   }
 }
-

@@ -126,10 +126,7 @@ export class SyncServer {
         "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
         "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
       });
-      grpc.addService(
-        syncServiceDefinition(metrics),
-        syncServiceHandlers(service, metrics, limiter, budget, log, shuttingDown.signal, stoppingWatches.signal),
-      );
+      grpc.addService(syncServiceDefinition(metrics), syncServiceHandlers(service, metrics, limiter, budget, log, shuttingDown.signal, stoppingWatches.signal));
       // A relay is NOT_SERVING until it has reached its first target.
       const initial = db.target === undefined ? "NOT_SERVING" : "SERVING";
       const healthService = new HealthImplementation({ "": initial, [SYNC_SERVICE_NAME]: initial });

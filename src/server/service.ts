@@ -107,7 +107,8 @@ export class SyncService {
     }
     const size = this.served().upperBound;
     if (req.opCount > size) {
-      if (this.db.catchingUp === true) throw new ServiceError("Unavailable", `op_count ${req.opCount} is beyond the op count ${size} this relay has reached; retry later`);
+      if (this.db.catchingUp === true)
+        throw new ServiceError("Unavailable", `op_count ${req.opCount} is beyond the op count ${size} this relay has reached; retry later`);
       throw new ServiceError("OutOfRange", `op_count ${req.opCount} exceeds the database's committed op count ${size}`);
     }
     const oldest = this.db.oldestRetainedLoc;

@@ -159,7 +159,10 @@ export class Workload {
           continue;
         }
         this.setServing(true);
-        this.log.warn({ op_count: this.db.target.upperBound.toString(), root: hex(this.db.target.root) }, "database reopened after a storage failure; serving the last commit");
+        this.log.warn(
+          { op_count: this.db.target.upperBound.toString(), root: hex(this.db.target.root) },
+          "database reopened after a storage failure; serving the last commit",
+        );
       }
       if (!(await room())) return undefined;
       try {

@@ -7,14 +7,38 @@
  */
 import { type Proof, mmrSize, verifyRangeInclusion } from "../mmr";
 import {
-  ANY_KIND, AnyDb, type AnyOperation, createImmutableTestOperations, type DbKind, type DbOptions, IMMUTABLE_KIND, ImmutableDb, type ProvenOperations, SyncLog,
+  ANY_KIND,
+  AnyDb,
+  type AnyOperation,
+  createImmutableTestOperations,
+  type DbKind,
+  type DbOptions,
+  IMMUTABLE_KIND,
+  ImmutableDb,
+  type ProvenOperations,
+  SyncLog,
 } from "../qmdb";
 import { type FetchedBatch, type FetchRequest, type Resolver, ResolverError, syncDatabase, type SyncOptions, type SyncResult, type SyncTarget } from ".";
 import type { Storage } from "../journal";
 import { DbResolver, type Tamper } from "../../test/helpers/db-resolver";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, expectSyncedTo, expectSameValues, FAST_RETRY, hex, IMM_OPTS, immutableKeys,
-  immutableTarget, RecordingResolver, scratchDir,
+  ANY_OPTS,
+  anyTarget,
+  anyWorkload,
+  applyAll,
+  captureLogger,
+  digestOf,
+  evolvingAnySource,
+  failOnUnhandledRejections,
+  expectSyncedTo,
+  expectSameValues,
+  FAST_RETRY,
+  hex,
+  IMM_OPTS,
+  immutableKeys,
+  immutableTarget,
+  RecordingResolver,
+  scratchDir,
 } from "../../test/helpers/sync-harness";
 import { closeAfterTest } from "../../test/helpers/tmp";
 
@@ -93,10 +117,28 @@ interface Mutation {
 }
 
 const MUTATIONS: Mutation[] = [
-  { name: "flipped byte in an operation", reason: "bad proof", mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 3 ? flip(op, 7) : op)) }) },
-  { name: "flipped byte in an operation of the boundary batch", reason: "bad proof", atBoundary: true, mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 0 ? flip(op, 7) : op)) }) },
-  { name: "wrong proof digest", reason: "bad proof", mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 0) : d)) } }) },
-  { name: "L03 wrong pinned node in the boundary proof", reason: "bad proof", atBoundary: true, mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 31) : d)) } }) },
+  {
+    name: "flipped byte in an operation",
+    reason: "bad proof",
+    mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 3 ? flip(op, 7) : op)) }),
+  },
+  {
+    name: "flipped byte in an operation of the boundary batch",
+    reason: "bad proof",
+    atBoundary: true,
+    mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 0 ? flip(op, 7) : op)) }),
+  },
+  {
+    name: "wrong proof digest",
+    reason: "bad proof",
+    mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 0) : d)) } }),
+  },
+  {
+    name: "L03 wrong pinned node in the boundary proof",
+    reason: "bad proof",
+    atBoundary: true,
+    mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? flip(d, 31) : d)) } }),
+  },
   {
     name: "extra operation (the real next one) under a proof for one fewer",
     reason: "bad proof",
@@ -127,7 +169,11 @@ const MUTATIONS: Mutation[] = [
     mutate: (b, req, fx) => ({ startLoc: b.startLoc, ...proven(fx, req.opCount, b.startLoc, BigInt(BATCH + 1)) }),
   },
   { name: "L01 empty batch", reason: "wrong count", mutate: (b) => ({ ...b, operations: [] }) },
-  { name: "an operation with a trailing byte", reason: "bad proof", mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 2 ? Uint8Array.from([...op, 0]) : op)) }) },
+  {
+    name: "an operation with a trailing byte",
+    reason: "bad proof",
+    mutate: (b) => ({ ...b, operations: b.operations.map((op, i) => (i === 2 ? Uint8Array.from([...op, 0]) : op)) }),
+  },
   {
     // commonware's verifier accepts one surplus digest equal to the last peak taken from the front
     // (its two cursors compare values); such a proof verifies but has no well-defined pinned nodes.
@@ -333,7 +379,14 @@ describe("lying targets", () => {
     await applyAll(server, createImmutableTestOperations(40, 1n));
     server.set(digestOf("uncommitted"), digestOf("v"));
     await expect(
-      syncDatabase({ kind: IMMUTABLE_KIND, dbOptions: IMM_OPTS, retry: FAST_RETRY, directory: scratchDir(), target: immutableTarget(server), resolver: new DbResolver(IMMUTABLE_KIND, server) }),
+      syncDatabase({
+        kind: IMMUTABLE_KIND,
+        dbOptions: IMM_OPTS,
+        retry: FAST_RETRY,
+        directory: scratchDir(),
+        target: immutableTarget(server),
+        resolver: new DbResolver(IMMUTABLE_KIND, server),
+      }),
     ).rejects.toEqual(expect.objectContaining({ name: "SyncError", kind: "InvalidTarget", message: expect.stringContaining("not a commit") }));
     await server.close();
   });
@@ -372,7 +425,14 @@ describe("lying targets", () => {
       },
     };
     const dir = scratchDir();
-    const err = await syncDatabase({ kind: lyingKind, dbOptions: ANY_OPTS, retry: FAST_RETRY, directory: dir, target: first, resolver: new DbResolver(ANY_KIND, server) }).catch((e: unknown) => e);
+    const err = await syncDatabase({
+      kind: lyingKind,
+      dbOptions: ANY_OPTS,
+      retry: FAST_RETRY,
+      directory: dir,
+      target: first,
+      resolver: new DbResolver(ANY_KIND, server),
+    }).catch((e: unknown) => e);
     expect(err).toEqual(expect.objectContaining({ name: "SyncError", kind: "RootMismatch" }));
     expect((err as { details: unknown }).details).toEqual({ expected: hex(first.root), actual: "ee".repeat(32) });
     expect(builds).toBe(2);
@@ -382,32 +442,32 @@ describe("lying targets", () => {
 
 // ------------------------------------------------------------------------------------------------
 describe("non-canonical proofs", () => {
-  test.each([["a sibling digest", false], ["a pinned node of the boundary proof", true]] as const)(
-    "an over-long (33-byte) %s is rejected or provably harmless: stored state and later roots are exact",
-    async (_what, atBoundary) => {
-      // The gRPC decoder rejects digests that are not 32 bytes; this checks the engine on its own.
-      const fx = await fixture("any");
-      const from = atBoundary ? fx.target.lowerBound : fx.target.lowerBound + BigInt(2 * BATCH);
-      const longer: Mutation = {
-        name: "33-byte digest",
-        reason: "",
-        mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? Uint8Array.from([...d, 0xab]) : d)) } }),
-      };
-      const dir = scratchDir();
-      const { rec, observer } = recorder();
-      const res = await fx.sync({ directory: dir, resolver: fx.resolver(tamperFrom(fx, longer, from, false).hook), observer });
-      expect(rec.rejected.length).toBeLessThanOrEqual(1);
-      expect(hex(res.database.root())).toBe(hex(fx.target.root));
-      await res.database.close();
-      const reopened = await AnyDb.open(dir, ANY_OPTS);
-      expect(hex(reopened.root())).toBe(hex(fx.target.root));
-      const p = reopened.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof;
-      expect(p.digests.every((d) => d.length === 32)).toBe(true);
-      expect(p).toEqual(fx.server.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof);
-      await reopened.close();
-      await fx.server.close();
-    },
-  );
+  test.each([
+    ["a sibling digest", false],
+    ["a pinned node of the boundary proof", true],
+  ] as const)("an over-long (33-byte) %s is rejected or provably harmless: stored state and later roots are exact", async (_what, atBoundary) => {
+    // The gRPC decoder rejects digests that are not 32 bytes; this checks the engine on its own.
+    const fx = await fixture("any");
+    const from = atBoundary ? fx.target.lowerBound : fx.target.lowerBound + BigInt(2 * BATCH);
+    const longer: Mutation = {
+      name: "33-byte digest",
+      reason: "",
+      mutate: (b) => ({ ...b, proof: { size: b.proof.size, digests: b.proof.digests.map((d, i) => (i === 0 ? Uint8Array.from([...d, 0xab]) : d)) } }),
+    };
+    const dir = scratchDir();
+    const { rec, observer } = recorder();
+    const res = await fx.sync({ directory: dir, resolver: fx.resolver(tamperFrom(fx, longer, from, false).hook), observer });
+    expect(rec.rejected.length).toBeLessThanOrEqual(1);
+    expect(hex(res.database.root())).toBe(hex(fx.target.root));
+    await res.database.close();
+    const reopened = await AnyDb.open(dir, ANY_OPTS);
+    expect(hex(reopened.root())).toBe(hex(fx.target.root));
+    const p = reopened.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof;
+    expect(p.digests.every((d) => d.length === 32)).toBe(true);
+    expect(p).toEqual(fx.server.historicalProof(fx.target.upperBound, fx.target.lowerBound, 4n).proof);
+    await reopened.close();
+    await fx.server.close();
+  });
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -433,7 +493,14 @@ describe("unresponsive peers", () => {
     const server = await AnyDb.open(scratchDir(), ANY_OPTS);
     await applyAll(server, anyWorkload(80, 1n).ops);
     const { resolver, state } = stallingResolver(new DbResolver(ANY_KIND, server), 1, "return");
-    const res = await syncDatabase({ kind: ANY_KIND, dbOptions: ANY_OPTS, directory: scratchDir(), target: anyTarget(server), resolver, retry: { ...FAST_RETRY, requestTimeoutMs: 30 } });
+    const res = await syncDatabase({
+      kind: ANY_KIND,
+      dbOptions: ANY_OPTS,
+      directory: scratchDir(),
+      target: anyTarget(server),
+      resolver,
+      retry: { ...FAST_RETRY, requestTimeoutMs: 30 },
+    });
     expect(state.aborted).toBe(1);
     expect(hex(res.database.root())).toBe(hex(server.root()));
     await res.database.close();
@@ -470,7 +537,14 @@ describe("unresponsive peers", () => {
     await applyAll(server, anyWorkload(20, 1n).ops);
     const { resolver, state } = stallingResolver(undefined, Infinity, "throw");
     await expect(
-      syncDatabase({ kind: ANY_KIND, dbOptions: ANY_OPTS, directory: scratchDir(), target: anyTarget(server), resolver, retry: { ...FAST_RETRY, requestTimeoutMs: 10, maxAttempts: 3 } }),
+      syncDatabase({
+        kind: ANY_KIND,
+        dbOptions: ANY_OPTS,
+        directory: scratchDir(),
+        target: anyTarget(server),
+        resolver,
+        retry: { ...FAST_RETRY, requestTimeoutMs: 10, maxAttempts: 3 },
+      }),
     ).rejects.toEqual(expect.objectContaining({ kind: "ResolverFailed", message: expect.stringContaining("no data for 10 ms") }));
     expect(state.calls).toBe(3);
     await server.close();

@@ -145,7 +145,9 @@ export async function syncDatabase<Op, D extends { root(): Uint8Array; close(): 
       if (!(damaged || (err instanceof SyncError && err.kind === "RootMismatch"))) throw err;
       logger.warn(
         { err: (err as Error).message },
-        damaged ? "the local copy is damaged; wiping it and syncing again from scratch" : "final root does not match the target; wiping the local copy and syncing again from scratch",
+        damaged
+          ? "the local copy is damaged; wiping it and syncing again from scratch"
+          : "final root does not match the target; wiping the local copy and syncing again from scratch",
       );
       await SyncLog.wipe(options.kind, options.directory, options.dbOptions);
       return await new Attempt(options, true).run();
@@ -164,7 +166,10 @@ export type OpenLogSyncOptions<Op, D> = Omit<SyncOptions<Op, D>, "directory" | "
  * final root mismatch throws `RootMismatch` and the caller decides. Resolves with the number of
  * operations fetched.
  */
-export async function syncOpenLog<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(log: SyncLog<Op, D>, options: OpenLogSyncOptions<Op, D>): Promise<bigint> {
+export async function syncOpenLog<Op, D extends { root(): Uint8Array; close(): Promise<void> }>(
+  log: SyncLog<Op, D>,
+  options: OpenLogSyncOptions<Op, D>,
+): Promise<bigint> {
   checkTarget(options.target);
   return await new Attempt<Op, D>({ ...options, directory: "" }, false).runOpen(log);
 }
@@ -464,7 +469,10 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     if (batch.startLoc !== req.next) throw new InvalidResponseError("wrong start", `batch starts at ${batch.startLoc}, expected ${req.next}`);
     if (n === 0) throw new InvalidResponseError("wrong count", `empty batch at ${req.next}`);
     if (n > req.batchSize || BigInt(n) > req.end - req.next) {
-      throw new InvalidResponseError("oversize", `batch of ${n} operations at ${req.next}; asked for at most ${Math.min(req.batchSize, Number(req.end - req.next))}`);
+      throw new InvalidResponseError(
+        "oversize",
+        `batch of ${n} operations at ${req.next}; asked for at most ${Math.min(req.batchSize, Number(req.end - req.next))}`,
+      );
     }
     if (batch.proof.digests.length > MAX_PROOF_DIGESTS) {
       throw new InvalidResponseError("oversize", `proof has ${batch.proof.digests.length} digests, more than ${MAX_PROOF_DIGESTS}`);
@@ -570,7 +578,7 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     }
     await this.apply(v);
     // Drain buffered batches that now connect to the tip.
-    for (let progress = true; progress; ) {
+    for (let progress = true; progress;) {
       progress = false;
       for (const [start, b] of this.fetched) {
         const bEnd = start + BigInt(b.operations.length);
@@ -637,7 +645,10 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       return;
     }
     if (equalBytes(t.root, old.root)) {
-      throw new SyncError("TargetRootUnchanged", `target moved from [${old.lowerBound}, ${old.upperBound}) to [${t.lowerBound}, ${t.upperBound}) with the same root`);
+      throw new SyncError(
+        "TargetRootUnchanged",
+        `target moved from [${old.lowerBound}, ${old.upperBound}) to [${t.lowerBound}, ${t.upperBound}) with the same root`,
+      );
     }
     await this.log.retarget(t.lowerBound, t.upperBound);
     this.target = t;
@@ -651,7 +662,10 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
     }
     for (const [s] of this.fetched) if (s < start) this.fetched.delete(s);
     this.options.observer?.targetChanged?.(t);
-    this.logger.info({ root: toHex(t.root), lower: t.lowerBound.toString(), upper: t.upperBound.toString(), local_ops: this.log.size.toString() }, "following new target");
+    this.logger.info(
+      { root: toHex(t.root), lower: t.lowerBound.toString(), upper: t.upperBound.toString(), local_ops: this.log.size.toString() },
+      "following new target",
+    );
     if (!this.checkComplete()) this.schedule();
   }
 }

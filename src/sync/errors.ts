@@ -6,14 +6,7 @@
 
 /** What made a sync fail. */
 export type SyncErrorKind =
-  | "InvalidTarget"
-  | "TargetRootUnchanged"
-  | "RootMismatch"
-  | "HiddenLiveKeys"
-  | "InvalidResponse"
-  | "ResolverFailed"
-  | "InvalidState"
-  | "Aborted";
+  "InvalidTarget" | "TargetRootUnchanged" | "RootMismatch" | "HiddenLiveKeys" | "InvalidResponse" | "ResolverFailed" | "InvalidState" | "Aborted";
 
 /** A sync failed; `kind` says why. */
 export class SyncError extends Error {

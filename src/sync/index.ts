@@ -3,8 +3,19 @@
  * database from an untrusted resolver.
  */
 export {
-  syncDatabase, syncOpenLog, checkTarget, DEFAULT_RETRY, DEFAULT_SYNC, MAX_PROOF_DIGESTS,
-  type OpenLogSyncOptions, type RetryPolicy, type SyncLogger, type SyncObserver, type SyncOptions, type SyncResult, type SyncTarget,
+  syncDatabase,
+  syncOpenLog,
+  checkTarget,
+  DEFAULT_RETRY,
+  DEFAULT_SYNC,
+  MAX_PROOF_DIGESTS,
+  type OpenLogSyncOptions,
+  type RetryPolicy,
+  type SyncLogger,
+  type SyncObserver,
+  type SyncOptions,
+  type SyncResult,
+  type SyncTarget,
 } from "./engine";
 export { InvalidResponseError, ResolverError, SyncError, type SyncErrorKind } from "./errors";
 export type { FetchedBatch, FetchRequest, Resolver } from "./resolver";

@@ -8,15 +8,51 @@
  */
 import { MAX_LOCATION, mmrSize } from "../mmr";
 import {
-  ANY_KIND, AnyDb, type AnyOperation, createAnyTestOperations, createImmutableTestOperations, IMMUTABLE_KIND, ImmutableDb,
+  ANY_KIND,
+  AnyDb,
+  type AnyOperation,
+  createAnyTestOperations,
+  createImmutableTestOperations,
+  IMMUTABLE_KIND,
+  ImmutableDb,
   type ImmutableOperation,
 } from "../qmdb";
-import { checkTarget, type FetchRequest, ResolverError, syncDatabase, type SyncLogger, type SyncObserver, type SyncOptions, type SyncResult, type SyncTarget } from ".";
+import {
+  checkTarget,
+  type FetchRequest,
+  ResolverError,
+  syncDatabase,
+  type SyncLogger,
+  type SyncObserver,
+  type SyncOptions,
+  type SyncResult,
+  type SyncTarget,
+} from ".";
 import { DbResolver } from "../../test/helpers/db-resolver";
 import { closeAfterTest } from "../../test/helpers/tmp";
 import {
-  ANY_OPTS, anyTarget, anyWorkload, applyAll, captureLogger, digestOf, evolvingAnySource, failOnUnhandledRejections, sourceWithPartialCopy, expectSameAfterReopen, expectSyncedTo, expectSameOperations, expectSameValues, FAST_RETRY, hex,
-  IMM_OPTS, immutableKeys, immutableTarget, RecordingResolver, scratchDir, settle, TargetQueue,
+  ANY_OPTS,
+  anyTarget,
+  anyWorkload,
+  applyAll,
+  captureLogger,
+  digestOf,
+  evolvingAnySource,
+  failOnUnhandledRejections,
+  sourceWithPartialCopy,
+  expectSameAfterReopen,
+  expectSyncedTo,
+  expectSameOperations,
+  expectSameValues,
+  FAST_RETRY,
+  hex,
+  IMM_OPTS,
+  immutableKeys,
+  immutableTarget,
+  RecordingResolver,
+  scratchDir,
+  settle,
+  TargetQueue,
 } from "../../test/helpers/sync-harness";
 
 type AnyRun = Omit<SyncOptions<AnyOperation, AnyDb>, "kind">;
@@ -105,33 +141,45 @@ const expectSyncError = (kind: string) => expect.objectContaining({ name: "SyncE
 
 // ------------------------------------------------------------------------------------------------
 describe("any: fresh sync", () => {
-  const S01: Array<[number, number]> = [[1, 1], [1, 2], [1000, 1], [1000, 3], [1000, 999], [1000, 100], [1000, 1000], [1000, 1001]];
-  test.each(S01)("S01 basic sync (%i ops, batch %i): root, op count, floor, every op and key; identical later updates agree; reopen keeps state", async (n, batch) => {
-    const { db: server, keys } = await anySource(n);
-    const target = anyTarget(server);
-    expect(target.lowerBound).toBeGreaterThan(0n);
-    const dir = scratchDir();
-    const res = await syncAny({ directory: dir, target, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: batch });
-    const client = res.database;
-    expect(hex(client.root())).toBe(hex(target.root));
-    expect(client.opCount).toBe(target.upperBound);
-    expect(client.inactivityFloorLoc).toBe(server.inactivityFloorLoc);
-    expect(client.oldestRetainedLoc).toBe(target.lowerBound);
-    expect(res).toMatchObject({ operationsFetched: target.upperBound - target.lowerBound, operationsReused: 0n, retriedFromScratch: false });
-    expectSameOperations(client, server, target.lowerBound, target.upperBound);
-    expect(() => client.operation(target.lowerBound - 1n)).toThrow(/outside the retained range/);
-    const deleted = expectSameValues(client, server, keys);
-    if (n >= 1000) expect(deleted).toBeGreaterThan(0);
-    expect(client.activeKeys).toBe(server.activeKeys);
+  const S01: Array<[number, number]> = [
+    [1, 1],
+    [1, 2],
+    [1000, 1],
+    [1000, 3],
+    [1000, 999],
+    [1000, 100],
+    [1000, 1000],
+    [1000, 1001],
+  ];
+  test.each(S01)(
+    "S01 basic sync (%i ops, batch %i): root, op count, floor, every op and key; identical later updates agree; reopen keeps state",
+    async (n, batch) => {
+      const { db: server, keys } = await anySource(n);
+      const target = anyTarget(server);
+      expect(target.lowerBound).toBeGreaterThan(0n);
+      const dir = scratchDir();
+      const res = await syncAny({ directory: dir, target, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: batch });
+      const client = res.database;
+      expect(hex(client.root())).toBe(hex(target.root));
+      expect(client.opCount).toBe(target.upperBound);
+      expect(client.inactivityFloorLoc).toBe(server.inactivityFloorLoc);
+      expect(client.oldestRetainedLoc).toBe(target.lowerBound);
+      expect(res).toMatchObject({ operationsFetched: target.upperBound - target.lowerBound, operationsReused: 0n, retriedFromScratch: false });
+      expectSameOperations(client, server, target.lowerBound, target.upperBound);
+      expect(() => client.operation(target.lowerBound - 1n)).toThrow(/outside the retained range/);
+      const deleted = expectSameValues(client, server, keys);
+      if (n >= 1000) expect(deleted).toBeGreaterThan(0);
+      expect(client.activeKeys).toBe(server.activeKeys);
 
-    const more = anyWorkload(30, 77n).ops;
-    await applyAll(client, more);
-    await applyAll(server, more);
-    expect(hex(client.root())).toBe(hex(server.root()));
+      const more = anyWorkload(30, 77n).ops;
+      await applyAll(client, more);
+      await applyAll(server, more);
+      expect(hex(client.root())).toBe(hex(server.root()));
 
-    await expectSameAfterReopen(client, dir, server, keys);
-    await server.close();
-  });
+      await expectSameAfterReopen(client, dir, server, keys);
+      await server.close();
+    },
+  );
 
   test("S02 invalid initial bounds (lower 31 > upper 30) → InvalidTarget, no request sent", async () => {
     const { db: server } = await anySource(20);
@@ -526,7 +574,11 @@ describe("any: target updates", () => {
   test("S09 an update with lower > upper fails the sync with InvalidTarget", async () => {
     const { server, first, second } = await evolvingAnySource(100, 50);
     const queue = new TargetQueue();
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, { root: second.root, lowerBound: second.upperBound + 1n, upperBound: second.upperBound });
+    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, {
+      root: second.root,
+      lowerBound: second.upperBound + 1n,
+      upperBound: second.upperBound,
+    });
     await expect(
       syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer }),
     ).rejects.toEqual(expectSyncError("InvalidTarget"));
@@ -564,33 +616,48 @@ describe("any: target updates", () => {
     await server.close();
   });
 
-  const S11: Array<[number, number]> = [[1, 1], [1, 2], [1, 100], [2, 1], [2, 2], [2, 100], [20, 10], [100, 1], [100, 2], [100, 100], [100, 1000]];
-  test.each(S11)("S11 target update during sync (%i initial ops, %i more): final root is the new one; every op and MMR node equals the source's", async (initial, additional) => {
-    const { server, first, second, keys } = await evolvingAnySource(initial, additional);
-    expect(first.upperBound - first.lowerBound).toBeGreaterThan(1n); // the update lands mid-sync
-    const queue = new TargetQueue();
-    const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, second);
-    const res = await syncAny({
-      directory: scratchDir(),
-      target: first,
-      resolver: new DbResolver(ANY_KIND, server),
-      fetchBatchSize: 1,
-      maxOutstandingRequests: 10,
-      targetUpdates: queue,
-      observer,
-    });
-    expect(seen.changed).toEqual([second]);
-    const client = res.database;
-    expect(hex(client.root())).toBe(hex(second.root));
-    expect(client.opCount).toBe(server.opCount);
-    expect(client.inactivityFloorLoc).toBe(server.inactivityFloorLoc);
-    expect(client.oldestRetainedLoc).toBe(server.inactivityFloorLoc);
-    expectSameOperations(client, server, second.lowerBound, second.upperBound);
-    expectSameMmrNodes(client, server, second.lowerBound, second.upperBound);
-    expectSameValues(client, server, keys);
-    await client.close();
-    await server.close();
-  });
+  const S11: Array<[number, number]> = [
+    [1, 1],
+    [1, 2],
+    [1, 100],
+    [2, 1],
+    [2, 2],
+    [2, 100],
+    [20, 10],
+    [100, 1],
+    [100, 2],
+    [100, 100],
+    [100, 1000],
+  ];
+  test.each(S11)(
+    "S11 target update during sync (%i initial ops, %i more): final root is the new one; every op and MMR node equals the source's",
+    async (initial, additional) => {
+      const { server, first, second, keys } = await evolvingAnySource(initial, additional);
+      expect(first.upperBound - first.lowerBound).toBeGreaterThan(1n); // the update lands mid-sync
+      const queue = new TargetQueue();
+      const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, second);
+      const res = await syncAny({
+        directory: scratchDir(),
+        target: first,
+        resolver: new DbResolver(ANY_KIND, server),
+        fetchBatchSize: 1,
+        maxOutstandingRequests: 10,
+        targetUpdates: queue,
+        observer,
+      });
+      expect(seen.changed).toEqual([second]);
+      const client = res.database;
+      expect(hex(client.root())).toBe(hex(second.root));
+      expect(client.opCount).toBe(server.opCount);
+      expect(client.inactivityFloorLoc).toBe(server.inactivityFloorLoc);
+      expect(client.oldestRetainedLoc).toBe(server.inactivityFloorLoc);
+      expectSameOperations(client, server, second.lowerBound, second.upperBound);
+      expectSameMmrNodes(client, server, second.lowerBound, second.upperBound);
+      expectSameValues(client, server, keys);
+      await client.close();
+      await server.close();
+    },
+  );
 
   test("S11 target update during sync whose new lower bound is below the local tip: verified ops are kept, nothing is fetched twice", async () => {
     const server = await AnyDb.open(scratchDir(), ANY_OPTS);
@@ -638,15 +705,31 @@ describe("any: target updates", () => {
   const S41 = [
     { name: "a valid (advancing) update is followed", make: (_f: SyncTarget, s: SyncTarget) => s, outcome: "followed" },
     { name: "lower > upper → InvalidTarget", make: (_f: SyncTarget, s: SyncTarget) => ({ ...s, lowerBound: s.upperBound + 5n }), outcome: "InvalidTarget" },
-    { name: "a backwards move is ignored (L06 policy)", make: (f: SyncTarget, s: SyncTarget) => ({ root: s.root, lowerBound: f.lowerBound, upperBound: f.upperBound - 1n }), outcome: "ignored" },
-    { name: "an advancing update with the same root → TargetRootUnchanged", make: (f: SyncTarget, s: SyncTarget) => ({ ...s, root: f.root }), outcome: "TargetRootUnchanged" },
+    {
+      name: "a backwards move is ignored (L06 policy)",
+      make: (f: SyncTarget, s: SyncTarget) => ({ root: s.root, lowerBound: f.lowerBound, upperBound: f.upperBound - 1n }),
+      outcome: "ignored",
+    },
+    {
+      name: "an advancing update with the same root → TargetRootUnchanged",
+      make: (f: SyncTarget, s: SyncTarget) => ({ ...s, root: f.root }),
+      outcome: "TargetRootUnchanged",
+    },
   ] as const;
   test.each(S41)("S41 update validation: $name", async ({ make, outcome }) => {
     const { server, first, second } = await evolvingAnySource(80, 30);
     const queue = new TargetQueue();
     const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, make(first, second));
     const logger = captureLogger();
-    const run = syncAny({ directory: scratchDir(), target: first, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 2, targetUpdates: queue, observer, logger });
+    const run = syncAny({
+      directory: scratchDir(),
+      target: first,
+      resolver: new DbResolver(ANY_KIND, server),
+      fetchBatchSize: 2,
+      targetUpdates: queue,
+      observer,
+      logger,
+    });
     if (outcome === "followed" || outcome === "ignored") {
       const res = await run;
       const want = outcome === "followed" ? second : first;
@@ -741,7 +824,16 @@ describe("any: target updates", () => {
 
 // ------------------------------------------------------------------------------------------------
 describe("immutable", () => {
-  const S24: Array<[number, number]> = [[1, 1], [1, 2], [1000, 1], [1000, 3], [1000, 999], [1000, 100], [1000, 1000], [1000, 1001]];
+  const S24: Array<[number, number]> = [
+    [1, 1],
+    [1, 2],
+    [1000, 1],
+    [1000, 3],
+    [1000, 999],
+    [1000, 100],
+    [1000, 1000],
+    [1000, 1001],
+  ];
   test.each(S24)("S24 basic sync (%i ops, batch %i): root, op count, oldest retained, values, metadata; identical later sets agree", async (n, batch) => {
     const { db: server, keys } = await immSource(n, n >= 1000 ? 500n : 0n);
     const target = immutableTarget(server);
@@ -778,7 +870,12 @@ describe("immutable", () => {
   test("S26 persistence: reopen → same root, op count, oldest retained, every value", async () => {
     const { db: server, keys } = await immSource(200, 50n);
     const dir = scratchDir();
-    const { database } = await syncImm({ directory: dir, target: immutableTarget(server), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 8 });
+    const { database } = await syncImm({
+      directory: dir,
+      target: immutableTarget(server),
+      resolver: new DbResolver(IMMUTABLE_KIND, server),
+      fetchBatchSize: 8,
+    });
     await expectSameAfterReopen(database, dir, server, keys);
     await server.close();
   });
@@ -795,7 +892,15 @@ describe("immutable", () => {
     expect(second.lowerBound).toBe(first.lowerBound);
     const queue = new TargetQueue();
     const { seen, observer } = pushAfterFirstApply(queue, first.lowerBound, second);
-    const res = await syncImm({ directory: scratchDir(), target: first, resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 2, maxOutstandingRequests: 10, targetUpdates: queue, observer });
+    const res = await syncImm({
+      directory: scratchDir(),
+      target: first,
+      resolver: new DbResolver(IMMUTABLE_KIND, server),
+      fetchBatchSize: 2,
+      maxOutstandingRequests: 10,
+      targetUpdates: queue,
+      observer,
+    });
     expect(seen.changed).toEqual([second]);
     expect(hex(res.database.root())).toBe(hex(second.root));
     expect(res.database.opCount).toBe(second.upperBound);
@@ -807,9 +912,9 @@ describe("immutable", () => {
 
   test("S28 empty initial range 31..31 → InvalidTarget", async () => {
     const { db: server } = await immSource(30);
-    await expect(syncImm({ directory: scratchDir(), target: { root: server.root(), lowerBound: 31n, upperBound: 31n }, resolver: new DbResolver(IMMUTABLE_KIND, server) })).rejects.toEqual(
-      expectSyncError("InvalidTarget"),
-    );
+    await expect(
+      syncImm({ directory: scratchDir(), target: { root: server.root(), lowerBound: 31n, upperBound: 31n }, resolver: new DbResolver(IMMUTABLE_KIND, server) }),
+    ).rejects.toEqual(expectSyncError("InvalidTarget"));
     await server.close();
   });
 
@@ -880,7 +985,11 @@ describe("immutable", () => {
     const { server, first, second } = await evolvingImm();
     // The second target's root and upper, with a lower bound below the first's: non-advancing.
     const update = { ...second, lowerBound: first.lowerBound - 5n };
-    const res = await syncIgnoring((o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }), first, update);
+    const res = await syncIgnoring(
+      (o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }),
+      first,
+      update,
+    );
     await res.database.close();
     await server.close();
   });
@@ -888,7 +997,11 @@ describe("immutable", () => {
   test("S33 (L06 policy) an update lowering the upper bound is ignored", async () => {
     const { server, first } = await evolvingImm();
     const update = { root: digestOf("x"), lowerBound: first.lowerBound, upperBound: first.upperBound - 2n };
-    const res = await syncIgnoring((o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }), first, update);
+    const res = await syncIgnoring(
+      (o) => syncImm({ directory: scratchDir(), resolver: new DbResolver(IMMUTABLE_KIND, server), fetchBatchSize: 3, ...o }),
+      first,
+      update,
+    );
     await res.database.close();
     await server.close();
   });

@@ -78,7 +78,8 @@ export class TargetVerifier {
    */
   verify(kind: DbKindName, target: SyncTarget, signature: Uint8Array, signer: Uint8Array): void {
     if (signature.length === 0) throw new TargetAuthError("target is not signed, but trusted keys are configured");
-    if (signature.length !== ED25519_SIGNATURE_BYTES) throw new TargetAuthError(`target signature must be ${ED25519_SIGNATURE_BYTES} bytes, got ${signature.length}`);
+    if (signature.length !== ED25519_SIGNATURE_BYTES)
+      throw new TargetAuthError(`target signature must be ${ED25519_SIGNATURE_BYTES} bytes, got ${signature.length}`);
     const key = this.trusted.find((k) => equalBytes(k, signer));
     if (key === undefined) throw new TargetAuthError(`target is signed by ${toHex(signer)}, which is not a trusted key`);
     let ok = false;

@@ -19,21 +19,24 @@ describe("direct GetOperationsResponse codec", () => {
       ["immutable", immOp, (o: AnyOperation | ImmutableOperation) => encodeImmutableOperation(o as ImmutableOperation)],
     ] as const) {
       fc.assert(
-        fc.property(fc.bigInt({ min: 0n, max: (1n << 62n) - 1n }), proof, fc.array(arb as fc.Arbitrary<AnyOperation | ImmutableOperation>, { maxLength: 20 }), (startLoc, p, ops) => {
-          const generated = Buffer.from(
-            GetOperationsResponse.encode({ startLoc, proof: toProtoProof(p), operations: ops.map(toProtoOperation) }).finish(),
-          );
-          const encoded = ops.map(encode);
-          expect(hex(encodeOperationsResponse(kind, startLoc, p, encoded))).toBe(hex(generated));
-          const decoded = decodeOperationsResponse(generated, kind, LIMITS);
-          expect(decoded.startLoc).toBe(startLoc);
-          expect(decoded.proof.size).toBe(p.size);
-          expect(decoded.proof.digests.map(hex)).toEqual(p.digests.map(hex));
-          expect(decoded.operations.map(hex)).toEqual(encoded.map(hex));
-          // Same result as the generic path through the generated decoder.
-          const viaGenerated = GetOperationsResponse.decode(generated).operations.map((o) => hex(encodeProtoOperation(kind, o)));
-          expect(decoded.operations.map(hex)).toEqual(viaGenerated);
-        }),
+        fc.property(
+          fc.bigInt({ min: 0n, max: (1n << 62n) - 1n }),
+          proof,
+          fc.array(arb as fc.Arbitrary<AnyOperation | ImmutableOperation>, { maxLength: 20 }),
+          (startLoc, p, ops) => {
+            const generated = Buffer.from(GetOperationsResponse.encode({ startLoc, proof: toProtoProof(p), operations: ops.map(toProtoOperation) }).finish());
+            const encoded = ops.map(encode);
+            expect(hex(encodeOperationsResponse(kind, startLoc, p, encoded))).toBe(hex(generated));
+            const decoded = decodeOperationsResponse(generated, kind, LIMITS);
+            expect(decoded.startLoc).toBe(startLoc);
+            expect(decoded.proof.size).toBe(p.size);
+            expect(decoded.proof.digests.map(hex)).toEqual(p.digests.map(hex));
+            expect(decoded.operations.map(hex)).toEqual(encoded.map(hex));
+            // Same result as the generic path through the generated decoder.
+            const viaGenerated = GetOperationsResponse.decode(generated).operations.map((o) => hex(encodeProtoOperation(kind, o)));
+            expect(decoded.operations.map(hex)).toEqual(viaGenerated);
+          },
+        ),
         { numRuns: 200 },
       );
     }
@@ -57,7 +60,10 @@ describe("direct GetOperationsResponse codec", () => {
     expect(() => decodeOperationsResponse(good, "any", { maxDigests: 0, maxOperations: 10 })).toThrow(/more than 0 digests/);
     expect(() => decodeOperationsResponse(good, "any", { maxDigests: 5, maxOperations: 1 })).toThrow(/more than 1 operations/);
     const twoVariants = Buffer.from(
-      GetOperationsResponse.encode({ startLoc: 0n, operations: [{ anyUpdate: { key: Buffer.alloc(32), value: Buffer.alloc(32) }, anyDelete: { key: Buffer.alloc(32) } }] }).finish(),
+      GetOperationsResponse.encode({
+        startLoc: 0n,
+        operations: [{ anyUpdate: { key: Buffer.alloc(32), value: Buffer.alloc(32) }, anyDelete: { key: Buffer.alloc(32) } }],
+      }).finish(),
     );
     expect(() => decodeOperationsResponse(twoVariants, "any", LIMITS)).toThrow(/exactly one/);
     const shortKey = Buffer.from(GetOperationsResponse.encode({ startLoc: 0n, operations: [{ anyDelete: { key: Buffer.alloc(31) } }] }).finish());

@@ -4,14 +4,10 @@
  * operation variant of the expected database kind, 32-byte keys/values/digests, bounded counts)
  * and turned into the canonical operation bytes that the verifier hashes.
  */
-import {
-  DatabaseKind, type Operation as ProtoOperation, type Proof as ProtoProof, type SyncTarget as ProtoTarget,
-} from "../../gen/commonware/sync/v1/sync";
+import { DatabaseKind, type Operation as ProtoOperation, type Proof as ProtoProof, type SyncTarget as ProtoTarget } from "../../gen/commonware/sync/v1/sync";
 import { DIGEST_BYTES, MAX_LOCATION, type Proof } from "../mmr";
 import type { SyncTarget } from "../sync";
-import {
-  type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, encodeAnyOperation, encodeImmutableOperation,
-} from "../qmdb";
+import { type AnyOperation, type DbKindName, type ImmutableOperation, type Operation, encodeAnyOperation, encodeImmutableOperation } from "../qmdb";
 
 /** A peer's message broke the protocol; `field` names what was wrong. */
 export class WireError extends Error {

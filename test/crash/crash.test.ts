@@ -34,7 +34,6 @@ const CYCLES: Record<Kind, number> = { any: 30, immutable: 24 };
 /** Base seed; override with QMDB_CRASH_SEED to replay a failing run's workload (kill times still vary). */
 const BASE_SEED = Number(process.env.QMDB_CRASH_SEED ?? 20251220);
 
-
 /** Fails with a clear message when the compiled writer is missing or older than its sources. */
 function checkWriterBuilt(): void {
   if (!existsSync(WRITER)) {
@@ -54,7 +53,9 @@ function checkWriterBuilt(): void {
   // The layers the writer loads (directories that do not exist yet are skipped).
   for (const d of ["src/codec", "src/mmr", "src/journal", "src/qmdb", "test/crash"]) if (existsSync(path.join(ROOT, d))) walk(path.join(ROOT, d));
   if (stale.length > 0) {
-    throw new Error(`dist/ is older than ${stale.slice(0, 5).join(", ")}${stale.length > 5 ? ", …" : ""}: the writer would run stale code. Run \`npx tsc -p tsconfig.json\` first.`);
+    throw new Error(
+      `dist/ is older than ${stale.slice(0, 5).join(", ")}${stale.length > 5 ? ", …" : ""}: the writer would run stale code. Run \`npx tsc -p tsconfig.json\` first.`,
+    );
   }
 }
 

@@ -25,7 +25,6 @@ function emit(line: string): void {
   }
 }
 
-
 async function main(): Promise<void> {
   const [kind, dir, seedArg] = process.argv.slice(2);
   if ((kind !== "any" && kind !== "immutable") || dir === undefined || seedArg === undefined || !/^\d+$/.test(seedArg)) {

@@ -20,7 +20,8 @@ function startClient(addr: string, dir: string, extra: readonly string[] = []): 
 /** The server's committed states it reported: op count → root (hex). */
 function serverStates(server: ServerProcess): Map<string, string> {
   const states = new Map<string, string>();
-  for (const l of server.lines) if ((l.msg === "database ready" || l.msg === "added operations") && typeof l.op_count === "string") states.set(l.op_count, l.root as string);
+  for (const l of server.lines)
+    if ((l.msg === "database ready" || l.msg === "added operations") && typeof l.op_count === "string") states.set(l.op_count, l.root as string);
   return states;
 }
 

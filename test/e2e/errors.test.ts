@@ -7,7 +7,17 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import type { GetOperationsRequest } from "../../gen/commonware/sync/v1/sync";
 import {
-  KINDS, type Kind, type ServerProcess, cleanup, collectStream, expectStatus, getTarget, rawClient, startServer, syncClient, verifyStream,
+  KINDS,
+  type Kind,
+  type ServerProcess,
+  cleanup,
+  collectStream,
+  expectStatus,
+  getTarget,
+  rawClient,
+  startServer,
+  syncClient,
+  verifyStream,
 } from "./harness";
 
 jest.setTimeout(30_000);

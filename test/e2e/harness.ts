@@ -10,9 +10,7 @@ import path from "node:path";
 import { makeTempDir } from "../helpers/tmp";
 import { type Exit, type LogLine, Proc, killAll } from "../helpers/process";
 import { Client, type ServiceError, credentials, status } from "@grpc/grpc-js";
-import {
-  type GetOperationsRequest, type GetOperationsResponse, type GetSyncTargetResponse, SyncServiceClient,
-} from "../../gen/commonware/sync/v1/sync";
+import { type GetOperationsRequest, type GetOperationsResponse, type GetSyncTargetResponse, SyncServiceClient } from "../../gen/commonware/sync/v1/sync";
 import { mmrSize, verifyRangeInclusion } from "../../src/mmr";
 import { encodeProtoOperation } from "../../src/wire";
 
@@ -35,7 +33,12 @@ export function requireBuilt(): void {
     .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
     .filter((f) => (statSync(path.join(ROOT, "src", f), { throwIfNoEntry: false })?.mtimeMs ?? 0) > built);
   if (newer.length > 0) {
-    console.warn(`e2e: dist/ is older than ${newer.slice(0, 3).map((f) => `src/${f}`).join(", ")}${newer.length > 3 ? ", …" : ""}; the servers run the old build (run \`npx tsc -p tsconfig.json\`)`);
+    console.warn(
+      `e2e: dist/ is older than ${newer
+        .slice(0, 3)
+        .map((f) => `src/${f}`)
+        .join(", ")}${newer.length > 3 ? ", …" : ""}; the servers run the old build (run \`npx tsc -p tsconfig.json\`)`,
+    );
   }
 }
 
@@ -115,9 +118,27 @@ export interface StartOptions {
 /** The command line `startServer` uses. */
 export function serverArgs(o: StartOptions & { dir: string }): string[] {
   return [
-    "--db", o.db, "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", o.dir,
-    "-i", String(o.initialOps ?? 100), "-t", o.opInterval ?? "20ms", "-o", String(o.opsPerInterval ?? 5),
-    "--log-format", "json", "--log-level", "debug", ...(o.extra ?? []),
+    "--db",
+    o.db,
+    "--host",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "-m",
+    "0",
+    "-d",
+    o.dir,
+    "-i",
+    String(o.initialOps ?? 100),
+    "-t",
+    o.opInterval ?? "20ms",
+    "-o",
+    String(o.opsPerInterval ?? 5),
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    ...(o.extra ?? []),
   ];
 }
 
@@ -182,10 +203,13 @@ export function collectStream(c: SyncServiceClient, req: GetOperationsRequest, o
       call.pause();
       Promise.resolve(wait)
         .then(() => new Promise((r) => setTimeout(r, opts.readDelayMs ?? 0)))
-        .then(() => call.resume(), (err: unknown) => {
-          call.cancel();
-          reject(err);
-        });
+        .then(
+          () => call.resume(),
+          (err: unknown) => {
+            call.cancel();
+            reject(err);
+          },
+        );
     });
     call.on("error", (err: ServiceError) => reject(err));
     // 'end' alone does not mean success (grpc/grpc#8134), and grpc-js emits 'status' before a
@@ -231,7 +255,14 @@ export interface VerifiedStream {
  * against the MMR of `opCount` leaves, and that each verifies on its own against `root` after
  * re-encoding its operations canonically. Throws with the failing message's evidence.
  */
-export function verifyStream(kind: Kind, root: Uint8Array, opCount: bigint, startLoc: bigint, endLoc: bigint, messages: readonly GetOperationsResponse[]): VerifiedStream {
+export function verifyStream(
+  kind: Kind,
+  root: Uint8Array,
+  opCount: bigint,
+  startLoc: bigint,
+  endLoc: bigint,
+  messages: readonly GetOperationsResponse[],
+): VerifiedStream {
   let next = startLoc;
   let largestBatch = 0;
   messages.forEach((m, i) => {

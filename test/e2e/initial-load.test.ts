@@ -48,7 +48,10 @@ test.concurrent.each(KINDS)("--db %s: SIGKILL during the initial load; the resta
   await Promise.all([again.stop(), fresh.stop()]);
 });
 
-test.concurrent.each([["any", "SIGTERM"], ["immutable", "SIGINT"]] as const)(
+test.concurrent.each([
+  ["any", "SIGTERM"],
+  ["immutable", "SIGINT"],
+] as const)(
   "--db %s: %s during a long initial load exits 0 promptly without serving; the next start loads from scratch",
   async (kind: Kind, signal: NodeJS.Signals) => {
     const dir = tempDir();

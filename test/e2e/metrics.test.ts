@@ -67,7 +67,12 @@ describe.each(KINDS)("--db %s", (kind) => {
       .filter(([name, type]) => !(type === "histogram" ? names.has(`${name}_count`) && names.has(`${name}_bucket`) : names.has(name)))
       .map(([name]) => name);
     if (missing.length > 0) {
-      throw new Error(`metrics missing: ${missing.join(", ")}; server_* series exposed: ${[...names].filter((n) => n.startsWith("server_")).sort().join(", ")}`);
+      throw new Error(
+        `metrics missing: ${missing.join(", ")}; server_* series exposed: ${[...names]
+          .filter((n) => n.startsWith("server_"))
+          .sort()
+          .join(", ")}`,
+      );
     }
     for (const [name, type] of Object.entries(wanted)) {
       const typeName = type === "counter" ? name.replace(/_total$/, "(_total)?") : name;

@@ -15,9 +15,23 @@ beforeAll(requireBuilt);
 afterAll(cleanup);
 
 test("npm pack --dry-run: binaries, library, stub, protos and README; no tests, bench, CI or sources", () => {
-  const report = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8" })) as Array<{ files: Array<{ path: string }> }>;
+  const report = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8" })) as Array<{
+    files: Array<{ path: string }>;
+  }>;
   const files = report[0]!.files.map((f) => f.path);
-  for (const wanted of ["package.json", "README.md", "bin/sync-server.js", "bin/sync-client.js", "bin/launch.js", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/server.js", "dist/gen/commonware/sync/v1/sync.js", "dist/gen/commonware/sync/v1/sync.d.ts", "proto/commonware/sync/v1/sync.proto"]) {
+  for (const wanted of [
+    "package.json",
+    "README.md",
+    "bin/sync-server.js",
+    "bin/sync-client.js",
+    "bin/launch.js",
+    "dist/src/index.js",
+    "dist/src/index.d.ts",
+    "dist/src/cli/server.js",
+    "dist/gen/commonware/sync/v1/sync.js",
+    "dist/gen/commonware/sync/v1/sync.d.ts",
+    "proto/commonware/sync/v1/sync.proto",
+  ]) {
     expect(files).toContain(wanted);
   }
   const unwanted = files.filter((f) => /\.test\.|(^|\/)(test|bench|\.ci|scripts|examples)\/|^src\/|^gen\/|\.map$|^Dockerfile|^deploy\//.test(f));
@@ -37,7 +51,11 @@ test("the exports map resolves the library and the gRPC stub (CommonJS and ESM),
   expect(types).toBe("function function function object");
   expect(proto).toBe(path.join(ROOT, "proto/commonware/sync/v1/sync.proto"));
   expect(hidden).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED");
-  const esm = await run(process.execPath, ["--input-type=module", "-e", `import { SyncClient } from "commonware-sync-ts"; import { SyncServiceClient } from "commonware-sync-ts/grpc"; console.log(typeof SyncClient, typeof SyncServiceClient);`]);
+  const esm = await run(process.execPath, [
+    "--input-type=module",
+    "-e",
+    `import { SyncClient } from "commonware-sync-ts"; import { SyncServiceClient } from "commonware-sync-ts/grpc"; console.log(typeof SyncClient, typeof SyncServiceClient);`,
+  ]);
   expect(esm.stdout.trim()).toBe("function function");
   const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { exports: Record<string, { types?: string } | string> };
   for (const entry of [".", "./grpc"]) {
@@ -71,8 +89,21 @@ test("a TypeScript consumer type-checks both entries under node16, bundler and l
      export const used = [SyncClient, AnyDb, SyncServiceClient, request] as const;\n`,
   );
   const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
-  const common = ["--ignoreConfig", "--noEmit", "--strict", "--types", "node", "--typeRoots", path.join(ROOT, "node_modules/@types"), path.join(consumer, "use.ts")];
-  for (const resolution of [["--module", "node16", "--moduleResolution", "node16"], ["--module", "esnext", "--moduleResolution", "bundler"], ["--module", "commonjs", "--moduleResolution", "node10", "--ignoreDeprecations", "6.0"]]) {
+  const common = [
+    "--ignoreConfig",
+    "--noEmit",
+    "--strict",
+    "--types",
+    "node",
+    "--typeRoots",
+    path.join(ROOT, "node_modules/@types"),
+    path.join(consumer, "use.ts"),
+  ];
+  for (const resolution of [
+    ["--module", "node16", "--moduleResolution", "node16"],
+    ["--module", "esnext", "--moduleResolution", "bundler"],
+    ["--module", "commonjs", "--moduleResolution", "node10", "--ignoreDeprecations", "6.0"],
+  ]) {
     const r = await run(process.execPath, [tsc, ...resolution, ...common], 60_000);
     expect({ resolution: resolution.join(" "), out: r.stdout + r.stderr, code: r.code }).toEqual({ resolution: resolution.join(" "), out: "", code: 0 });
   }

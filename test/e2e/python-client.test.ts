@@ -30,14 +30,17 @@ if (!hasGrpc) {
   });
   afterAll(cleanup);
 
-  test.concurrent.each(KINDS)("--db %s: GetSyncTarget, GetOperations (+ independent MMR root), a bad request, reflection and health all pass", async (kind: Kind) => {
-    const r = await run(PYTHON, [SCRIPT, "--addr", servers.get(kind)!.addr, "--db", kind], 45_000);
-    if (r.code !== 0) {
-      const hint = /not found|missing|No module named/.test(r.stdout + r.stderr) ? `\n(install: ${APT})` : "";
-      throw new Error(`python-client-check.py exited ${r.code ?? r.signal}:\n${r.stdout}${r.stderr}${hint}`);
-    }
-    expect(r.stdout).toMatch(/^ok {3}independent MMR root/m);
-    expect(r.stdout).toMatch(/^ok {3}reflection v1 list_services: .*commonware\.sync\.v1\.SyncService/m);
-    expect(r.stdout).toContain("python-client-check: all checks passed");
-  });
+  test.concurrent.each(KINDS)(
+    "--db %s: GetSyncTarget, GetOperations (+ independent MMR root), a bad request, reflection and health all pass",
+    async (kind: Kind) => {
+      const r = await run(PYTHON, [SCRIPT, "--addr", servers.get(kind)!.addr, "--db", kind], 45_000);
+      if (r.code !== 0) {
+        const hint = /not found|missing|No module named/.test(r.stdout + r.stderr) ? `\n(install: ${APT})` : "";
+        throw new Error(`python-client-check.py exited ${r.code ?? r.signal}:\n${r.stdout}${r.stderr}${hint}`);
+      }
+      expect(r.stdout).toMatch(/^ok {3}independent MMR root/m);
+      expect(r.stdout).toMatch(/^ok {3}reflection v1 list_services: .*commonware\.sync\.v1\.SyncService/m);
+      expect(r.stdout).toContain("python-client-check: all checks passed");
+    },
+  );
 });

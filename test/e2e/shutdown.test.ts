@@ -5,9 +5,7 @@
  */
 import { type ServiceError, status } from "@grpc/grpc-js";
 import type { GetOperationsResponse } from "../../gen/commonware/sync/v1/sync";
-import {
-  KINDS, type Kind, cleanup, collectStream, getTarget, hex, startServer, syncClient, tempDir, verifyStream,
-} from "./harness";
+import { KINDS, type Kind, cleanup, collectStream, getTarget, hex, startServer, syncClient, tempDir, verifyStream } from "./harness";
 
 jest.setTimeout(30_000);
 afterAll(cleanup);
@@ -91,16 +89,20 @@ test.concurrent.each(KINDS)("--db %s: a stream that keeps being read finishes OK
   const received: GetOperationsResponse[] = [];
   let signalledAt = 0;
   let streamEndedAt = 0;
-  const done = collectStream(client, { opCount: t.upperBound, startLoc: 0n, maxOps: t.upperBound, batchSize: 4 }, {
-    readDelayMs: 2,
-    onMessage: (m) => {
-      received.push(m);
-      if (received.length === 10) {
-        signalledAt = Date.now();
-        server.child.kill("SIGTERM");
-      }
+  const done = collectStream(
+    client,
+    { opCount: t.upperBound, startLoc: 0n, maxOps: t.upperBound, batchSize: 4 },
+    {
+      readDelayMs: 2,
+      onMessage: (m) => {
+        received.push(m);
+        if (received.length === 10) {
+          signalledAt = Date.now();
+          server.child.kill("SIGTERM");
+        }
+      },
     },
-  }).then((msgs) => {
+  ).then((msgs) => {
     streamEndedAt = Date.now();
     return msgs;
   });

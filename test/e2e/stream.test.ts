@@ -7,7 +7,17 @@ import { DatabaseKind, type GetSyncTargetResponse } from "../../gen/commonware/s
 import { verifyRangeInclusion } from "../../src/mmr";
 import { encodeProtoOperation } from "../../src/wire";
 import {
-  KINDS, type Kind, type ServerProcess, cleanup, collectStream, getTarget, hex, startServer, syncClient, verifyStream, waitForTargetAbove,
+  KINDS,
+  type Kind,
+  type ServerProcess,
+  cleanup,
+  collectStream,
+  getTarget,
+  hex,
+  startServer,
+  syncClient,
+  verifyStream,
+  waitForTargetAbove,
 } from "./harness";
 
 jest.setTimeout(30_000);
@@ -79,7 +89,14 @@ describe.each(KINDS)("--db %s", (kind) => {
     expect(t2.lowerBound).toBeGreaterThanOrEqual(t1.lowerBound);
     const pass2 = await collectStream(client, { opCount: t2.upperBound, startLoc: t2.lowerBound, maxOps: t2.upperBound - t2.lowerBound, batchSize: BATCH });
     verifyStream(kind, t2.root, t2.upperBound, t2.lowerBound, t2.upperBound, pass2);
-    expect(verifyRangeInclusion(pass2[0]!.proof!, pass2[0]!.operations.map((op) => encodeProtoOperation(kind, op)), pass2[0]!.startLoc, t1.root)).toBe(false);
+    expect(
+      verifyRangeInclusion(
+        pass2[0]!.proof!,
+        pass2[0]!.operations.map((op) => encodeProtoOperation(kind, op)),
+        pass2[0]!.startLoc,
+        t1.root,
+      ),
+    ).toBe(false);
 
     // The old target is still servable (historical proofs) after the database moved on.
     const again = await collectStream(client, { opCount: t1.upperBound, startLoc: 0n, maxOps: t1.upperBound, batchSize: 0 });

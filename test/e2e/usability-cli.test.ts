@@ -48,7 +48,23 @@ test.each([
 });
 
 describe("-s/--server", () => {
-  const BAD = ["foo:bar", "256.1.1.1:80", "127.0.0.1:0", "127.0.0.1:70000", "::1:8080", "[zz]:80", "[::1]:x", "http://127.0.0.1:80", "a:b:c", "", ":8080", "dns:///:80", "unix:/tmp/sock", "host name:80", "-x.example:80"];
+  const BAD = [
+    "foo:bar",
+    "256.1.1.1:80",
+    "127.0.0.1:0",
+    "127.0.0.1:70000",
+    "::1:8080",
+    "[zz]:80",
+    "[::1]:x",
+    "http://127.0.0.1:80",
+    "a:b:c",
+    "",
+    ":8080",
+    "dns:///:80",
+    "unix:/tmp/sock",
+    "host name:80",
+    "-x.example:80",
+  ];
   test.concurrent.each(BAD)("%p exits 2 with one line naming --server", async (addr) => {
     const r = await node(CLIENT_BIN, ["-m", "0", "-d", tempDir(), "--server", addr], 10_000);
     expect(r.code).toBe(2);
@@ -182,7 +198,10 @@ describe("--once and --max-failures", () => {
     const dir = tempDir();
     const r = await node(CLIENT_BIN, ["-s", server.addr, "-m", "0", "-d", dir, "--once", "--log-format", "json"], 30_000);
     expect(r.code).toBe(0);
-    const msgs = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const msgs = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(msgs.filter((m) => m === "✅ sync completed successfully")).toHaveLength(1);
     expect(msgs.filter((m) => m === "starting sync")).toHaveLength(1);
     expect(readdirSync(dir).length).toBeGreaterThan(0);
@@ -192,7 +211,10 @@ describe("--once and --max-failures", () => {
   test("--once stopped by SIGTERM before its sync completes exits 1", async () => {
     // A rate-limited server: the sync takes seconds, so the signal lands in the middle of it.
     const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
-    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--log-format", "json"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -208,14 +230,21 @@ describe("--once and --max-failures", () => {
 
   test("a server that dies mid-sync: polling for targets warns once, not at every interval", async () => {
     const server = await startServer({ db: "any", initialOps: 3000, opInterval: "1h", extra: ["--rate-limit-ops", "300"] });
-    const child = spawn(process.execPath, [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--target-updates", "poll", "-t", "50ms", "--log-format", "json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [CLIENT_BIN, "-s", server.addr, "-m", "0", "-d", tempDir(), "--once", "--target-updates", "poll", "-t", "50ms", "--log-format", "json"],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
     while (!out.includes('"starting sync"')) await new Promise((r) => setTimeout(r, 20));
     await server.stop("SIGKILL");
     expect(await exited).toBe(1);
-    const lines = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = out
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(lines.filter((l) => l.msg === "sync failed")).toHaveLength(1);
     // Polls every 50 ms fail for as long as the iteration retries its fetches (seconds).
     expect(lines.filter((l) => l.msg === "failed to fetch a target update" && l.level >= 40)).toHaveLength(1);
@@ -234,7 +263,11 @@ describe("--once and --max-failures", () => {
 
   test("--max-failures 3 exits 1 after exactly 3 failed iterations in a row", async () => {
     const port = await closedPort();
-    const r = await node(CLIENT_BIN, ["-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "-i", "50ms", "--max-failures", "3", "--log-format", "json"], 20_000);
+    const r = await node(
+      CLIENT_BIN,
+      ["-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "-i", "50ms", "--max-failures", "3", "--log-format", "json"],
+      20_000,
+    );
     expect(r.code).toBe(1);
     expect(r.stdout.split("\n").filter((l) => l.includes('"sync failed"'))).toHaveLength(3);
     expect(r.stderr).toMatch(/3 consecutive sync iterations failed/);
@@ -297,57 +330,65 @@ describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () 
     }
   };
 
-  test.each(["SIGTERM", "SIGINT"] as const)("npx sync-server, then %s to npx", async (signal) => {
-    const dir = tempDir();
-    const npx = spawn("npx", ["sync-server", "-p", "0", "-m", "0", "-d", dir, "-t", "1h", "-i", "10", "--log-format", "json"], {
-      cwd: ROOT,
-      env: npxEnv,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    const listening = await new Promise<{ addr: string; pid: number }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npx sync-server did not start: ${out}`)), 100_000);
-      npx.stdout.on("data", () => {
-        const line = out.split("\n").find((l) => l.includes("server listening"));
-        if (line !== undefined) {
-          clearTimeout(timer);
-          resolve(JSON.parse(line) as { addr: string; pid: number });
-        }
+  test.each(["SIGTERM", "SIGINT"] as const)(
+    "npx sync-server, then %s to npx",
+    async (signal) => {
+      const dir = tempDir();
+      const npx = spawn("npx", ["sync-server", "-p", "0", "-m", "0", "-d", dir, "-t", "1h", "-i", "10", "--log-format", "json"], {
+        cwd: ROOT,
+        env: npxEnv,
+        stdio: ["ignore", "pipe", "pipe"],
       });
-    });
-    const port = Number(listening.addr.split(":").pop());
-    expect(listening.pid).not.toBe(npx.pid);
-    npx.kill(signal);
-    expect(await portFree(port, 10_000)).toBe(true);
-    const until = Date.now() + 10_000;
-    while (alive(listening.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(listening.pid)).toBe(false);
-    expect(out).toMatch(/database closed; bye/); // a graceful shutdown, not a kill
-  }, NPX_TIMEOUT);
+      let out = "";
+      npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+      const listening = await new Promise<{ addr: string; pid: number }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npx sync-server did not start: ${out}`)), 100_000);
+        npx.stdout.on("data", () => {
+          const line = out.split("\n").find((l) => l.includes("server listening"));
+          if (line !== undefined) {
+            clearTimeout(timer);
+            resolve(JSON.parse(line) as { addr: string; pid: number });
+          }
+        });
+      });
+      const port = Number(listening.addr.split(":").pop());
+      expect(listening.pid).not.toBe(npx.pid);
+      npx.kill(signal);
+      expect(await portFree(port, 10_000)).toBe(true);
+      const until = Date.now() + 10_000;
+      while (alive(listening.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(listening.pid)).toBe(false);
+      expect(out).toMatch(/database closed; bye/); // a graceful shutdown, not a kill
+    },
+    NPX_TIMEOUT,
+  );
 
-  test("npx sync-client, then SIGTERM to npx", async () => {
-    const port = await closedPort();
-    const npx = spawn("npx", ["sync-client", "-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "-i", "100ms", "--log-format", "json"], {
-      cwd: ROOT,
-      env: npxEnv,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    const pid = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npx sync-client did not start: ${out}`)), 100_000);
-      npx.stdout.on("data", () => {
-        const line = out.split("\n").find((l) => l.includes("client ready"));
-        if (line !== undefined) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { pid: number }).pid);
-        }
+  test(
+    "npx sync-client, then SIGTERM to npx",
+    async () => {
+      const port = await closedPort();
+      const npx = spawn("npx", ["sync-client", "-s", `127.0.0.1:${port}`, "-m", "0", "-d", tempDir(), "-i", "100ms", "--log-format", "json"], {
+        cwd: ROOT,
+        env: npxEnv,
+        stdio: ["ignore", "pipe", "pipe"],
       });
-    });
-    npx.kill("SIGTERM");
-    const until = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(pid)).toBe(false);
-  }, NPX_TIMEOUT);
+      let out = "";
+      npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+      const pid = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npx sync-client did not start: ${out}`)), 100_000);
+        npx.stdout.on("data", () => {
+          const line = out.split("\n").find((l) => l.includes("client ready"));
+          if (line !== undefined) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { pid: number }).pid);
+          }
+        });
+      });
+      npx.kill("SIGTERM");
+      const until = Date.now() + 10_000;
+      while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(pid)).toBe(false);
+    },
+    NPX_TIMEOUT,
+  );
 });

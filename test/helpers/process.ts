@@ -76,7 +76,10 @@ export class Proc {
           return done(() => reject(new Error(`${this.name} exited (${JSON.stringify(this.exitInfo)}) before logging ${what}; ${this.tail()}`)));
         }
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${this.name} to log ${what}; ${this.tail()}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${this.name} to log ${what}; ${this.tail()}`))),
+        timeoutMs,
+      );
       const done = (f: () => void): void => {
         clearTimeout(timer);
         this.listeners.delete(check);

@@ -133,7 +133,11 @@ export function captureLogger(): SyncLogger & { lines: Array<{ level: string; ms
 }
 
 /** Every key has the same value (or absence) in both databases. Returns how many were absent. */
-export function expectSameValues(client: { get(k: Uint8Array): Uint8Array | undefined }, server: { get(k: Uint8Array): Uint8Array | undefined }, keys: readonly Uint8Array[]): number {
+export function expectSameValues(
+  client: { get(k: Uint8Array): Uint8Array | undefined },
+  server: { get(k: Uint8Array): Uint8Array | undefined },
+  keys: readonly Uint8Array[],
+): number {
   let absent = 0;
   const mismatches: string[] = [];
   for (const k of keys) {

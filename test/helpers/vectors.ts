@@ -4,9 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 /** The 200 commonware stability roots (roots[i] = root of the MMR holding elements 0..i-1). */
-export const MMR_ROOTS: readonly string[] = JSON.parse(
-  readFileSync(path.join(__dirname, "..", "vectors", "mmr-roots.json"), "utf8"),
-).roots;
+export const MMR_ROOTS: readonly string[] = JSON.parse(readFileSync(path.join(__dirname, "..", "vectors", "mmr-roots.json"), "utf8")).roots;
 
 /** SHA-256 via createHash: an implementation independent of the code under test's one-shot. */
 export function refSha256(...parts: Uint8Array[]): Uint8Array {

@@ -35,26 +35,64 @@ interface Case {
 const CASES: ReadonlyArray<[string, Case]> = [
   ["server: --tls-cert without --tls-key", { bin: "server", args: () => ["--tls-cert", pki.serverCert], says: /--tls-cert and --tls-key go together/ }],
   ["server: --tls-key without --tls-cert", { bin: "server", args: () => ["--tls-key", pki.serverKey], says: /--tls-cert and --tls-key go together/ }],
-  ["server: --tls-client-ca without a server certificate", { bin: "server", args: () => ["--tls-client-ca", pki.ca], says: /--tls-client-ca needs --tls-cert/ }],
-  ["server: --tls-cert naming a missing file", { bin: "server", args: () => ["--tls-cert", "/nonexistent/cert.pem", "--tls-key", pki.serverKey], says: /--tls-cert: cannot read '\/nonexistent\/cert.pem'/ }],
+  [
+    "server: --tls-client-ca without a server certificate",
+    { bin: "server", args: () => ["--tls-client-ca", pki.ca], says: /--tls-client-ca needs --tls-cert/ },
+  ],
+  [
+    "server: --tls-cert naming a missing file",
+    {
+      bin: "server",
+      args: () => ["--tls-cert", "/nonexistent/cert.pem", "--tls-key", pki.serverKey],
+      says: /--tls-cert: cannot read '\/nonexistent\/cert.pem'/,
+    },
+  ],
   ["server: --signing-key of 63 hex digits", { bin: "server", args: () => ["--signing-key", HEX63], says: /--signing-key/ }],
   ["server: --signing-key file that holds no key", { bin: "server", args: () => ["--signing-key", notHexFile], says: /--signing-key: expected 64 hex digits/ }],
   ["server: --rate-limit-targets not a number", { bin: "server", args: () => ["--rate-limit-targets", "fast"], says: /--rate-limit-targets/ }],
   ["server: --rate-limit-ops negative", { bin: "server", args: () => ["--rate-limit-ops", "-5"], says: /--rate-limit-ops/ }],
   ["server: --max-streams-per-client fractional", { bin: "server", args: () => ["--max-streams-per-client", "1.5"], says: /--max-streams-per-client/ }],
   ["server: --max-streams not a number", { bin: "server", args: () => ["--max-streams", "many"], says: /--max-streams/ }],
-  ["client: --target-root without bounds", { bin: "client", args: () => ["--target-root", "00".repeat(32)], says: /--target-root, --target-lower and --target-upper go together/ }],
-  ["client: --target-root and --target-upper without --target-lower", { bin: "client", args: () => ["--target-root", "00".repeat(32), "--target-upper", "9"], says: /go together/ }],
+  [
+    "client: --target-root without bounds",
+    { bin: "client", args: () => ["--target-root", "00".repeat(32)], says: /--target-root, --target-lower and --target-upper go together/ },
+  ],
+  [
+    "client: --target-root and --target-upper without --target-lower",
+    { bin: "client", args: () => ["--target-root", "00".repeat(32), "--target-upper", "9"], says: /go together/ },
+  ],
   ["client: bounds without --target-root", { bin: "client", args: () => ["--target-lower", "0", "--target-upper", "9"], says: /go together/ }],
-  ["client: --target-lower not below --target-upper", { bin: "client", args: () => ["--target-root", "00".repeat(32), "--target-lower", "9", "--target-upper", "9"], says: /--target-lower 9 must be below --target-upper 9/ }],
-  ["client: --target-root not hex", { bin: "client", args: () => ["--target-root", "zz".repeat(32), "--target-lower", "0", "--target-upper", "9"], says: /--target-root/ }],
+  [
+    "client: --target-lower not below --target-upper",
+    {
+      bin: "client",
+      args: () => ["--target-root", "00".repeat(32), "--target-lower", "9", "--target-upper", "9"],
+      says: /--target-lower 9 must be below --target-upper 9/,
+    },
+  ],
+  [
+    "client: --target-root not hex",
+    { bin: "client", args: () => ["--target-root", "zz".repeat(32), "--target-lower", "0", "--target-upper", "9"], says: /--target-root/ },
+  ],
   ["client: --trusted-key of 63 hex digits", { bin: "client", args: () => ["--trusted-key", HEX63], says: /--trusted-key/ }],
   ["client: --trusted-key 'abc'", { bin: "client", args: () => ["--trusted-key", "abc"], says: /--trusted-key/ }],
-  ["client: a second --trusted-key that is bad", { bin: "client", args: () => ["--trusted-key", "11".repeat(32), "--trusted-key", notHexFile], says: /--trusted-key: expected 64 hex digits/ }],
-  ["client: --tls-cert without --tls-key", { bin: "client", args: () => ["--tls-ca", pki.ca, "--tls-cert", pki.clientCert], says: /--tls-cert and --tls-key go together/ }],
-  ["client: --tls-cert and --tls-key without --tls-ca", { bin: "client", args: () => ["--tls-cert", pki.clientCert, "--tls-key", pki.clientKey], says: /--tls-cert needs --tls-ca/ }],
+  [
+    "client: a second --trusted-key that is bad",
+    { bin: "client", args: () => ["--trusted-key", "11".repeat(32), "--trusted-key", notHexFile], says: /--trusted-key: expected 64 hex digits/ },
+  ],
+  [
+    "client: --tls-cert without --tls-key",
+    { bin: "client", args: () => ["--tls-ca", pki.ca, "--tls-cert", pki.clientCert], says: /--tls-cert and --tls-key go together/ },
+  ],
+  [
+    "client: --tls-cert and --tls-key without --tls-ca",
+    { bin: "client", args: () => ["--tls-cert", pki.clientCert, "--tls-key", pki.clientKey], says: /--tls-cert needs --tls-ca/ },
+  ],
   ["client: --tls-ca naming a missing file", { bin: "client", args: () => ["--tls-ca", "/nonexistent/ca.pem"], says: /--tls-ca: cannot read/ }],
-  ["client: --target-updates of an unknown mode", { bin: "client", args: () => ["--target-updates", "push"], says: /--target-updates: 'push' must be one of watch, poll/ }],
+  [
+    "client: --target-updates of an unknown mode",
+    { bin: "client", args: () => ["--target-updates", "push"], says: /--target-updates: 'push' must be one of watch, poll/ },
+  ],
 ];
 
 test.concurrent.each(CASES)("%s: exits 2 with one stderr line", async (_name, c) => {
@@ -84,7 +122,21 @@ test.concurrent.each([
 });
 
 test.concurrent.each([
-  ["server", SERVER_BIN, ["--tls-cert", "--tls-key", "--tls-client-ca", "--signing-key", "--generate-signing-key", "--rate-limit-targets", "--rate-limit-ops", "--max-streams-per-client", "--max-streams"]],
+  [
+    "server",
+    SERVER_BIN,
+    [
+      "--tls-cert",
+      "--tls-key",
+      "--tls-client-ca",
+      "--signing-key",
+      "--generate-signing-key",
+      "--rate-limit-targets",
+      "--rate-limit-ops",
+      "--max-streams-per-client",
+      "--max-streams",
+    ],
+  ],
   ["client", CLIENT_BIN, ["--tls-ca", "--tls-cert", "--tls-key", "--trusted-key", "--target-root", "--target-lower", "--target-upper", "--target-updates"]],
 ])("sync-%s --help documents every production flag", async (_name, bin, flags) => {
   const r = await run(bin, ["--help"]);

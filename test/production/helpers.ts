@@ -81,8 +81,21 @@ function newKey(cwd: string, file: string): void {
 function newCa(cwd: string, name: string): void {
   newKey(cwd, `${name}.key`);
   openssl(cwd, [
-    "req", "-x509", "-new", "-key", `${name}.key`, "-subj", `/CN=${name} (throwaway test CA)`, "-days", "2", "-out", `${name}.pem`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    `${name}.key`,
+    "-subj",
+    `/CN=${name} (throwaway test CA)`,
+    "-days",
+    "2",
+    "-out",
+    `${name}.pem`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
   ]);
 }
 
@@ -94,8 +107,21 @@ function issue(cwd: string, ca: string, name: string, cn: string): void {
     "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
   );
   openssl(cwd, [
-    "x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "2",
-    "-extfile", `${name}.ext`, "-out", `${name}.pem`,
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${ca}.pem`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.ext`,
+    "-out",
+    `${name}.pem`,
   ]);
 }
 
@@ -110,11 +136,17 @@ export function makePki(): Pki {
   issue(dir, "other-ca", "other-client", "client of another CA");
   const p = (f: string): string => path.join(dir, f);
   return {
-    dir, ca: p("ca.pem"), otherCa: p("other-ca.pem"),
-    serverCert: p("server.pem"), serverKey: p("server.key"),
-    clientCert: p("client.pem"), clientKey: p("client.key"),
-    client2Cert: p("client2.pem"), client2Key: p("client2.key"),
-    otherClientCert: p("other-client.pem"), otherClientKey: p("other-client.key"),
+    dir,
+    ca: p("ca.pem"),
+    otherCa: p("other-ca.pem"),
+    serverCert: p("server.pem"),
+    serverKey: p("server.key"),
+    clientCert: p("client.pem"),
+    clientKey: p("client.key"),
+    client2Cert: p("client2.pem"),
+    client2Key: p("client2.key"),
+    otherClientCert: p("other-client.pem"),
+    otherClientKey: p("other-client.key"),
   };
 }
 
@@ -150,10 +182,30 @@ export interface ServerSettings {
 /** Spawns a server (does not wait). */
 export function spawnServer(s: ServerSettings = {}): Proc {
   const args = [
-    "--db", s.db ?? "any", "--host", "127.0.0.1", "-p", "0", "-m", "0", "-d", s.dir ?? tempDir(),
-    "-i", String(s.initialOps ?? 100), "-t", s.opInterval ?? "50ms", "-o", String(s.opsPerInterval ?? 5),
+    "--db",
+    s.db ?? "any",
+    "--host",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "-m",
+    "0",
+    "-d",
+    s.dir ?? tempDir(),
+    "-i",
+    String(s.initialOps ?? 100),
+    "-t",
+    s.opInterval ?? "50ms",
+    "-o",
+    String(s.opsPerInterval ?? 5),
     ...(s.seed === undefined ? [] : ["--seed", String(s.seed)]),
-    "--shutdown-grace", "1s", "--log-format", "json", "--log-level", "debug", ...(s.extra ?? []),
+    "--shutdown-grace",
+    "1s",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    ...(s.extra ?? []),
   ];
   return spawnBin("sync-server", SERVER_BIN, args);
 }

@@ -79,7 +79,10 @@ test("a server that throttles every request: throttling is logged at info, then 
       retry: { maxThrottled: 6, baseDelayMs: 10 },
       logger: { debug: () => {}, info: at("info"), warn: at("warn") },
     });
-    const err = await sync.then(() => undefined, (e: unknown) => e);
+    const err = await sync.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(SyncError);
     expect((err as SyncError).kind).toBe("ResolverFailed");
     expect((err as SyncError).message).toMatch(/refused 7 consecutive requests as throttled; last: .*RESOURCE_EXHAUSTED: busy/);

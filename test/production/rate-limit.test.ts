@@ -285,7 +285,7 @@ test("with mutual TLS a client is its certificate: new connections share its buc
 async function counter(server: Proc, name: string, labels: string): Promise<number> {
   const addr = server.logs("server listening and continuously adding operations")[0]!.metrics_addr as string;
   const text = await (await fetch(`http://${addr}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name}_total{`) ? l.includes(labels) : false);
+  const line = text.split("\n").find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name}_total{`) ? l.includes(labels) : false));
   return line === undefined ? 0 : Number(line.split(" ").pop());
 }
 

@@ -9,15 +9,35 @@
 import { cpSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import {
-  Client, Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation,
-  type sendUnaryData, credentials,
+  Client,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+  credentials,
 } from "@grpc/grpc-js";
 import { DatabaseKind, type GetSyncTargetResponse, SyncServiceService } from "../../gen/commonware/sync/v1/sync";
 import { SyncClient } from "../../src/client";
 import { AnyDb } from "../../src/qmdb";
 import { type SyncTarget, TargetAuthError, TargetSigner, TargetVerifier, targetSigningMessage } from "../../src/sync";
 import {
-  type LogLine, type Proc, SERVER_BIN, SYNCED, cleanup, failure, getTarget, hex, run, snapshot, spawnClient, startServer, stub, tempDir,
+  type LogLine,
+  type Proc,
+  SERVER_BIN,
+  SYNCED,
+  cleanup,
+  failure,
+  getTarget,
+  hex,
+  run,
+  snapshot,
+  spawnClient,
+  startServer,
+  stub,
+  tempDir,
 } from "./helpers";
 
 jest.setTimeout(40_000);
@@ -164,9 +184,7 @@ describe("a signing server and trusting clients (processes)", () => {
     const t = (await getTarget(stub(signed.addr))).target!;
     // Let the server move on, so the server's own target is no longer the one given.
     await signed.waitForLog(() => signed.logs("added operations").some((l) => BigInt(l.op_count as string) > t.upperBound), "a newer commit");
-    const client = spawnClient(signed.addr, [
-      "--target-root", hex(t.root), "--target-lower", String(t.lowerBound), "--target-upper", String(t.upperBound),
-    ]);
+    const client = spawnClient(signed.addr, ["--target-root", hex(t.root), "--target-lower", String(t.lowerBound), "--target-upper", String(t.upperBound)]);
     const line = await firstOutcome(client);
     expect(line.msg).toBe(SYNCED);
     expect(line.root).toBe(hex(t.root));
@@ -248,7 +266,10 @@ async function fakeServer(upstreamAddr: string, lies: Lies): Promise<FakeServer>
   };
   const handlers = {
     getSyncTarget(_call: ServerUnaryCall<unknown, GetSyncTargetResponse>, callback: sendUnaryData<GetSyncTargetResponse>): void {
-      getTarget(up).then((t) => callback(null, lies.target(t)), (err: Error) => callback(err));
+      getTarget(up).then(
+        (t) => callback(null, lies.target(t)),
+        (err: Error) => callback(err),
+      );
     },
     watchSyncTarget(call: ServerWritableStream<unknown, GetSyncTargetResponse>): void {
       const push = lies.pushed;
@@ -264,7 +285,12 @@ async function fakeServer(upstreamAddr: string, lies: Lies): Promise<FakeServer>
     getOperations(call: ServerWritableStream<Buffer, Buffer>): void {
       fake.operationsCalls++;
       void pushedAt.then(() => {
-        const s = upstream.makeServerStreamRequest(OPERATIONS_PATH, (b: Buffer) => b, (b: Buffer) => b, call.request);
+        const s = upstream.makeServerStreamRequest(
+          OPERATIONS_PATH,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          call.request,
+        );
         s.on("data", (d: Buffer) => call.write(d));
         s.on("error", (err) => call.emit("error", err));
         s.on("end", () => call.end());
@@ -332,7 +358,11 @@ describe("a lying server (in process, proxying a real signing server)", () => {
     });
     const { lines, logger } = capture();
     const client = new SyncClient({
-      server: fake.addr, kind: "any", directory: tempDir("cw-forged-push-"), trustedKeys: [Buffer.from(keyA.publicKey, "hex")], logger,
+      server: fake.addr,
+      kind: "any",
+      directory: tempDir("cw-forged-push-"),
+      trustedKeys: [Buffer.from(keyA.publicKey, "hex")],
+      logger,
     });
     try {
       const result = await client.syncOnce(1);

@@ -10,7 +10,19 @@ import { type ChannelCredentials, credentials, status } from "@grpc/grpc-js";
 import { GrpcResolver } from "../../src/client";
 import { ResolverError } from "../../src/sync";
 import {
-  type Pki, type Proc, SYNCED, cleanup, failure, getTarget, makePki, rejection, snapshot, spawnClient, startServer, stub, tlsCredentials,
+  type Pki,
+  type Proc,
+  SYNCED,
+  cleanup,
+  failure,
+  getTarget,
+  makePki,
+  rejection,
+  snapshot,
+  spawnClient,
+  startServer,
+  stub,
+  tlsCredentials,
 } from "./helpers";
 
 jest.setTimeout(40_000);
@@ -113,7 +125,10 @@ describe("a mutual-TLS server (--tls-client-ca)", () => {
     const [g, n, o] = await Promise.all([firstOutcome(good), firstOutcome(noCert), firstOutcome(otherCa)]);
 
     expect(g).toEqual({ ok: true, message: "" });
-    for (const [refused, client] of [[n, noCert], [o, otherCa]] as const) {
+    for (const [refused, client] of [
+      [n, noCert],
+      [o, otherCa],
+    ] as const) {
       expect(refused.ok).toBe(false);
       expect(refused.message).toMatch(/GetSyncTarget failed: UNAVAILABLE/);
       expect(snapshot(client.dir)).toEqual([]);

@@ -181,7 +181,10 @@ describe("sync-client --target-updates", () => {
         return line;
       }),
     );
-    for (const [line, client] of [[w!, watching], [p!, polling]] as const) {
+    for (const [line, client] of [
+      [w!, watching],
+      [p!, polling],
+    ] as const) {
       expect(line.msg).toBe(SYNCED);
       const first = client.logs("starting sync")[0]!.target as { upper_bound: string };
       expect(BigInt(line.op_count as string)).toBeGreaterThan(BigInt(first.upper_bound));

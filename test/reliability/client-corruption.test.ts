@@ -20,7 +20,10 @@ function flipByte(file: string, offset: number): void {
 }
 
 const damages: Array<[string, (dir: string) => void]> = [
-  ["a flipped byte in the middle of the operation log", (dir) => flipByte(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!), 69 * 3000 + 7)],
+  [
+    "a flipped byte in the middle of the operation log",
+    (dir) => flipByte(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!), 69 * 3000 + 7),
+  ],
   ["deleted leading log files", (dir) => rmSync(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!))],
 ];
 

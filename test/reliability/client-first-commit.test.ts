@@ -22,25 +22,28 @@ test("deterministically: a fresh log that never committed is discarded with that
   void first;
 });
 
-test.each(["any", "immutable"] as const)("--db %s: SIGKILLed early in its first sync, the next start never reports an unrecoverable log, and syncs", async (db) => {
-  const server = await startServer({ db, initialOps: 50_000, opInterval: "1h" });
-  for (const delayMs of [50, 200]) {
-    const first = spawnClient(server.addr, ["--db", db, "-b", "20"]);
-    await first.waitForMsg("starting sync");
-    await new Promise((r) => setTimeout(r, delayMs));
-    await first.stop("SIGKILL");
-    const again = spawnClient(server.addr, ["--db", db, "-b", "2000", "-i", "60s"], first.dir);
-    const opened = await again.waitForMsg("opened local log");
-    // Depending on when the kill came: nothing was created yet, a durable commit had been made
-    // (reused), or none had, and the new client says so; never "could not be recovered".
-    if (opened.origin === "replaced") expect(opened.reason).toBe(INTERRUPTED);
-    else expect(["empty", "reused"]).toContain(opened.origin);
-    await again.waitForMsg(SYNCED, 30_000);
-    await again.stop();
-    // A finished sync is durable: the next start reuses it.
-    const third = spawnClient(server.addr, ["--db", db, "-i", "60s"], first.dir);
-    expect(await third.waitForMsg("opened local log")).toMatchObject({ origin: "reused" });
-    await third.waitForMsg(SYNCED, 30_000);
-    await third.stop();
-  }
-});
+test.each(["any", "immutable"] as const)(
+  "--db %s: SIGKILLed early in its first sync, the next start never reports an unrecoverable log, and syncs",
+  async (db) => {
+    const server = await startServer({ db, initialOps: 50_000, opInterval: "1h" });
+    for (const delayMs of [50, 200]) {
+      const first = spawnClient(server.addr, ["--db", db, "-b", "20"]);
+      await first.waitForMsg("starting sync");
+      await new Promise((r) => setTimeout(r, delayMs));
+      await first.stop("SIGKILL");
+      const again = spawnClient(server.addr, ["--db", db, "-b", "2000", "-i", "60s"], first.dir);
+      const opened = await again.waitForMsg("opened local log");
+      // Depending on when the kill came: nothing was created yet, a durable commit had been made
+      // (reused), or none had, and the new client says so; never "could not be recovered".
+      if (opened.origin === "replaced") expect(opened.reason).toBe(INTERRUPTED);
+      else expect(["empty", "reused"]).toContain(opened.origin);
+      await again.waitForMsg(SYNCED, 30_000);
+      await again.stop();
+      // A finished sync is durable: the next start reuses it.
+      const third = spawnClient(server.addr, ["--db", db, "-i", "60s"], first.dir);
+      expect(await third.waitForMsg("opened local log")).toMatchObject({ origin: "reused" });
+      await third.waitForMsg(SYNCED, 30_000);
+      await third.stop();
+    }
+  },
+);

@@ -114,7 +114,10 @@ test.each(["any", "immutable"] as const)("%s: real pruning reopens, also when it
 });
 
 function popcount(n: bigint): number {
-  return n.toString(2).split("").filter((c) => c === "1").length;
+  return n
+    .toString(2)
+    .split("")
+    .filter((c) => c === "1").length;
 }
 
 test("a server refuses a directory whose leading log files were deleted, and advertises nothing", async () => {
@@ -126,6 +129,8 @@ test("a server refuses a directory whose leading log files were deleted, and adv
   remove(dir, "log_journal", 1);
   const again = await run(SERVER_BIN, ["-p", "0", "-m", "0", "-d", dir, "--log-format", "json"]);
   expect(again.code).toBe(1);
-  expect(again.stderr).toMatch(/^sync-server: Corruption: the operation log starts at 4096 but the MMR is pruned only to 0: operations \[0, 4096\) are missing \(deleted log files\?\)\n$/);
+  expect(again.stderr).toMatch(
+    /^sync-server: Corruption: the operation log starts at 4096 but the MMR is pruned only to 0: operations \[0, 4096\) are missing \(deleted log files\?\)\n$/,
+  );
   expect(again.stdout).not.toContain("server listening");
 });

@@ -9,7 +9,14 @@ import { GetOperationsRequest, GetSyncTargetRequest, GetSyncTargetResponse } fro
 import { CodecError } from "../../src/codec";
 import { type Blob, FixedJournal, JournalError, Metadata, type Storage, VariableJournal } from "../../src/journal";
 import { MemMmr, MmrError, type Proof, decodeProof, encodeProof, verifyRangeAndCollect } from "../../src/mmr";
-import { type DbKindName, createTestOperations, decodeAnyOperation, decodeImmutableOperation, encodeAnyOperation, encodeImmutableOperation } from "../../src/qmdb";
+import {
+  type DbKindName,
+  createTestOperations,
+  decodeAnyOperation,
+  decodeImmutableOperation,
+  encodeAnyOperation,
+  encodeImmutableOperation,
+} from "../../src/qmdb";
 import { ServiceError } from "../../src/server/errors";
 import { syncServiceDefinition } from "../../src/server/grpc";
 import { ServerMetrics } from "../../src/server/metrics";
@@ -24,18 +31,24 @@ const RUNS = { numRuns: 300 };
 /** Random bytes, or a mutation of one of `seeds`. */
 function bytesFrom(seeds: readonly Uint8Array[], maxLength = 2048): fc.Arbitrary<Uint8Array> {
   const seed = fc.constantFrom(...seeds);
-  const mutated = fc.tuple(seed, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 4 }), fc.nat(255)), { minLength: 1, maxLength: 6 })).map(([s, edits]) => {
-    let b = Uint8Array.from(s);
-    for (const [at, how, byte] of edits) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (how === 0 && b.length > 0) b[i] ^= 1 << (byte % 8); // flip a bit
-      else if (how === 1) b = b.subarray(0, i); // truncate
-      else if (how === 2) b = Uint8Array.from([...b.subarray(0, i), byte, ...b.subarray(i)]); // insert
-      else if (how === 3 && b.length > 0) b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]); // delete
-      else if (b.length > 0) b[i] = byte; // overwrite
-    }
-    return b;
-  });
+  const mutated = fc
+    .tuple(seed, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 4 }), fc.nat(255)), { minLength: 1, maxLength: 6 }))
+    .map(([s, edits]) => {
+      let b = Uint8Array.from(s);
+      for (const [at, how, byte] of edits) {
+        const i = b.length === 0 ? 0 : at % b.length;
+        if (how === 0 && b.length > 0)
+          b[i] ^= 1 << (byte % 8); // flip a bit
+        else if (how === 1)
+          b = b.subarray(0, i); // truncate
+        else if (how === 2)
+          b = Uint8Array.from([...b.subarray(0, i), byte, ...b.subarray(i)]); // insert
+        else if (how === 3 && b.length > 0)
+          b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]); // delete
+        else if (b.length > 0) b[i] = byte; // overwrite
+      }
+      return b;
+    });
   return fc.oneof(fc.uint8Array({ maxLength }), mutated);
 }
 
@@ -140,7 +153,12 @@ describe("peer input", () => {
     const signer = TargetSigner.generate();
     const target = { root: new Uint8Array(32).fill(7), lowerBound: 3n, upperBound: 99n };
     const seeds = [
-      GetSyncTargetResponse.encode({ database: 1, target: toProtoTarget(target), signature: Buffer.from(signer.sign("any", target)), signer: Buffer.from(signer.publicKey) }).finish(),
+      GetSyncTargetResponse.encode({
+        database: 1,
+        target: toProtoTarget(target),
+        signature: Buffer.from(signer.sign("any", target)),
+        signer: Buffer.from(signer.publicKey),
+      }).finish(),
       GetSyncTargetResponse.encode({ database: 2, target: toProtoTarget(target), signature: Buffer.alloc(0), signer: Buffer.alloc(0) }).finish(),
     ];
     fc.assert(
@@ -223,7 +241,10 @@ class MemStorage implements Storage {
     return `${partition}/${Buffer.from(name).toString("hex")}`;
   }
   async scan(partition: string): Promise<Uint8Array[]> {
-    return [...this.files.keys()].filter((k) => k.startsWith(`${partition}/`)).sort().map((k) => Uint8Array.from(Buffer.from(k.slice(partition.length + 1), "hex")));
+    return [...this.files.keys()]
+      .filter((k) => k.startsWith(`${partition}/`))
+      .sort()
+      .map((k) => Uint8Array.from(Buffer.from(k.slice(partition.length + 1), "hex")));
   }
   async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
     const key = this.locate(partition, name);

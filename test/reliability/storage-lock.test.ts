@@ -29,38 +29,41 @@ function libraryOpen(kind: "any" | "immutable", dir: string): Promise<{ code: nu
   });
 }
 
-test.each(["any", "immutable"] as const)("--db %s: a second server, a client and AnyDb/ImmutableDb.open on a live server's directory are refused", async (db) => {
-  const dir = tempDir();
-  const first = await startServer({ db, dir, opInterval: "20ms" });
-  const pid = first.child.pid!;
-  const lock = JSON.parse(readFileSync(path.join(dir, "LOCK"), "utf8")) as { pid: number };
-  expect(lock.pid).toBe(pid);
-  const before = (await getTarget(stub(first.addr))).target!.upperBound;
+test.each(["any", "immutable"] as const)(
+  "--db %s: a second server, a client and AnyDb/ImmutableDb.open on a live server's directory are refused",
+  async (db) => {
+    const dir = tempDir();
+    const first = await startServer({ db, dir, opInterval: "20ms" });
+    const pid = first.child.pid!;
+    const lock = JSON.parse(readFileSync(path.join(dir, "LOCK"), "utf8")) as { pid: number };
+    expect(lock.pid).toBe(pid);
+    const before = (await getTarget(stub(first.addr))).target!.upperBound;
 
-  const started = Date.now();
-  const second = await run(SERVER_BIN, ["--db", db, "-p", "0", "-m", "0", "-d", dir, "--log-format", "json"]);
-  expect(second.code).toBe(1);
-  expect(second.stderr).toBe(`sync-server: ${inUse(dir, pid)}\n`);
-  expect(Date.now() - started).toBeLessThan(10_000); // at once, not after a timeout
+    const started = Date.now();
+    const second = await run(SERVER_BIN, ["--db", db, "-p", "0", "-m", "0", "-d", dir, "--log-format", "json"]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(`sync-server: ${inUse(dir, pid)}\n`);
+    expect(Date.now() - started).toBeLessThan(10_000); // at once, not after a timeout
 
-  const client = await run(CLIENT_BIN, ["--db", db, "-s", first.addr, "-m", "0", "-d", dir, "--log-format", "json"]);
-  expect(client.code).toBe(1);
-  expect(client.stderr).toBe(`sync-client: ${inUse(dir, pid)}\n`);
+    const client = await run(CLIENT_BIN, ["--db", db, "-s", first.addr, "-m", "0", "-d", dir, "--log-format", "json"]);
+    expect(client.code).toBe(1);
+    expect(client.stderr).toBe(`sync-client: ${inUse(dir, pid)}\n`);
 
-  const lib = await libraryOpen(db, dir);
-  expect(lib).toEqual({ code: 3, out: `DirectoryInUseError: ${inUse(dir, pid)}` });
+    const lib = await libraryOpen(db, dir);
+    expect(lib).toEqual({ code: 3, out: `DirectoryInUseError: ${inUse(dir, pid)}` });
 
-  // The owner was not disturbed: it keeps committing and serving.
-  const c = stub(first.addr);
-  for (let i = 0; i < 100 && (await getTarget(c)).target!.upperBound <= before; i++) await new Promise((r) => setTimeout(r, 50));
-  expect((await getTarget(c)).target!.upperBound).toBeGreaterThan(before);
-  expect(first.running).toBe(true);
+    // The owner was not disturbed: it keeps committing and serving.
+    const c = stub(first.addr);
+    for (let i = 0; i < 100 && (await getTarget(c)).target!.upperBound <= before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await getTarget(c)).target!.upperBound).toBeGreaterThan(before);
+    expect(first.running).toBe(true);
 
-  // A graceful stop releases the lock; the library then opens the directory.
-  expect(await first.stop()).toEqual({ code: 0, signal: null });
-  expect(existsSync(path.join(dir, "LOCK"))).toBe(false);
-  expect(await libraryOpen(db, dir)).toEqual({ code: 0, out: "opened" });
-});
+    // A graceful stop releases the lock; the library then opens the directory.
+    expect(await first.stop()).toEqual({ code: 0, signal: null });
+    expect(existsSync(path.join(dir, "LOCK"))).toBe(false);
+    expect(await libraryOpen(db, dir)).toEqual({ code: 0, out: "opened" });
+  },
+);
 
 test("a lock left by a SIGKILLed server never blocks a restart", async () => {
   const dir = tempDir();

@@ -13,7 +13,9 @@ test("-r 12 against --max-streams-per-client 3: clamped with a warning, the sync
   const server = await startServer({ initialOps: 6000, opInterval: "1h", extra: ["--max-streams-per-client", "3"] });
   const client = spawnClient(server.addr, ["-r", "12", "-b", "20", "--target-updates", "poll", "-i", "60s"]);
   await client.waitForMsg(SYNCED, 45_000);
-  const clamped = client.logs("the server refuses more concurrent streams from this client; using fewer (lower -r / maxOutstandingRequests to avoid this)").filter((l) => l.level === 40);
+  const clamped = client
+    .logs("the server refuses more concurrent streams from this client; using fewer (lower -r / maxOutstandingRequests to avoid this)")
+    .filter((l) => l.level === 40);
   expect(clamped).toHaveLength(1);
   expect(clamped[0]!.requested).toBe(12);
   const refused = metricSum(await scrape(metricsAddr(server)), "server_error_total", { code: "RESOURCE_EXHAUSTED" });

@@ -45,7 +45,10 @@ function runWith(bin: string, dir: string, uid?: number): Promise<{ code: number
 }
 
 async function expectRefused(dir: string, reason: RegExp, uid?: number): Promise<void> {
-  for (const [name, bin] of [["sync-server", SERVER_BIN], ["sync-client", CLIENT_BIN]] as const) {
+  for (const [name, bin] of [
+    ["sync-server", SERVER_BIN],
+    ["sync-client", CLIENT_BIN],
+  ] as const) {
     const r = await runWith(bin, dir, uid);
     expect({ name, hung: r.hung, code: r.code }).toEqual({ name, hung: false, code: 1 });
     const lines = r.stderr.split("\n").filter((l) => l !== "");

@@ -108,7 +108,10 @@ test("sync-server --verify and sync-client --verify: exit 0 when sound, 1 with t
   expect(await client.stop()).toEqual({ code: 0, signal: null });
   expect(await server.stop()).toEqual({ code: 0, signal: null });
 
-  for (const [bin, d] of [[SERVER_BIN, dir], [CLIENT_BIN, client.dir]] as const) {
+  for (const [bin, d] of [
+    [SERVER_BIN, dir],
+    [CLIENT_BIN, client.dir],
+  ] as const) {
     const ok = await run(bin, ["--verify", "-d", d]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(new RegExp(`^storage directory ${d} is sound: any database, \\d+ operations, retained from \\d+, root [0-9a-f]{64}\\n$`));
