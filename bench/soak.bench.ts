@@ -56,6 +56,7 @@ interface Sample {
   readonly blobs: number;
   readonly listeners: number;
   readonly queuedMb: number;
+  readonly cacheMb: number;
   readonly streams: number;
   readonly stalled: number;
 }
@@ -169,6 +170,7 @@ export default async function soak(): Promise<string> {
       blobs: (readdirSync(storage, { recursive: true, withFileTypes: true }) as Dirent[]).filter((e) => e.isFile()).length,
       listeners: m.get("server_event_listeners") ?? NaN,
       queuedMb: mb(m.get("server_queued_response_bytes") ?? NaN),
+      cacheMb: mb(m.get("server_batch_cache_bytes") ?? NaN),
       streams: m.get("server_active_streams") ?? NaN,
       stalled: m.get("server_stalled_streams_total") ?? 0,
     });
@@ -216,11 +218,11 @@ export default async function soak(): Promise<string> {
       `never-reading GetOperations streams (whole log, 10 000-operation batches, 16-byte HTTP/2 window, from ${HOSTILE_ADDRESSES.join(", ")}; ` +
       `each reopened when the server ends it) for ${duration / 1000} s. Warm-up: the first quarter.`,
     "",
-    "| t (s) | server RSS (MB) | JS heap used (MB) | external (MB) | fds: storage / storage files / other | event listeners | queued response (MB) | open streams | stalled streams ended |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| t (s) | server RSS (MB) | JS heap used (MB) | external (MB) | fds: storage / storage files / other | event listeners | queued response (MB) | batch cache (MB) | open streams | stalled streams ended |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...shown.map(
       (s) =>
-        `| ${s.atS} | ${s.rssMb} | ${s.heapMb} | ${s.externalMb} | ${s.storageFds} / ${s.blobs} / ${s.otherFds} | ${s.listeners} | ${s.queuedMb} | ${s.streams} | ${s.stalled} |`,
+        `| ${s.atS} | ${s.rssMb} | ${s.heapMb} | ${s.externalMb} | ${s.storageFds} / ${s.blobs} / ${s.otherFds} | ${s.listeners} | ${s.queuedMb} | ${s.cacheMb} | ${s.streams} | ${s.stalled} |`,
     ),
     "",
     "| check | result |",

@@ -74,7 +74,7 @@ describe.each(["any", "immutable"] as const)("%s", (kind) => {
     await db.close();
   });
 
-  test("repeats of the current target come from the cache; a new target is built afresh", async () => {
+  test("repeats of the current target come from the cache; a new target is built afresh and the old one's messages are dropped", async () => {
     const db = await prunedDatabase(kind, 3_000);
     const service = new SyncService(db, LIMITS);
     const source = new BatchSource(service);
@@ -90,6 +90,13 @@ describe.each(["any", "immutable"] as const)("%s", (kind) => {
     const fresh = await collect(source, t2.upperBound, t.lowerBound, t2.upperBound, 100);
     expect(fresh[0]).not.toBe(first[0]);
     expect(fresh.findIndex((m, i) => !m.equals(expected(service, t2.upperBound, t.lowerBound, t2.upperBound, 100)[i]!))).toBe(-1);
+    // The first target's messages can never be looked up again: only the new target's are kept.
+    const bytes = (messages: Buffer[]): number => messages.reduce((sum, m) => sum + m.length, 0);
+    expect(source.cachedBytes).toBe(bytes(fresh));
+    expect(source.cachedBytes).toBeLessThan(bytes(first) + bytes(fresh));
+    // A historical request (not the served target) is built, not cached.
+    await collect(source, t.upperBound, t.lowerBound, t.upperBound, 100);
+    expect(source.cachedBytes).toBe(bytes(fresh));
     await db.close();
   });
 });

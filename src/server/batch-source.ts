@@ -67,12 +67,31 @@ export class Slicer {
   }
 }
 
-/** A least-recently-used map of encoded messages, bounded by their total size. */
+/**
+ * A least-recently-used map of encoded messages, bounded by their total size, holding the
+ * messages of one target at a time: lookups are only made for the currently served target, so
+ * messages of an earlier target could never be served again and are dropped when it moves on
+ * (with commits every 100 ms they would otherwise fill the bound with dead entries).
+ */
 class MessageCache {
   private readonly entries = new Map<string, EncodedBatch>();
+  private generation = "";
   private bytes = 0;
 
   constructor(private readonly maxBytes: number) {}
+
+  /** Bytes of encoded messages held now. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Drops every entry unless `generation` (the served target's identity) is the one cached. */
+  use(generation: string): void {
+    if (generation === this.generation) return;
+    this.entries.clear();
+    this.bytes = 0;
+    this.generation = generation;
+  }
 
   get(key: string): EncodedBatch | undefined {
     const hit = this.entries.get(key);
@@ -109,6 +128,11 @@ export class BatchSource {
     this.slicer = new Slicer(options.sliceMs);
   }
 
+  /** Bytes of encoded messages cached now (all for the currently served target). */
+  get cachedBytes(): number {
+    return this.cache?.size ?? 0;
+  }
+
   /**
    * The encoded batches answering `req`, each produced when the consumer asks for it (a slow
    * reader holds back the work) and after the event loop had its turn if the slice is used up.
@@ -130,7 +154,11 @@ export class BatchSource {
   /** One encoded batch: from the cache, or proven and encoded (and cached if it may be reused). */
   private batch(opCount: bigint, startLoc: bigint, n: bigint): EncodedBatch {
     const target = this.service.database.target;
-    const key = this.cache !== undefined && target !== undefined && target.upperBound === opCount ? cacheKey(target.root, opCount, startLoc, n) : undefined;
+    let key: string | undefined;
+    if (this.cache !== undefined && target !== undefined && target.upperBound === opCount) {
+      this.cache.use(`${toHex(target.root)}:${opCount}`);
+      key = `${startLoc}:${n}`;
+    }
     const cached = key === undefined ? undefined : this.cache!.get(key);
     if (cached !== undefined) return cached;
     const { proof, operations } = this.service.prove(opCount, startLoc, n);
@@ -139,8 +167,4 @@ export class BatchSource {
     if (key !== undefined) this.cache!.set(key, batch);
     return batch;
   }
-}
-
-function cacheKey(root: Uint8Array, opCount: bigint, startLoc: bigint, n: bigint): string {
-  return `${toHex(root)}:${opCount}:${startLoc}:${n}`;
 }

@@ -149,6 +149,7 @@ export function syncServiceHandlers(
   stoppingWatches: AbortSignal,
 ): SyncServiceServer {
   const batchSource = new BatchSource(service);
+  metrics.sampleBatchCache = () => batchSource.cachedBytes;
   // A call the client cancelled itself (e.g. a watch it no longer needs) is timed but is not an error.
   const finish = (method: string, started: bigint, code: status): void => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

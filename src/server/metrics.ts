@@ -58,6 +58,14 @@ export class ServerMetrics {
     help: "Response bytes queued to clients and not yet sent (bounded by the total send buffer)",
     registers: [this.registry],
   });
+  /** Set by the gRPC adapter: reads the batch cache's size when metrics are collected. */
+  sampleBatchCache: (() => number) | undefined = undefined;
+  readonly batchCacheBytes: Gauge = new Gauge({
+    name: "server_batch_cache_bytes",
+    help: "Bytes of encoded GetOperations messages cached for reuse (only the served target's; bounded)",
+    registers: [this.registry],
+    collect: (): void => this.batchCacheBytes.set(this.sampleBatchCache?.() ?? 0),
+  });
   readonly stalledStreams = new Counter({
     name: "server_stalled_streams_total",
     help: "Streams ended because their client stopped reading for the stall timeout, by method",
