@@ -8,7 +8,7 @@
  * damage did not touch, or — for damage no crash can cause — fail with a typed error; never some
  * other root for an op count.
  */
-import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { CodecError } from "../codec";
 import { JournalError } from "../journal";
@@ -19,6 +19,7 @@ import { ImmutableDb } from "./immutable";
 import { encodeAnyOperation, encodeImmutableOperation } from "./operation";
 import { refSha256, be64, hex } from "../../test/helpers/vectors";
 import { tempDir } from "../../test/helpers/tmp";
+import { flipByte } from "../../test/helpers/files";
 
 type Kind = "any" | "immutable";
 type AnyKindDb = AnyDb | ImmutableDb;
@@ -159,12 +160,6 @@ function entryAt(bytes: Uint8Array, at: number): { start: number; end: number } 
     if (b < 0x80) break;
   }
   return { start: at, end: p + len + 4 };
-}
-
-function flipByte(file: string, offset: number): void {
-  const bytes = readFileSync(file);
-  bytes[offset] ^= 0xff;
-  writeFileSync(file, bytes);
 }
 
 /** Fresh copy of the pristine database for one damage case. */

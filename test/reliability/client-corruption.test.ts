@@ -3,26 +3,18 @@
  * `sync-client` whose log has a flipped byte in the middle (or lost its leading files) wipes its
  * copy, says so at warn, and syncs again, instead of failing every iteration.
  */
-import { openSync, readdirSync, readSync, rmSync, writeSync, closeSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { SYNCED, cleanup, spawnClient, startServer } from "../production/helpers";
+import { flipByte } from "../helpers/files";
 
 jest.setTimeout(60_000);
 afterAll(cleanup);
 
-function flipByte(file: string, offset: number): void {
-  const fd = openSync(file, "r+");
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0]! ^= 0x5a;
-  writeSync(fd, b, 0, 1, offset);
-  closeSync(fd);
-}
-
 const damages: Array<[string, (dir: string) => void]> = [
   [
     "a flipped byte in the middle of the operation log",
-    (dir) => flipByte(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!), 69 * 3000 + 7),
+    (dir) => flipByte(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!), 69 * 3000 + 7, 0x5a),
   ],
   ["deleted leading log files", (dir) => rmSync(path.join(dir, "log_journal", readdirSync(path.join(dir, "log_journal")).sort()[0]!))],
 ];

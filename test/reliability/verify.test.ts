@@ -9,18 +9,11 @@ import { AnyDb, ImmutableDb, createTestOperations, verifyStorage } from "../../s
 import { DirectoryLock } from "../../src/journal";
 import { crc32 } from "../../src/journal/crc32";
 import { CLIENT_BIN, SERVER_BIN, SYNCED, cleanup, run, spawnClient, startServer, tempDir } from "../production/helpers";
+import { flipByte } from "../helpers/files";
 
 jest.setTimeout(60_000);
 afterAll(cleanup);
 
-function flipByte(file: string, offset: number): void {
-  const fd = openSync(file, "r+");
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0]! ^= 0x01;
-  writeSync(fd, b, 0, 1, offset);
-  closeSync(fd);
-}
 /** Replaces MMR node `pos` (in the first node blob) by a different digest with a valid checksum: only re-hashing can tell. */
 function forgeNode(dir: string, pos: number): void {
   const file = firstFile(dir, "mmr_journal");
@@ -69,7 +62,7 @@ test("a wrong MMR node with a valid checksum is found by re-hashing (the databas
 
 test("a flipped byte in the MMR node journal is a checksum mismatch", async () => {
   const { dir } = await anyDir();
-  flipByte(firstFile(dir, "mmr_journal"), 36 * 10 + 3);
+  flipByte(firstFile(dir, "mmr_journal"), 36 * 10 + 3, 0x01);
   const report = await verifyStorage(dir);
   expect(report.sound).toBe(false);
   expect(report.problems.join("\n")).toMatch(/ChecksumMismatch: item 10 in .*mmr_journal/);
@@ -77,7 +70,7 @@ test("a flipped byte in the MMR node journal is a checksum mismatch", async () =
 
 test("a flipped byte in the operation log, and deleted leading log files, are found", async () => {
   const a = await anyDir();
-  flipByte(firstFile(a.dir, "log_journal"), 69 * 100 + 5);
+  flipByte(firstFile(a.dir, "log_journal"), 69 * 100 + 5, 0x01);
   const r1 = await verifyStorage(a.dir);
   expect(r1.sound).toBe(false);
   expect(r1.problems.join("\n")).toMatch(/ChecksumMismatch: item 100 /);
