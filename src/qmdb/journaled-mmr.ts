@@ -177,6 +177,11 @@ export class JournaledMmr implements NodeSource {
     return this.mem.root();
   }
 
+  /** Digests of the current peaks, left to right (always held: they are pinned). */
+  peakDigests(): Uint8Array[] {
+    return this.mem.peakDigests();
+  }
+
   /** Proof of leaves `[start, end)` against the root at `size` nodes. */
   historicalRangeProof(size: Position, start: Location, end: Location): Proof {
     return buildRangeProof(this, size, start, end);

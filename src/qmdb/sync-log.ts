@@ -165,6 +165,12 @@ export class SyncLog<Op, D> {
     return this.log.root();
   }
 
+  /** Digests of the MMR's current peaks, left to right (throws before the first batch). */
+  mmrPeaks(): Uint8Array[] {
+    if (this.log === undefined) throw new QmdbError("InvalidSyncState", `no operations appended yet at ${this.startLoc}`);
+    return this.log.mmr.peakDigests();
+  }
+
   /** First location held with its proof nodes (what can be served). */
   get oldestRetainedLoc(): bigint {
     return BigInt(this.log?.pruningBoundary ?? this.startLoc);

@@ -49,6 +49,8 @@ export function relaySource(options: RelayOptions): SourceFactory {
 export class RelaySource extends EventEmitter<{ target: [SyncTarget] }> implements TargetSource, ServedSource {
   readonly catchingUp = true;
   private reached: ReachedTarget | undefined;
+  // The log was wiped after a root mismatch: health is NOT_SERVING until a target is reached.
+  private wiped = false;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly upstream: MultiSourceResolver;
@@ -224,11 +226,18 @@ export class RelaySource extends EventEmitter<{ target: [SyncTarget] }> implemen
       "relay reached target",
     );
     this.emit("target", t);
+    if (this.wiped) {
+      this.wiped = false;
+      this.context.setServing?.(true);
+    }
   }
 
-  // The local log cannot reach a target's root although every batch verified: discard it.
+  // The local log cannot reach a target's root although every batch verified: discard it, and
+  // report NOT_SERVING until the next target is reached (there is nothing left to serve).
   private async startOver(): Promise<void> {
     this.context.logger.error({ storage_dir: this.context.storageDir }, "relay log does not match the verified target; wiping it and starting over");
+    this.wiped = true;
+    this.context.setServing?.(false);
     await this.log?.destroy();
     this.log = undefined;
     this.reached = undefined;

@@ -604,13 +604,32 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       if (v.start !== this.log.start) return; // pins come only from a batch starting at the boundary
       const pins = extractPinnedNodes(v.proof, v.start, v.start + BigInt(v.operations.length));
       await this.log.appendVerified(v.start, v.operations, v.nodes, pins);
+    } else if (v.start === before) {
+      this.checkContinuesLocal(v);
+      await this.log.appendVerified(v.start, v.operations, v.nodes);
     } else {
-      await this.log.appendVerified(v.start, v.operations, v.start === before ? v.nodes : undefined);
+      await this.log.appendVerified(v.start, v.operations);
     }
     const added = this.log.size - before;
     this.fetchedOps += added;
     this.sinceCommit += Number(added);
     this.options.observer?.applied?.(Number(added), this.log.size, this.target);
+  }
+
+  // The verifier rebuilt the batch's nodes from the proof's digests of everything before the
+  // batch, which are the peaks of the MMR up to its start. They are adopted only if they are the
+  // local log's own peaks: otherwise a local copy with another history (a server whose database
+  // was reset, another origin) would reach the target's root without holding its operations.
+  private checkContinuesLocal(v: Verified): void {
+    const theirs = extractPinnedNodes(v.proof, v.start, v.start + BigInt(v.operations.length));
+    const ours = this.log.mmrPeaks();
+    const differs = theirs.findIndex((d, i) => ours[i] === undefined || !equalBytes(d, ours[i]));
+    if (differs < 0 && theirs.length === ours.length) return;
+    throw new SyncError(
+      "RootMismatch",
+      `the local operations before location ${v.start} are not the target's: the proof's MMR peaks before the batch differ from the local ones`,
+      { details: { expected: toHex(this.target.root), location: v.start.toString() } },
+    );
   }
 
   // ---- target updates ---------------------------------------------------------------------

@@ -531,6 +531,26 @@ describe("any: resume from local state", () => {
     await r2.database.close();
     await server.close();
   });
+
+  test("L17 a local copy of another history (a reset server, another origin) is wiped and refetched, not completed with the target's peaks", async () => {
+    const other = await anySource(120, { prune: false, seed: 1n });
+    const dir = scratchDir();
+    const r1 = await syncAny({ directory: dir, target: { ...anyTarget(other.db), lowerBound: 0n }, resolver: new DbResolver(ANY_KIND, other.db) });
+    await r1.database.close();
+    const { db: server, keys } = await anySource(300, { prune: false, seed: 2n });
+    // From location 0 (the source is unpruned), so that the local log is reused, not replaced.
+    const target = { ...anyTarget(server), lowerBound: 0n };
+
+    const logger = captureLogger();
+    const r2 = await syncAny({ directory: dir, target, resolver: new DbResolver(ANY_KIND, server), fetchBatchSize: 7, logger });
+    const client = r2.database;
+    expect(hex(client.root())).toBe(hex(target.root));
+    expectSameOperations(client, server, target.lowerBound, target.upperBound);
+    expectSameValues(client, server, [...keys, ...anyWorkload(120, 1n).keys]);
+    const wiped = logger.lines.find((l) => l.msg.startsWith("final root does not match the target; wiping"));
+    expect(String((wiped?.obj as { err?: string } | undefined)?.err)).toMatch(/local operations before location \d+ are not the target's/);
+    await client.close();
+  });
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -263,3 +263,34 @@ test("relay flags need --upstream, and upstream addresses are checked (exit 2)",
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/--upstream: 'nope:x' has an invalid port/);
 });
+
+test("a relay whose copy cannot reach its upstream's root wipes it, is NOT_SERVING meanwhile, then SERVING again with the upstream's root", async () => {
+  // Relay a first origin to its (fixed) target, then point the same directory at a second origin
+  // with other operations and more of them: the kept prefix makes the final root differ.
+  const dir = tempDir("cw-relay-wipe-");
+  const first = await startServer({ initialOps: 300, opInterval: "1h", seed: 1 });
+  const relay = await startRelay(first.addr, dir);
+  await relay.waitForMsg(REACHED);
+  await relay.stop();
+  const second = await startServer({ initialOps: 600, opInterval: "1h", seed: 2 });
+  const restarted = await startRelay(second.addr, dir);
+  await restarted.waitForMsg("relay resumes from the target it last reached");
+
+  // Health from now until the relay has reached the second origin's target and says SERVING again.
+  const seen: number[] = [];
+  let reached = false;
+  void restarted.waitForMsg(REACHED, 30_000).then(() => (reached = true));
+  while (!reached || seen[seen.length - 1] !== 1) {
+    const s = await healthStatus(restarted.addr).catch(() => -1);
+    if (seen[seen.length - 1] !== s) seen.push(s);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(restarted.logs("relay log does not match the verified target; wiping it and starting over")).toHaveLength(1);
+  // (SERVING the first origin's target, if polled in time) → NOT_SERVING (wiped) → SERVING (reached).
+  expect(seen.slice(seen.indexOf(2))).toEqual([2, 1]);
+  expect(seen.every((s) => s === 1 || s === 2)).toBe(true);
+  const served = await getTarget(stub(restarted.addr));
+  const origin = await getTarget(stub(second.addr));
+  expect(hex(served.target!.root)).toBe(hex(origin.target!.root));
+  expect(await healthStatus(restarted.addr)).toBe(1);
+});
