@@ -2,16 +2,23 @@
  * Child process of the fanout benchmark: the `sync-server` CLI (same code as the binary) plus an
  * event-loop delay monitor (`perf_hooks.monitorEventLoopDelay`). SIGUSR2 resets the monitor (the
  * benchmark sends it when the clients start); at exit one JSON line `{"msg":"bench stats",...}`
- * reports the delay percentiles and the peak RSS.
+ * reports the delay percentiles, the peak RSS, the process's CPU time and the main thread's
+ * utilization (`performance.eventLoopUtilization`) during the round.
  */
 import { writeSync } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { main } from "../src/cli/server";
 import { peakRssBytes } from "./peak-rss";
 
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
-process.on("SIGUSR2", () => delay.reset());
+let cpuFrom = process.cpuUsage();
+let eluFrom = performance.eventLoopUtilization();
+process.on("SIGUSR2", () => {
+  delay.reset();
+  cpuFrom = process.cpuUsage();
+  eluFrom = performance.eventLoopUtilization();
+});
 process.on("exit", () => {
   const ms = (ns: number): number => ns / 1e6;
   const stats = {
@@ -20,6 +27,9 @@ process.on("exit", () => {
     loopDelayP99Ms: ms(delay.percentile(99)),
     loopDelayMaxMs: ms(delay.max),
     maxRssBytes: peakRssBytes(),
+    // CPU of the whole process (all threads) and the main thread's busy share, since SIGUSR2.
+    cpuMs: ((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpuFrom)),
+    mainThreadUtilization: performance.eventLoopUtilization(eluFrom).utilization,
   };
   writeSync(1, `${JSON.stringify(stats)}\n`);
 });

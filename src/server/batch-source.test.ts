@@ -1,13 +1,14 @@
 /**
  * BatchSource against the straightforward path (prove, then encode): the same bytes for every
- * batch, cached or not, at odd batch sizes, odd starts, historical op counts and from a pruned
- * database's lower bound; the cache serves repeats without building them again and never serves
+ * batch (behind a correct gRPC frame header), cached or not, at odd batch sizes, odd starts,
+ * historical op counts and from a pruned database's lower bound; the cache serves repeats without building them again and never serves
  * a message built for another target. The slicer lets other work run during a long stream.
  */
 import { AnyDb, ImmutableDb, createTestOperations } from "../qmdb";
 import { encodeOperationsResponse } from "../wire";
 import { BatchSource, Slicer } from "./batch-source";
 import { ServedDatabase } from "./database";
+import { FRAME_HEADER_BYTES, FramedMessage } from "./framed-message";
 import { SyncService } from "./service";
 import { tempDir } from "../../test/helpers/tmp";
 
@@ -38,11 +39,16 @@ function expected(service: SyncService, opCount: bigint, startLoc: bigint, maxOp
   return out;
 }
 
-async function collect(source: BatchSource, opCount: bigint, startLoc: bigint, maxOps: bigint, batchSize: number): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for await (const b of source.batches({ opCount, startLoc, maxOps, batchSize })) out.push(b.message);
+/** Every message of a request from `source`, in its gRPC frame. */
+async function collect(source: BatchSource, opCount: bigint, startLoc: bigint, maxOps: bigint, batchSize: number): Promise<FramedMessage[]> {
+  const out: FramedMessage[] = [];
+  for await (const b of source.batches({ opCount, startLoc, maxOps, batchSize })) out.push(b.framed);
   return out;
 }
+
+/** Whether `framed` holds exactly `message` behind a correct gRPC header. */
+const framesExactly = (framed: FramedMessage, message: Buffer): boolean =>
+  framed.frame[0] === 0 && framed.frame.readUInt32BE(1) === message.length && framed.frame.subarray(FRAME_HEADER_BYTES).equals(message);
 
 describe.each(["any", "immutable"] as const)("%s", (kind) => {
   test("cached, uncached and tiny-cache batches are byte for byte the straightforward ones", async () => {
@@ -67,7 +73,7 @@ describe.each(["any", "immutable"] as const)("%s", (kind) => {
         for (let round = 0; round < 2; round++) {
           const got = await collect(source, opCount, startLoc, maxOps, batchSize);
           expect(got.length).toBe(want.length);
-          expect(got.findIndex((m, i) => !m.equals(want[i]!))).toBe(-1);
+          expect(got.findIndex((m, i) => !framesExactly(m, want[i]!))).toBe(-1);
         }
       }
     }
@@ -81,17 +87,18 @@ describe.each(["any", "immutable"] as const)("%s", (kind) => {
     const t = db.target;
     const first = await collect(source, t.upperBound, t.lowerBound, t.upperBound, 100);
     const again = await collect(source, t.upperBound, t.lowerBound, t.upperBound, 100);
-    expect(again.every((m, i) => m === first[i])).toBe(true); // the very same buffers: nothing rebuilt
+    expect(again.every((m, i) => m.frame === first[i]!.frame)).toBe(true); // the very same buffers: nothing rebuilt
 
     // A new commit: the new target's batches are new messages, and correct.
     for (const op of createTestOperations(kind, 3, 99n)) await db.apply(op);
     const t2 = db.target;
     expect(t2.upperBound).toBeGreaterThan(t.upperBound);
     const fresh = await collect(source, t2.upperBound, t.lowerBound, t2.upperBound, 100);
-    expect(fresh[0]).not.toBe(first[0]);
-    expect(fresh.findIndex((m, i) => !m.equals(expected(service, t2.upperBound, t.lowerBound, t2.upperBound, 100)[i]!))).toBe(-1);
+    expect(fresh[0]!.frame).not.toBe(first[0]!.frame);
+    const want = expected(service, t2.upperBound, t.lowerBound, t2.upperBound, 100);
+    expect(fresh.findIndex((m, i) => !framesExactly(m, want[i]!))).toBe(-1);
     // The first target's messages can never be looked up again: only the new target's are kept.
-    const bytes = (messages: Buffer[]): number => messages.reduce((sum, m) => sum + m.length, 0);
+    const bytes = (messages: FramedMessage[]): number => messages.reduce((sum, m) => sum + m.length, 0);
     expect(source.cachedBytes).toBe(bytes(fresh));
     expect(source.cachedBytes).toBeLessThan(bytes(first) + bytes(fresh));
     // A historical request (not the served target) is built, not cached.

@@ -14,11 +14,12 @@
 import { performance } from "node:perf_hooks";
 import { toHex } from "../codec/bytes";
 import { encodeOperationsResponse } from "../wire";
+import { FRAME_HEADER_BYTES, FramedMessage } from "./framed-message";
 import type { OperationsRequest, SyncService } from "./service";
 
-/** One encoded `GetOperationsResponse` and the number of operations in it. */
+/** One encoded `GetOperationsResponse` (in its gRPC frame) and the number of operations in it. */
 export interface EncodedBatch {
-  readonly message: Buffer;
+  readonly framed: FramedMessage;
   readonly operations: number;
 }
 
@@ -103,13 +104,13 @@ class MessageCache {
   }
 
   set(key: string, batch: EncodedBatch): void {
-    if (batch.message.length > this.maxBytes || this.entries.has(key)) return;
+    if (batch.framed.length > this.maxBytes || this.entries.has(key)) return;
     this.entries.set(key, batch);
-    this.bytes += batch.message.length;
+    this.bytes += batch.framed.length;
     for (const [oldest, old] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.entries.delete(oldest);
-      this.bytes -= old.message.length;
+      this.bytes -= old.framed.length;
     }
   }
 }
@@ -162,8 +163,10 @@ export class BatchSource {
     const cached = key === undefined ? undefined : this.cache!.get(key);
     if (cached !== undefined) return cached;
     const { proof, operations } = this.service.prove(opCount, startLoc, n);
-    // Serialized straight from the stored operation bytes (no per-operation objects).
-    const batch = { message: encodeOperationsResponse(this.service.kind, startLoc, proof, operations), operations: operations.length };
+    // Serialized straight from the stored operation bytes (no per-operation objects), behind room
+    // for the gRPC frame header (framed once, never copied to be sent).
+    const message = encodeOperationsResponse(this.service.kind, startLoc, proof, operations, FRAME_HEADER_BYTES);
+    const batch = { framed: new FramedMessage(message), operations: operations.length };
     if (key !== undefined) this.cache!.set(key, batch);
     return batch;
   }

@@ -23,6 +23,7 @@ import type { Logger } from "../telemetry";
 import { ServiceError } from "./errors";
 import { Pushback, type RateLimiter } from "./limits";
 import { BatchSource } from "./batch-source";
+import { FRAME_HEADER_BYTES, FramedMessage, installFramedResponses } from "./framed-message";
 import type { ServerMetrics } from "./metrics";
 import type { SendBudget, StreamSender } from "./send-budget";
 import type { SyncService } from "./service";
@@ -47,9 +48,14 @@ function isUndecodable(req: unknown): req is Undecodable {
   return typeof req === "object" && req !== null && "undecodable" in req;
 }
 
+/** What a stream writes: a serialized message, or a batch already in its gRPC frame. */
+type Outgoing = Buffer | FramedMessage;
+
 /**
  * The service definition with request decoders that never throw (grpc-js would answer a malformed
  * request with INTERNAL, but it is the client's mistake) and response encoders that count bytes.
+ * Framed batches are counted when they are sent (`getOperations`): grpc-js writes them without
+ * calling the encoder when `installFramedResponses` is in effect.
  */
 export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServiceService {
   const counted =
@@ -59,6 +65,7 @@ export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServic
       metrics.bytesSent.inc({ method }, bytes.length);
       return bytes;
     };
+  const countedOperations = counted("GetOperations", (m: GetOperationsResponse) => SyncServiceService.getOperations.responseSerialize(m));
   return {
     getSyncTarget: {
       ...SyncServiceService.getSyncTarget,
@@ -68,10 +75,8 @@ export function syncServiceDefinition(metrics: ServerMetrics): typeof SyncServic
     getOperations: {
       ...SyncServiceService.getOperations,
       requestDeserialize: lenientDecoder((b) => GetOperationsRequest.decode(b)),
-      // Batches arrive already serialized (see `pumpOperations`); anything else goes through ts-proto.
-      responseSerialize: counted("GetOperations", (m: GetOperationsResponse | Buffer) =>
-        Buffer.isBuffer(m) ? m : SyncServiceService.getOperations.responseSerialize(m),
-      ),
+      // Batches arrive serialized and framed (see `getOperations`); anything else goes through ts-proto.
+      responseSerialize: (m: GetOperationsResponse | FramedMessage): Buffer => (m instanceof FramedMessage ? m.message : countedOperations(m)),
     },
     watchSyncTarget: {
       ...SyncServiceService.watchSyncTarget,
@@ -148,6 +153,7 @@ export function syncServiceHandlers(
   shuttingDown: AbortSignal,
   stoppingWatches: AbortSignal,
 ): SyncServiceServer {
+  installFramedResponses();
   const batchSource = new BatchSource(service);
   metrics.sampleBatchCache = () => batchSource.cachedBytes;
   // A call the client cancelled itself (e.g. a watch it no longer needs) is timed but is not an error.
@@ -190,7 +196,7 @@ export function syncServiceHandlers(
   const serveStream = <Req, Res>(
     method: string,
     call: ServerWritableStream<Req, Res>,
-    body: (request: Req, client: string, signal: AbortSignal, sender: StreamSender<Buffer>) => Promise<void>,
+    body: (request: Req, client: string, signal: AbortSignal, sender: StreamSender<Outgoing>) => Promise<void>,
   ): void => {
     const started = process.hrtime.bigint();
     metrics.requests.inc({ method });
@@ -200,7 +206,7 @@ export function syncServiceHandlers(
     if (shuttingDown.aborted || (method === "WatchSyncTarget" && stoppingWatches.aborted)) stop();
     let bodyDone = false;
     let stalled = false;
-    const sender = budget.open<Buffer>(call as unknown as { write(m: Buffer, cb: () => void): unknown }, ac.signal, () => {
+    const sender = budget.open<Outgoing>(call as unknown as { write(m: Outgoing, cb: () => void): unknown }, ac.signal, () => {
       stalled = true;
       ac.abort();
       if (bodyDone) endStalled();
@@ -300,10 +306,11 @@ export function syncServiceHandlers(
       serveStream("GetOperations", call, async (request, client, signal, sender) => {
         // Room in the byte budgets (and a turn of the event loop) before each batch is produced.
         await sender.ready();
-        for await (const { message, operations } of batchSource.batches(request, signal)) {
+        for await (const { framed, operations } of batchSource.batches(request, signal)) {
           limiter.chargeOperations(client, operations);
           metrics.operationsServed.inc(operations);
-          sender.send(message);
+          metrics.bytesSent.inc({ method: "GetOperations" }, framed.length - FRAME_HEADER_BYTES);
+          sender.send(framed);
           await sender.ready();
         }
       });

@@ -27,6 +27,7 @@ describe("direct GetOperationsResponse codec", () => {
             const generated = Buffer.from(GetOperationsResponse.encode({ startLoc, proof: toProtoProof(p), operations: ops.map(toProtoOperation) }).finish());
             const encoded = ops.map(encode);
             expect(hex(encodeOperationsResponse(kind, startLoc, p, encoded))).toBe(hex(generated));
+            expect(hex(encodeOperationsResponse(kind, startLoc, p, encoded, 5).subarray(5))).toBe(hex(generated)); // after headroom
             const decoded = decodeOperationsResponse(generated, kind, LIMITS);
             expect(decoded.startLoc).toBe(startLoc);
             expect(decoded.proof.size).toBe(p.size);

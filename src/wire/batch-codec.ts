@@ -135,9 +135,11 @@ function immutableBodySize(op: Uint8Array): number {
 
 /**
  * Serializes a `GetOperationsResponse` from canonical operation encodings of a database of
- * `kind`. Byte-identical to the generated `GetOperationsResponse.encode`.
+ * `kind`. Byte-identical to the generated `GetOperationsResponse.encode`. With `headroom`, the
+ * message starts that many (unwritten) bytes into the returned buffer, room for a transport's
+ * frame header so that the message is never copied to be framed.
  */
-export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, proof: Proof, operations: readonly Uint8Array[]): Buffer {
+export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, proof: Proof, operations: readonly Uint8Array[], headroom = 0): Buffer {
   const bodySize = kind === "any" ? operationBodySize : immutableBodySize;
   const proofBody = (proof.size === 0n ? 0 : 1 + varintSize(proof.size)) + proof.digests.length * (2 + DIGEST_BYTES);
   let total = (startLoc === 0n ? 0 : 1 + varintSize(startLoc)) + 1 + varintSize(proofBody) + proofBody;
@@ -147,7 +149,8 @@ export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, pro
     sizes[i] = s;
     total += 1 + varintSize(s) + s;
   }
-  const out = new Out(Buffer.allocUnsafe(total));
+  const out = new Out(Buffer.allocUnsafe(headroom + total));
+  out.pos = headroom;
   if (startLoc !== 0n) {
     out.byte(KEY_START_LOC);
     out.varint64(startLoc);
@@ -170,7 +173,7 @@ export function encodeOperationsResponse(kind: DbKindName, startLoc: bigint, pro
     if (kind === "any") writeAnyOperation(out, op);
     else writeImmutableOperation(out, op);
   }
-  if (out.pos !== total) throw new Error(`encoded ${out.pos} bytes, expected ${total}`);
+  if (out.pos !== headroom + total) throw new Error(`encoded ${out.pos - headroom} bytes, expected ${total}`);
   return out.buf;
 }
 
