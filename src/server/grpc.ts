@@ -26,7 +26,7 @@ import { BatchSource } from "./batch-source";
 import { FRAME_HEADER_BYTES, FramedMessage, installFramedResponses } from "./framed-message";
 import type { ServerMetrics } from "./metrics";
 import type { SendBudget, StreamSender } from "./send-budget";
-import type { SyncService } from "./service";
+import type { SignedTarget, SyncService } from "./service";
 import { retryMetadata } from "./status";
 
 /** A request whose bytes could not be decoded (surfaced as INVALID_ARGUMENT, not INTERNAL). */
@@ -164,9 +164,22 @@ export function syncServiceHandlers(
   };
   const streams = new StreamGauges(metrics);
 
-  const targetResponse = (): GetSyncTargetResponse => {
-    const { target, signature, signer } = service.signedTarget();
-    return { database: toProtoKind(service.kind), target: toProtoTarget(target), signature: Buffer.from(signature), signer: Buffer.from(signer) };
+  // The answer to target requests, and its serialized form for pushes: built once per served
+  // target (`signedTarget` returns the same object until the target changes), not per call.
+  let answer: { signed: SignedTarget; response: GetSyncTargetResponse; encoded?: Buffer } | undefined;
+  const targetAnswer = (): NonNullable<typeof answer> => {
+    const signed = service.signedTarget();
+    if (answer?.signed !== signed) {
+      const { target, signature, signer } = signed;
+      const response = { database: toProtoKind(service.kind), target: toProtoTarget(target), signature: Buffer.from(signature), signer: Buffer.from(signer) };
+      answer = { signed, response };
+    }
+    return answer;
+  };
+  const targetResponse = (): GetSyncTargetResponse => targetAnswer().response;
+  const encodedTargetResponse = (): Buffer => {
+    const a = targetAnswer();
+    return (a.encoded ??= Buffer.from(GetSyncTargetResponse.encode(a.response).finish()));
   };
 
   // Open streams: ended through this set at shutdown (one listener on each shared signal, not
@@ -336,7 +349,7 @@ export function syncServiceHandlers(
               await sender.ready(0);
               if (signal.aborted) break;
               pending = false;
-              sender.send(Buffer.from(GetSyncTargetResponse.encode(targetResponse()).finish()));
+              sender.send(encodedTargetResponse());
               continue;
             }
             await new Promise<void>((resolve) => (wake = resolve));
