@@ -6,7 +6,7 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { cpus, loadavg, setPriority } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
@@ -110,11 +110,25 @@ export interface ProbeResult {
   readonly root: string;
 }
 
-/** One fresh client process syncing `kind` from `address` into `dir` (node flags first; `snapshot` false: no snapshot kept). */
-export function runProbe(kind: string, dir: string, address: string, batch: number, nodeFlags: string[] = [], snapshot = true): Promise<ProbeResult> {
+/**
+ * One fresh client process syncing `kind` from `address` into `dir` (node flags first; `snapshot`
+ * false: no snapshot kept; `niceness` > 0 runs it at that lower CPU priority, as `nice`).
+ */
+export function runProbe(
+  kind: string,
+  dir: string,
+  address: string,
+  batch: number,
+  nodeFlags: string[] = [],
+  snapshot = true,
+  niceness = 0,
+): Promise<ProbeResult> {
   const args = [...nodeFlags, path.join(__dirname, "sync-probe.js"), kind, dir, address, String(batch), snapshot ? "snapshot" : "no-snapshot"];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) => (err ? reject(err) : resolve(JSON.parse(out) as ProbeResult)));
+    const child = execFile(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 20 }, (err, out) =>
+      err ? reject(err) : resolve(JSON.parse(out) as ProbeResult),
+    );
+    if (niceness !== 0 && child.pid !== undefined) setPriority(child.pid, niceness);
   });
 }
 

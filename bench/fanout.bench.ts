@@ -2,12 +2,15 @@
  * Fanout: 1, 8 and 32 fresh client processes (`sync-probe`, batch size 1000) sync a 250 k-operation
  * `any` server at once. Meanwhile a separate client asks for the target every 50 ms (latency p99),
  * and the server (the CLI in `fanout-server.ts`, its own process, restarted for each round) reports
- * its event-loop delay (perf_hooks) and peak RSS. Aggregate ops/s = operations synced by all
- * clients ÷ wall time from the first start to the last finish.
+ * its event-loop delay (perf_hooks), peak RSS, CPU time and main-thread utilization. Aggregate
+ * ops/s = operations synced by all clients ÷ wall time from the first start to the last finish.
+ * Every round runs twice: with the load clients at normal CPU priority, and at the lowest
+ * (`nice` 19), which models clients on other hosts: on this 2-core machine 32 client processes
+ * otherwise leave the server about 1/17 of the CPU.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { SCALE, buildDb, fmt, percentile, runProbe, startServer, underLoad } from "./common";
@@ -15,6 +18,8 @@ import { SCALE, buildDb, fmt, percentile, runProbe, startServer, underLoad } fro
 const OPS = 250_000;
 const BATCH = 1000;
 const ROUNDS = [1, 8, 32];
+/** The load clients' niceness in each pass: normal priority, then the lowest. */
+const NICENESS = [0, 19];
 
 interface ProberResult {
   readonly samples: Array<[number, number]>;
@@ -37,6 +42,7 @@ function startProber(address: string): { stop: () => Promise<ProberResult> } {
 
 interface Round {
   readonly clients: number;
+  readonly niceness: number;
   readonly ops: number;
   readonly seconds: number;
   readonly failed: number;
@@ -46,9 +52,11 @@ interface Round {
   readonly loopP99: number;
   readonly loopMax: number;
   readonly serverRss: number;
+  readonly serverCpuMs: number;
+  readonly mainThreadUtilization: number;
 }
 
-async function round(root: string, serverDir: string, clients: number): Promise<Round> {
+async function round(root: string, serverDir: string, clients: number, niceness: number): Promise<Round> {
   // Every client connects from 127.0.0.1, which the server counts as one client: lift the
   // per-client stream cap (16) that would otherwise refuse most of 32 processes.
   const server = await startServer("any", serverDir, [], path.join(__dirname, "fanout-server.js"), ["--max-streams-per-client", "0"]);
@@ -64,19 +72,26 @@ async function round(root: string, serverDir: string, clients: number): Promise<
     server.child.kill("SIGUSR2"); // event-loop delay from here on
     from = Date.now();
     results = await Promise.allSettled(
-      Array.from({ length: clients }, (_, i) => runProbe("any", path.join(root, `client-${clients}-${i}`), server.address, BATCH)),
+      Array.from({ length: clients }, (_, i) => runProbe("any", path.join(root, `client-${clients}-${i}`), server.address, BATCH, [], true, niceness)),
     );
     to = Date.now();
   } finally {
     probe = (await prober?.stop()) ?? { samples: [], errors: 0 };
     lines = await server.stop();
   }
-  const stats = JSON.parse(lines.find((l) => l.includes('"bench stats"'))!) as { loopDelayP99Ms: number; loopDelayMaxMs: number; maxRssBytes: number };
+  const stats = JSON.parse(lines.find((l) => l.includes('"bench stats"'))!) as {
+    loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
+    maxRssBytes: number;
+    cpuMs: number;
+    mainThreadUtilization: number;
+  };
   for (let i = 0; i < clients; i++) rmSync(path.join(root, `client-${clients}-${i}`), { recursive: true, force: true });
   const during = probe.samples.filter(([at]) => at >= from && at <= to).map(([, ms]) => ms);
   const ok = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof runProbe>>> => r.status === "fulfilled");
   return {
     clients,
+    niceness,
     ops: ok.reduce((a, r) => a + Number(r.value.operations), 0),
     seconds: (to - from) / 1000,
     failed: results.length - ok.length,
@@ -86,6 +101,8 @@ async function round(root: string, serverDir: string, clients: number): Promise<
     loopP99: stats.loopDelayP99Ms,
     loopMax: stats.loopDelayMaxMs,
     serverRss: stats.maxRssBytes,
+    serverCpuMs: stats.cpuMs,
+    mainThreadUtilization: stats.mainThreadUtilization,
   };
 }
 
@@ -99,29 +116,43 @@ async function measure(): Promise<string> {
   try {
     const serverDir = path.join(root, "server");
     const serverOps = await buildDb("any", serverDir, OPS * SCALE);
-    const rounds: Round[] = [];
-    for (const n of ROUNDS) rounds.push(await round(root, serverDir, n));
-    const lone = rounds[0]!.ops / rounds[0]!.seconds;
-    const rows = rounds.map((r) => {
-      const agg = r.ops / r.seconds;
-      const vsLone = agg / lone;
-      return (
-        `| ${r.clients} | ${fmt(r.ops)} | ${r.seconds.toFixed(1)} s | ${fmt(agg)} | ${vsLone.toFixed(2)}${r.clients === 32 ? (vsLone >= 1 ? " ✓" : " ✗") : ""} | ` +
-        `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ` +
-        `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients, ${r.targetErrors} failed target calls |`
-      );
-    });
+    const rows: string[] = [];
+    for (const niceness of NICENESS) {
+      const rounds: Round[] = [];
+      for (const n of ROUNDS) rounds.push(await round(root, serverDir, n, niceness));
+      const lone = rounds[0]!.ops / rounds[0]!.seconds;
+      rows.push(...rounds.map((r) => row(r, lone)));
+    }
     return [
       `${ROUNDS.join(", ")} fresh client processes (\`sync-probe\`, batch size ${BATCH}) sync a ${fmt(Number(serverOps))}-operation \`any\` server ` +
         `at once, over loopback; the server (the CLI in its own process, restarted per round, \`--max-streams-per-client 0\` since every client comes from 127.0.0.1) is idle otherwise. A separate client asks ` +
         `\`GetSyncTarget\` every 50 ms during the round (latency p99 target ≤ 100 ms). Aggregate ops/s = all clients' operations ÷ wall time; ` +
-        `target at 32 clients ≥ 1.0 × the lone client's. Event-loop delay: \`perf_hooks.monitorEventLoopDelay\` in the server during the round.`,
+        `target at 32 clients ≥ 1.0 × the lone client's (at the same priority). Event-loop delay: \`perf_hooks.monitorEventLoopDelay\` in the server during the round. ` +
+        `Server CPU per op = the server process's CPU time (all threads) during the round ÷ operations synced; main thread busy = its event-loop utilization ` +
+        `(\`performance.eventLoopUtilization\`), which counts time it was runnable but waiting for a core too.`,
       "",
-      "| clients | ops synced | wall time | aggregate ops/s | × lone | GetSyncTarget p99 | max | server loop delay p99 | max | server peak RSS | errors |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+      `Each round runs twice. **Client priority normal**: the load clients run at the server's priority; with ${ROUNDS.at(-1)} client processes on ` +
+        `${cpus().length} cores the OS then gives the server about 1/${ROUNDS.at(-1)! / cpus().length + 1} of the CPU, and every millisecond of its work ` +
+        `takes many milliseconds of wall time. **Client priority low**: the load clients run at \`nice\` ${NICENESS.at(-1)} (the prober and the server ` +
+        `at normal priority), a model of a real deployment where clients run on other hosts and do not take the server's cores.`,
+      "",
+      "| client priority | clients | ops synced | wall time | aggregate ops/s | × lone | GetSyncTarget p99 | max | server loop delay p99 | max | server CPU per op | main thread busy | server peak RSS | errors |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
       ...rows,
     ].join("\n");
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+function row(r: Round, lone: number): string {
+  const agg = r.ops / r.seconds;
+  const vsLone = agg / lone;
+  return (
+    `| ${r.niceness === 0 ? "normal" : `low (nice ${r.niceness})`} | ${r.clients} | ${fmt(r.ops)} | ${r.seconds.toFixed(1)} s | ${fmt(agg)} | ` +
+    `${vsLone.toFixed(2)}${r.clients === 32 ? (vsLone >= 1 ? " ✓" : " ✗") : ""} | ` +
+    `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ` +
+    `${r.ops > 0 ? ((r.serverCpuMs * 1000) / r.ops).toFixed(2) : "–"} µs | ${(r.mainThreadUtilization * 100).toFixed(0)} % | ` +
+    `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients, ${r.targetErrors} failed target calls |`
+  );
 }
