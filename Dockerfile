@@ -3,7 +3,9 @@
 #
 # The build does NO registry access: it copies the node_modules that `npm ci` made on the host
 # (they must exist in the build context; .dockerignore keeps them) and prunes the dev
-# dependencies offline. Run `npm ci` on the host (Linux x64, Node 20) before building.
+# dependencies offline. Run `npm ci` on the host (Linux x64, Node 20) before building. The
+# batched SHA-256 addon that `npm ci` compiled on the host (native/build/Release/sha256_batch.node)
+# is copied too; without it the server hashes with wasm (the image still builds and works).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -18,10 +20,14 @@ COPY gen ./gen
 COPY src ./src
 COPY bin ./bin
 COPY scripts ./scripts
+COPY native ./native
 # `npm prune` must not touch the network: --offline, and no audit/fund/update checks.
+# The last check prints which SHA-256 the image uses for batches ("native" when the addon loaded).
 RUN npm run build \
  && npm prune --omit=dev --offline --no-audit --no-fund --ignore-scripts \
- && node -e 'require("/app/dist/src/cli/server.js"); require("@grpc/grpc-js"); require("grpc-health-check")'
+ && node -e 'require("/app/dist/src/cli/server.js"); require("@grpc/grpc-js"); require("grpc-health-check")' \
+ && mkdir -p native/build/Release \
+ && node -e 'console.log("batched SHA-256:", require("/app/dist/src/mmr/sha256.js").SHA256_BATCH_IMPLEMENTATION)'
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
@@ -33,6 +39,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/gen ./dist/gen
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/native/build/Release ./native/build/Release
 COPY --from=build /app/scripts/healthcheck.js ./scripts/healthcheck.js
 # The `node` user (uid/gid 1000) comes with the official node images.
 RUN mkdir -p /data && chown node:node /data

@@ -5,32 +5,14 @@
  *   root  = SHA256(be64(size) ‖ peak_1 ‖ … ‖ peak_k)   (peaks left to right)
  * Positions are written as 8 big-endian bytes. Inputs are assembled directly in the hash
  * module's input buffer (no concatenation); the `…Into` forms write the digest into a caller's
- * buffer, the others return a fresh 32-byte array.
+ * buffer, the others return a fresh 32-byte array. The `…At` forms hash many leaves, or all nodes
+ * of one height, in one batched call (`sha256Many`, `sha256Nodes`) into a flat digest buffer.
  */
-import { DIGEST_BYTES, hashInputInto, inputBuffer } from "./sha256";
+import { DIGEST_BYTES, hashInputInto, inputBuffer, sha256Many, sha256Nodes, splitPosition, writePositionAt } from "./sha256";
 
-const TWO_32 = 0x1_0000_0000;
-
-// A `number` position must be a safe integer (checked by callers at the storage boundary);
-// positions beyond 2^53 travel as `bigint`.
 function writePosition(buf: Uint8Array, pos: number | bigint): void {
-  let hi: number;
-  let lo: number;
-  if (typeof pos === "number") {
-    hi = Math.floor(pos / TWO_32);
-    lo = pos >>> 0;
-  } else {
-    hi = Number(pos >> 32n);
-    lo = Number(pos & 0xffff_ffffn);
-  }
-  buf[0] = hi >>> 24;
-  buf[1] = (hi >>> 16) & 0xff;
-  buf[2] = (hi >>> 8) & 0xff;
-  buf[3] = hi & 0xff;
-  buf[4] = lo >>> 24;
-  buf[5] = (lo >>> 16) & 0xff;
-  buf[6] = (lo >>> 8) & 0xff;
-  buf[7] = lo & 0xff;
+  const [hi, lo] = splitPosition(pos);
+  writePositionAt(buf, 0, hi, lo);
 }
 
 /** Writes the digest of the leaf at `pos` holding `element` into `out[offset..]`. */
@@ -48,20 +30,6 @@ export function nodeDigestInto(pos: number | bigint, left: Uint8Array, right: Ui
   writePosition(buf, pos);
   buf.set(left, 8);
   buf.set(right, 8 + DIGEST_BYTES);
-  hashInputInto(8 + 2 * DIGEST_BYTES, out, offset);
-}
-
-/**
- * Like `nodeDigestInto`, with both children read from `src` at byte offsets `leftAt`/`rightAt`
- * (digests stored back to back), so no view is created per hash.
- */
-export function nodeDigestFromInto(pos: number | bigint, src: Uint8Array, leftAt: number, rightAt: number, out: Uint8Array, offset: number): void {
-  const buf = inputBuffer(8 + 2 * DIGEST_BYTES);
-  writePosition(buf, pos);
-  for (let i = 0; i < DIGEST_BYTES; i++) {
-    buf[8 + i] = src[leftAt + i]!;
-    buf[8 + DIGEST_BYTES + i] = src[rightAt + i]!;
-  }
   hashInputInto(8 + 2 * DIGEST_BYTES, out, offset);
 }
 
@@ -92,4 +60,59 @@ export function rootDigest(size: number | bigint, peakDigests: readonly Uint8Arr
   const out = new Uint8Array(DIGEST_BYTES);
   hashInputInto(len, out, 0);
   return out;
+}
+
+// Scratch for `leafDigestsAt`, reused between calls and grown as needed: the hash inputs back to
+// back, their boundaries, and the digests before they are scattered to their slots.
+let batchInput = new Uint8Array(0);
+let batchOffsets = new Uint32Array(0);
+let batchDigests = new Uint8Array(0);
+
+function batchScratch(inputBytes: number, count: number): void {
+  if (batchInput.length < inputBytes) batchInput = new Uint8Array(Math.max(inputBytes, 2 * batchInput.length));
+  if (batchOffsets.length < count + 1) batchOffsets = new Uint32Array(Math.max(count + 1, 2 * batchOffsets.length));
+  if (batchDigests.length < count * DIGEST_BYTES) batchDigests = new Uint8Array(Math.max(count * DIGEST_BYTES, 2 * batchDigests.length));
+}
+
+function copyDigest(src: Uint8Array, from: number, dst: Uint8Array, to: number): void {
+  for (let i = 0; i < DIGEST_BYTES; i++) dst[to + i] = src[from + i]!;
+}
+
+/**
+ * Batched `leafDigestInto` over a flat digest buffer whose slot r (bytes `[32 r, 32 r + 32)`) holds
+ * the node at position `base + r`: leaf i holds `elements[i]` at position `base + slots[i]` and its
+ * digest goes to slot `slots[i]`. All leaves are hashed in one `sha256Many` call.
+ */
+export function leafDigestsAt(base: number | bigint, slots: Uint32Array, elements: readonly Uint8Array[], digests: Uint8Array): void {
+  const n = elements.length;
+  if (slots.length < n) throw new RangeError(`${n} leaves but ${slots.length} slots`);
+  let bytes = 0;
+  for (let i = 0; i < n; i++) bytes += 8 + elements[i]!.length;
+  batchScratch(bytes, n);
+  const [hi, lo] = splitPosition(base);
+  const input = batchInput;
+  const offsets = batchOffsets;
+  let at = 0;
+  offsets[0] = 0;
+  for (let i = 0; i < n; i++) {
+    const element = elements[i]!;
+    const slot = slots[i]!;
+    if ((slot + 1) * DIGEST_BYTES > digests.length) throw new RangeError(`leaf slot ${slot} outside the digest buffer`);
+    writePositionAt(input, at, hi, lo + slot);
+    input.set(element, at + 8);
+    at += 8 + element.length;
+    offsets[i + 1] = at;
+  }
+  sha256Many(input.subarray(0, at), offsets.subarray(0, n + 1), batchDigests.subarray(0, n * DIGEST_BYTES));
+  for (let i = 0; i < n; i++) copyDigest(batchDigests, i * DIGEST_BYTES, digests, slots[i]! * DIGEST_BYTES);
+}
+
+/**
+ * Batched `nodeDigestInto` for internal nodes of one height h ≥ 1, over a flat digest buffer like
+ * `leafDigestsAt`'s: for each slot r in `slots`, the node at position `base + r` is hashed from its
+ * children in slots r − 2^h (left) and r − 1 (right), which must already hold their digests, into
+ * slot r. One `sha256Nodes` call.
+ */
+export function nodeDigestsAt(base: bigint, height: number, slots: Uint32Array, digests: Uint8Array): void {
+  sha256Nodes(digests, slots, height, base);
 }

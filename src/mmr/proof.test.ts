@@ -189,6 +189,51 @@ describe("range proofs", () => {
     expect(() => verifyRangeAndCollect(proof, elements(10, 19), 10n, root)).toThrow(/InvalidProof|RootMismatch/);
   });
 
+  test("property: batched verification yields the per-node path's nodes and root (odd sizes, batches up to 1100, pruned at the start)", () => {
+    const big = mmrOf(5000);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4999 }).chain((start) => fc.tuple(fc.constant(start), fc.integer({ min: start + 1, max: Math.min(5000, start + 1100) }))),
+        ([start, end]) => {
+          // The simple path: an MMR pruned at `start` (pins only) appends the elements one by one.
+          const startPos = Number(locationToPosition(BigInt(start)));
+          const pins = nodesToPin(BigInt(startPos)).map((p) => big.getNode(Number(p))!);
+          const simple = MemMmr.fromComponents({ prunedToPos: startPos, pinnedNodes: pins });
+          for (const e of elements(start, end)) simple.add(e);
+          const proof = simple.rangeProof(BigInt(start), BigInt(end));
+          const verified = verifyRangeAndCollect(proof, elements(start, end), BigInt(start), simple.root());
+          const want = Array.from({ length: simple.size - startPos }, (_, i) => hex(simple.getNode(startPos + i)!)).join("");
+          expect(hex(verified.nodes)).toBe(want);
+          // Adopting them across the pruning boundary reaches the same root as the full MMR of `end` leaves.
+          const adopted = MemMmr.fromComponents({ prunedToPos: startPos, pinnedNodes: pins });
+          adopted.appendNodes(verified.nodes);
+          expect(hex(adopted.root())).toBe(hex(mmrOf(end).root()));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test("batched verification at deep locations (low 32 bits wrapping, 33 trailing ones) equals the per-node path", () => {
+    for (const [start, n] of [
+      [2 ** 32 - 3, 7],
+      [2 ** 33 - 6, 20],
+      [2 ** 33 - 1, 1],
+      [2 ** 40 + 1_234_567, 1001],
+      [2 ** 51 - 500, 1000],
+    ] as const) {
+      const startPos = Number(locationToPosition(BigInt(start)));
+      const pins = nodesToPin(BigInt(startPos)).map((_, i) => element(50_000 + i));
+      const simple = MemMmr.fromComponents({ prunedToPos: startPos, pinnedNodes: pins });
+      const els = Array.from({ length: n }, (_, i) => element(start + i));
+      for (const e of els) simple.add(e);
+      const proof = simple.rangeProof(BigInt(start), BigInt(start + n));
+      const { nodes } = verifyRangeAndCollect(proof, els, BigInt(start), simple.root());
+      const want = Array.from({ length: simple.size - startPos }, (_, i) => hex(simple.getNode(startPos + i)!)).join("");
+      expect(`${start}: ${hex(nodes)}`).toBe(`${start}: ${want}`);
+    }
+  });
+
   test("extractPinnedNodes returns the peaks left of the start for every range of 1..64 leaves", () => {
     for (let leaves = 1; leaves <= 64; leaves++) {
       const mmr = mmrOf(leaves);

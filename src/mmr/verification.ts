@@ -7,12 +7,10 @@
  */
 import { equalBytes, toHex } from "../codec";
 import { MmrError } from "./errors";
-import { leafDigestInto, nodeDigest, nodeDigestFromInto, nodeDigestInto, rootDigest } from "./hasher";
+import { leafDigestsAt, nodeDigest, nodeDigestInto, nodeDigestsAt, rootDigest } from "./hasher";
 import { DIGEST_BYTES } from "./sha256";
 import { type Proof, nodesRequiredForRangeProof } from "./proof";
-import { type Location, type Position, isMmrSize, locationToPosition, MAX_LOCATION, mmrSize, nodesToPin, peaks } from "./position";
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+import { type Location, type Position, isMmrSize, locationToPosition, MAX_LOCATION, mmrSize, nodesToPin, peaks, trailingOnes } from "./position";
 
 /** What a successful verification yields besides "valid". */
 export interface VerifiedRange {
@@ -28,6 +26,39 @@ export interface VerifiedRange {
 
 function invalid(message: string): MmrError {
   return new MmrError("InvalidProof", message);
+}
+
+/**
+ * Hashes every node whose leaves all lie in the range `[startLoc, startLoc + n)` into `nodes`
+ * (slot r = position `s + r`): the nodes an MMR of `s` nodes gains by appending the elements, minus
+ * those that also cover leaves left of the range. Leaves go in one batched call, then each height
+ * in one call, lowest first, so every child is ready before its parent.
+ */
+function hashCoveredNodes(elements: readonly Uint8Array[], startLoc: Location, s: Position, nodes: Uint8Array): void {
+  const n = elements.length;
+  const leafSlots = new Uint32Array(n);
+  // bySlot[h − 1] holds the slots of covered nodes of height h; at most n / 2^h of them.
+  const bySlot: Uint32Array[] = [];
+  const counts: number[] = [];
+  for (let h = 1; 2 ** h <= n; h++) {
+    bySlot.push(new Uint32Array(Math.floor(n / 2 ** h)));
+    counts.push(0);
+  }
+  const low0 = Number(startLoc & 0xffff_ffffn);
+  let slot = 0;
+  for (let k = 0; k < n; k++) {
+    leafSlots[k] = slot;
+    // Appending leaf startLoc + k merges once per trailing 1 bit of its location; the merge at
+    // height h covers leaves [startLoc + k + 1 − 2^h, startLoc + k], inside the range iff k + 1 ≥ 2^h.
+    // Trailing 1 bits of the location from its low 32 bits ((low + 1) & ~low isolates the lowest
+    // 0 bit); only when those are all ones does the bigint location matter.
+    const low = (low0 + k) >>> 0;
+    const merges = low === 0xffff_ffff ? 32 + trailingOnes((startLoc + BigInt(k)) >> 32n) : 31 - Math.clz32((low + 1) & ~low);
+    for (let h = 1; h <= merges && 2 ** h <= k + 1; h++) bySlot[h - 1]![counts[h - 1]!++] = slot + h;
+    slot += 1 + merges;
+  }
+  leafDigestsAt(s, leafSlots, elements, nodes);
+  for (let h = 1; h <= bySlot.length; h++) nodeDigestsAt(s, h, bySlot[h - 1]!.subarray(0, counts[h - 1]!), nodes);
 }
 
 /** Rebuilds the root a proof implies for `elements` at `startLoc`, and the nodes it recomputed. */
@@ -49,31 +80,13 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
   // Every rebuilt node below `sizeEnd` lands in one flat buffer (32 bytes each, by position − s):
   // no allocation per hash.
   const nodes = new Uint8Array(Number(sizeEnd - s) * DIGEST_BYTES);
-  // Positions inside fully covered subtrees are `s + rel`; keep them as numbers when they fit.
-  const sNum = sizeEnd <= MAX_SAFE ? Number(s) : -1;
 
   let front = 0;
   let back = digests.length - 1;
   let usedFront = 0;
-  let nextElem = 0;
+  let usedLeaves = 0;
 
-  // Hashes a perfect subtree whose leaves all lie in the range, like appending its leaves to an
-  // MMR: its nodes are consecutive positions starting at `s + rel0`. Returns its root's offset.
-  const hashCoveredSubtree = (rel0: number, height: number): number => {
-    let rel = rel0;
-    const leaves = 2 ** height;
-    for (let k = 0; k < leaves; k++) {
-      leafDigestInto(sNum >= 0 ? sNum + rel : s + BigInt(rel), elements[nextElem++]!, nodes, rel * DIGEST_BYTES);
-      rel++;
-      // Leaf k closes one parent per trailing 1 bit of k.
-      for (let t = k, twoH = 2; (t & 1) === 1; t >>>= 1, twoH *= 2) {
-        const pos = sNum >= 0 ? sNum + rel : s + BigInt(rel);
-        nodeDigestFromInto(pos, nodes, (rel - twoH) * DIGEST_BYTES, (rel - 1) * DIGEST_BYTES, nodes, rel * DIGEST_BYTES);
-        rel++;
-      }
-    }
-    return (rel - 1) * DIGEST_BYTES;
-  };
+  hashCoveredNodes(elements, startLoc, s, nodes);
 
   const takeBack = (): Uint8Array => {
     if (back < 0) throw invalid("proof has too few sibling digests");
@@ -84,7 +97,9 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
     const twoH = 1n << BigInt(height);
     const leftmost = pos + 2n - 2n * twoH;
     if (leftmost >= s && pos - BigInt(height) <= e) {
-      const at = hashCoveredSubtree(Number(leftmost - s), height);
+      // Fully covered: hashed above.
+      usedLeaves += 2 ** height;
+      const at = Number(pos - s) * DIGEST_BYTES;
       return nodes.subarray(at, at + DIGEST_BYTES);
     }
     // A partially covered node (height ≥ 1): recurse into the covered side(s) first, then take
@@ -114,7 +129,7 @@ function reconstruct(proof: Proof, elements: readonly Uint8Array[], startLoc: Lo
       usedFront++;
     }
   }
-  if (nextElem < n) throw invalid(`${n - nextElem} elements were not used`);
+  if (usedLeaves < n) throw invalid(`${n - usedLeaves} elements were not used`);
   // Every digest must be consumed: the back cursor's next digest must be the last peak taken
   // from the front (commonware compares values, not indices).
   if (back >= 0 && (usedFront === 0 || !equalBytes(digests[back]!, digests[usedFront - 1]!))) {
