@@ -1,6 +1,6 @@
 # N-API addon: batched SHA-256 over the OpenSSL that the running node binary exports
 # (headers from node's own include dir; no OpenSSL is linked or vendored). Built by
-# scripts/build-native.js during `npm ci`; src/mmr/sha256.ts falls back to wasm without it.
+# native/build.js during `npm ci`; src/mmr/sha256.ts falls back to wasm without it.
 {
   "targets": [
     {

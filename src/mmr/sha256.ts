@@ -10,7 +10,7 @@
  *
  * Batches (`sha256Many`, `sha256Nodes`: a verified batch's leaves, one MMR height's nodes) go to
  * the native addon `native/sha256_batch.c` when it was built (`npm ci` runs
- * scripts/build-native.js): one call hashes all messages with Node's own OpenSSL (SHA-NI where the
+ * native/build.js): one call hashes all messages with Node's own OpenSSL (SHA-NI where the
  * CPU has it), so the cost of crossing into the hash is paid once per batch. It is self-tested
  * against `node:crypto` on load; without it (not built, fails to load or to agree, or
  * `SHA256_NATIVE=off`), batches loop over the single-shot path (`SHA256_BATCH_IMPLEMENTATION` says
@@ -140,7 +140,7 @@ function loadNative(): NativeSha256 | undefined {
   }
   const file = nativePath();
   if (file === undefined) {
-    debug("native batched SHA-256 not built (run `npm ci` or scripts/build-native.js); batches use %s", SHA256_IMPLEMENTATION);
+    debug("native batched SHA-256 not built (run `npm ci` or native/build.js); batches use %s", SHA256_IMPLEMENTATION);
     return undefined;
   }
   try {

@@ -1,6 +1,7 @@
 /**
  * The npm package: `npm pack --dry-run` holds the binaries, the compiled library and gRPC stub,
- * the protos and the README, and no compiled tests, benchmarks, CI or sources; the `exports` map
+ * the protos, the README and the batched SHA-256 addon's sources (its install script builds them),
+ * and no compiled tests, benchmarks, CI, sources or prebuilt addon; the `exports` map
  * resolves the main entry and the `./grpc` subpath (with their type declarations, which a
  * TypeScript consumer finds under node16, bundler and legacy node10 resolution); the README's
  * example runs after `npm run build` and reads what it synced.
@@ -14,7 +15,7 @@ jest.setTimeout(60_000);
 beforeAll(requireBuilt);
 afterAll(cleanup);
 
-test("npm pack --dry-run: binaries, library, stub, protos and README; no tests, bench, CI or sources", () => {
+test("npm pack --dry-run: binaries, library, stub, protos, README and addon sources; no tests, bench, CI, sources or prebuilt addon", () => {
   const report = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8" })) as Array<{
     files: Array<{ path: string }>;
   }>;
@@ -31,10 +32,15 @@ test("npm pack --dry-run: binaries, library, stub, protos and README; no tests, 
     "dist/gen/commonware/sync/v1/sync.js",
     "dist/gen/commonware/sync/v1/sync.d.ts",
     "proto/commonware/sync/v1/sync.proto",
+    "native/sha256_batch.c",
+    "native/binding.gyp",
+    "native/build.js",
   ]) {
     expect(files).toContain(wanted);
   }
-  const unwanted = files.filter((f) => /\.test\.|(^|\/)(test|bench|\.ci|scripts|examples)\/|^src\/|^gen\/|\.map$|^Dockerfile|^deploy\//.test(f));
+  const unwanted = files.filter((f) =>
+    /\.test\.|(^|\/)(test|bench|\.ci|scripts|examples)\/|^src\/|^gen\/|\.map$|^Dockerfile|^deploy\/|^native\/build\/|\.node$/.test(f),
+  );
   expect(unwanted).toEqual([]);
 });
 

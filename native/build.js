@@ -2,14 +2,14 @@
 // Builds the batched SHA-256 addon (native/sha256_batch.c -> native/build/Release/sha256_batch.node)
 // with the node-gyp that ships with npm, against the running node's own headers (offline: no header
 // download). Run by `npm ci` / `npm install` of this package (its "install" script). It never fails
-// the install: without the addon, src/mmr/sha256.ts uses the wasm path (SHA256_IMPLEMENTATION says
+// the install: without the addon, src/mmr/sha256.ts uses the wasm path (SHA256_BATCH_IMPLEMENTATION says
 // which). Set SHA256_NATIVE=off to skip the build.
 "use strict";
 const { spawnSync } = require("node:child_process");
 const { existsSync } = require("node:fs");
 const path = require("node:path");
 
-const nativeDir = path.join(__dirname, "..", "native");
+const nativeDir = __dirname;
 
 function nodeGypPath() {
   // npm passes its bundled node-gyp to lifecycle scripts; otherwise look next to this node's npm.
@@ -30,22 +30,22 @@ function nodeDir() {
 
 function main() {
   if (process.env.SHA256_NATIVE === "off") {
-    console.log("build-native: skipped (SHA256_NATIVE=off); SHA-256 uses the wasm path");
+    console.log("native/build.js: skipped (SHA256_NATIVE=off); SHA-256 uses the wasm path");
     return;
   }
   const gyp = nodeGypPath();
   const dir = nodeDir();
   if (gyp === undefined || dir === undefined) {
-    console.warn(`build-native: ${gyp === undefined ? "node-gyp" : "node headers"} not found; SHA-256 uses the wasm path`);
+    console.warn(`native/build.js: ${gyp === undefined ? "node-gyp" : "node headers"} not found; SHA-256 uses the wasm path`);
     return;
   }
   const run = spawnSync(process.execPath, [gyp, "rebuild", `--nodedir=${dir}`], { cwd: nativeDir, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
   if (run.status !== 0) {
     process.stderr.write(run.stdout + run.stderr);
-    console.warn(`build-native: node-gyp failed (exit ${run.status ?? run.signal}); SHA-256 uses the wasm path`);
+    console.warn(`native/build.js: node-gyp failed (exit ${run.status ?? run.signal}); SHA-256 uses the wasm path`);
     return;
   }
-  console.log(`build-native: built ${path.relative(process.cwd(), path.join(nativeDir, "build", "Release", "sha256_batch.node"))}`);
+  console.log(`native/build.js: built ${path.relative(process.cwd(), path.join(nativeDir, "build", "Release", "sha256_batch.node"))}`);
 }
 
 main();
