@@ -78,10 +78,9 @@ export class AppendBlob {
     this.file.writeAt(this.buf.subarray(0, n), this.flushed);
     this.flushed = end;
     this.buffered -= n;
+    // The buffer is kept for the next appends (allocating a fresh one per flush costs time and GC);
+    // journals let it go with `releaseBuffer` once the blob is sealed.
     if (this.buffered > 0) this.buf.copyWithin(0, n, n + this.buffered);
-    // An empty buffer is let go (the next append allocates a fresh one): otherwise every full blob
-    // of a long journal would keep its write buffer (64 KiB or more) for good.
-    else this.buf = new Uint8Array(0);
   }
 
   /** Flush, then fsync the file. */

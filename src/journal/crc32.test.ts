@@ -16,4 +16,11 @@ describe("crc32", () => {
       { numRuns: 500 },
     );
   });
+
+  test("of a range equals the CRC of that subarray, at every start and length up to 40", () => {
+    const buf = new Uint8Array(80).map((_, i) => (i * 97 + 3) & 0xff);
+    for (let start = 0; start <= 40; start++) {
+      for (let n = 0; n <= 40; n++) expect(crc32(buf, start, start + n)).toBe(zlibCrc32(buf.subarray(start, start + n)));
+    }
+  });
 });

@@ -16,7 +16,7 @@ export function readU32(buf: Uint8Array, at: number): number {
 
 /** Writes the CRC-32 of `buf[start, end)` at `buf[end]` (u32 BE). */
 export function writeCrc(buf: Uint8Array, start: number, end: number): void {
-  const crc = crc32(buf.subarray(start, end));
+  const crc = crc32(buf, start, end);
   buf[end] = crc >>> 24;
   buf[end + 1] = crc >>> 16;
   buf[end + 2] = crc >>> 8;
@@ -25,7 +25,7 @@ export function writeCrc(buf: Uint8Array, start: number, end: number): void {
 
 /** Whether the CRC stored at `buf[end]` is that of `buf[start, end)`. */
 export function crcMatches(buf: Uint8Array, start: number, end: number): boolean {
-  return readU32(buf, end) === crc32(buf.subarray(start, end));
+  return readU32(buf, end) === crc32(buf, start, end);
 }
 
 /**
@@ -34,7 +34,7 @@ export function crcMatches(buf: Uint8Array, start: number, end: number): boolean
  */
 export function crcMismatch(buf: Uint8Array, start: number, end: number): string | undefined {
   const stored = readU32(buf, end);
-  const computed = crc32(buf.subarray(start, end));
+  const computed = crc32(buf, start, end);
   return stored === computed ? undefined : `stored crc ${hex32(stored)}, computed ${hex32(computed)}`;
 }
 

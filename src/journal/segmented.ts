@@ -238,8 +238,12 @@ export class SegmentedJournal {
     return this.life.enqueue(async () => {
       if (blob === undefined) return;
       await blob.sync();
-      // A synced older section (sealed, in the variable journal) is the cache's to keep or close.
-      if (section !== this.newest && this.sections.get(section) === blob) this.handles.touch(blob);
+      // A synced older section (sealed, in the variable journal) is the cache's to keep or close,
+      // and needs no write buffer any more.
+      if (section !== this.newest && this.sections.get(section) === blob) {
+        blob.releaseBuffer();
+        this.handles.touch(blob);
+      }
     });
   }
 

@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { toHex } from "../codec/bytes";
 import { JournalError } from "./errors";
 
@@ -45,6 +46,11 @@ export interface Storage {
   /** Remove one blob (durably; a missing blob is not an error), or the whole partition when `name` is omitted. */
   remove(partition: string, name?: Uint8Array): Promise<void>;
 }
+
+const openFd = promisify(fs.open);
+const fstatFd = promisify(fs.fstat);
+const fsyncFd = promisify(fs.fsync);
+const closeFd = promisify(fs.close);
 
 const PARTITION_NAME = /^[A-Za-z0-9_-]+$/;
 const HEX_NAME = /^(?:[0-9a-f]{2})+$/;
@@ -110,27 +116,32 @@ export class DiskStorage implements Storage {
     checkPartitionName(partition);
     const dir = path.join(this.root, partition);
     const file = path.join(dir, blobFileName(name));
+    // Asynchronous calls: creating a file waits for the directory while an fsync of it runs (journals
+    // create blobs while earlier ones are synced), and that wait must not block the event loop.
     let createdDir = false;
     let fd: number;
     let created = false;
     try {
-      if (!fs.existsSync(dir)) {
-        fs.mkdirSync(dir, { recursive: true });
-        createdDir = true;
-      }
       try {
-        fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+        fd = await openFd(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
         created = true;
       } catch (err) {
-        if (errno(err) !== "EEXIST") throw err;
-        fd = fs.openSync(file, fs.constants.O_RDWR);
+        if (errno(err) === "ENOENT") {
+          createdDir = fs.mkdirSync(dir, { recursive: true }) !== undefined;
+          fd = await openFd(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+          created = true;
+        } else if (errno(err) === "EEXIST") {
+          fd = await openFd(file, fs.constants.O_RDWR);
+        } else {
+          throw err;
+        }
       }
     } catch (err) {
       throw ioError("open", file, err);
     }
     let size: number;
     try {
-      size = fs.fstatSync(fd).size;
+      size = (await fstatFd(fd)).size;
       // The new directory entries must be durable before anyone relies on the blob existing.
       if (createdDir) await fsyncDir(this.root);
       if (created) await fsyncDir(dir);
@@ -336,14 +347,15 @@ function closedError(file: string): JournalError {
 }
 
 async function fsyncDir(dir: string): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined;
+  // Raw descriptors: cheaper than a `FileHandle` per call (journals sync a directory per blob made).
+  let fd: number | undefined;
   try {
-    handle = await fs.promises.open(dir, "r");
-    await handle.sync();
+    fd = await openFd(dir, fs.constants.O_RDONLY);
+    await fsyncFd(fd);
   } catch (err) {
     throw ioError("sync directory", dir, err);
   } finally {
-    await handle?.close();
+    if (fd !== undefined) await closeFd(fd);
   }
 }
 
