@@ -63,6 +63,9 @@ export interface RetryPolicy {
 /** Defaults of `RetryPolicy`. */
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000, maxThrottled: 32 };
 
+/** Commit intervals appended but not yet committed after which the engine waits for the disk. */
+const UNCOMMITTED_INTERVALS = 4;
+
 /** Consecutive throttled requests logged at info; the ones after that at warn. */
 const THROTTLE_WARN_AFTER = 3;
 
@@ -94,7 +97,10 @@ export interface SyncOptions<Op, D> {
   readonly retry?: Partial<RetryPolicy>;
   /** Invalid batches tolerated (each is dropped and re-requested) before failing (default 5, `DEFAULT_SYNC`). */
   readonly maxInvalidResponses?: number;
-  /** Make appended operations durable every this many (default 10 000, `DEFAULT_SYNC`). */
+  /**
+   * Make appended operations durable every this many (default 10 000, `DEFAULT_SYNC`); commits run
+   * in the background, and one due while another runs waits for it (see `commitBehind`).
+   */
   readonly commitEveryOps?: number;
   readonly signal?: AbortSignal;
   readonly logger?: SyncLogger;
@@ -204,6 +210,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   /** Concurrent requests asked for, and how many are used (fewer once the server refuses more). */
   private readonly requestedOutstanding: number;
   private maxOutstanding: number;
+  /** Whether a request may be opened before the previous one ends (off once a server refuses one). */
+  private lookahead = true;
   private readonly requests = new Map<number, Request>();
   private readonly fetched = new Map<bigint, Verified>();
   private log!: SyncLog<Op, D>;
@@ -215,6 +223,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private sinceCommit = 0;
+  /** The periodic commit in flight, if any: appends go on while it runs (see `commitBehind`). */
+  private committing: Promise<void> | undefined;
   private fetchedOps = 0n;
   private queue: Promise<void> = Promise.resolve();
   private finished = false;
@@ -286,10 +296,12 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         if (!this.checkComplete()) this.schedule();
       });
       await done;
+      await this.committing;
       await this.log.commit();
     } catch (err) {
       this.stopAll();
       await this.queue.catch(() => undefined);
+      await this.committing?.catch(() => undefined);
       throw err;
     } finally {
       this.finished = true;
@@ -378,11 +390,23 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       }
       return;
     }
-    while (this.requests.size < this.maxOutstanding) {
+    // A request with little left to deliver makes room for the next one, so the server is already
+    // working on it when the first one ends (no round trip between streams); at most twice the
+    // concurrency is open at once, which bounds the batches buffered out of order. A server that
+    // refuses the extra stream turns this off.
+    const open = this.lookahead ? 2 * this.maxOutstanding : this.maxOutstanding;
+    while (this.requests.size < open && this.busyRequests() < this.maxOutstanding) {
       const gap = this.findGap();
       if (gap === undefined) break;
       this.issue(gap.start, gap.end);
     }
+  }
+
+  // Requests with more than a quarter of their range still to deliver.
+  private busyRequests(): number {
+    let busy = 0;
+    for (const r of this.requests.values()) if ((r.end - r.next) * 4n > this.requestOps) busy++;
+    return busy;
   }
 
   // The first range at or after the local tip that no in-flight request or buffered batch covers.
@@ -546,6 +570,8 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
    */
   private fitConcurrency(err: ResolverError): void {
     const accepted = this.requests.size;
+    // A capped server: a request opened ahead of time (see `schedule`) would be refused again and again.
+    if (accepted > 0) this.lookahead = false;
     if (accepted === 0 || accepted >= this.maxOutstanding) return;
     // Refusals of one wave arrive one by one: warn at the first, lower quietly after that.
     const level = this.maxOutstanding === this.requestedOutstanding ? "warn" : "debug";
@@ -591,11 +617,31 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
         }
       }
     }
-    if (this.sinceCommit >= (this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps)) {
-      this.sinceCommit = 0;
-      await this.log.commit();
-    }
+    await this.commitBehind();
     if (!this.checkComplete()) this.schedule();
+  }
+
+  /**
+   * Commits in the background: verifying and appending go on while a commit's fsyncs run (a
+   * commit covers at least what was appended when it started). One commit is in flight at a time;
+   * when one is due while the previous still runs it is put off, so commits come as often as the
+   * disk allows, and the engine waits for the disk only once `UNCOMMITTED_INTERVALS` intervals
+   * are appended but not committed (which bounds what waits to become durable). A failed commit
+   * fails the sync.
+   */
+  private async commitBehind(): Promise<void> {
+    const interval = this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps;
+    if (this.sinceCommit < interval) return;
+    if (this.committing !== undefined) {
+      if (this.sinceCommit < interval * UNCOMMITTED_INTERVALS) return;
+      await this.committing;
+    }
+    this.sinceCommit = 0;
+    const commit = this.log.commit().finally(() => {
+      if (this.committing === commit) this.committing = undefined;
+    });
+    this.committing = commit;
+    commit.catch((err: unknown) => this.fail(err));
   }
 
   private async apply(v: Verified): Promise<void> {
