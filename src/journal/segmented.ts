@@ -370,7 +370,10 @@ export class SegmentedJournal {
       // it leaves again on eviction and rejoins when `sync` seals it).
       const previous = this.sections.get(this.newest);
       this.newest = section;
-      if (previous !== undefined) this.handles.touch(previous);
+      if (previous !== undefined) {
+        previous.releaseBuffer(); // when already synced; else `sync` lets the buffer go
+        this.handles.touch(previous);
+      }
     }
     this.created = this.life.enqueue(async () => {
       // Rewound away before its file existed: creating it now would put, if only until the rewind's

@@ -98,6 +98,20 @@ describe("segmented journal", () => {
     same(b);
     await again.destroy();
   });
+
+  test("a sealed section lets its write buffer go, whether its sync runs before or after the next section starts", async () => {
+    const j = await SegmentedJournal.open(new DiskStorage(root), "seg", 1024);
+    const bufferSizes = () => [...(j as unknown as { sections: Map<number, { buf: Uint8Array }> }).sections.values()].map((b) => b.buf.length);
+    j.append(0, item(10));
+    await j.sync(0); // synced while still the newest
+    j.append(1, item(11));
+    const synced = j.sync(1);
+    j.append(2, item(12)); // the next section starts before the sync runs
+    await synced;
+    expect(bufferSizes()).toEqual([0, 0, 1024]);
+    expect([j.get(0, 0), j.get(1, 0), j.get(2, 0)]).toEqual([item(10), item(11), item(12)]);
+    await j.close();
+  });
 });
 
 describe("variable journal", () => {
