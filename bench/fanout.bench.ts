@@ -26,8 +26,9 @@ interface ProberResult {
   readonly errors: number;
 }
 
-function startProber(address: string): { stop: () => Promise<ProberResult> } {
-  const child = spawn(process.execPath, [path.join(__dirname, "target-prober.js"), address], { stdio: ["ignore", "pipe", "inherit"] });
+/** Starts a child script that prints one JSON result when sent SIGTERM. */
+function startChild<T>(script: string, args: string[] = []): { stop: () => Promise<T> } {
+  const child = spawn(process.execPath, [path.join(__dirname, script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
   const out: string[] = [];
   createInterface({ input: child.stdout! }).on("line", (l) => out.push(l));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -35,9 +36,13 @@ function startProber(address: string): { stop: () => Promise<ProberResult> } {
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
-      return JSON.parse(out.join("")) as ProberResult;
+      return JSON.parse(out.join("")) as T;
     },
   };
+}
+
+interface IdleResult {
+  readonly loopDelayP99Ms: number;
 }
 
 interface Round {
@@ -51,6 +56,7 @@ interface Round {
   readonly targetErrors: number;
   readonly loopP99: number;
   readonly loopMax: number;
+  readonly idleLoopP99: number;
   readonly serverRss: number;
   readonly serverCpuMs: number;
   readonly mainThreadUtilization: number;
@@ -60,14 +66,17 @@ async function round(root: string, serverDir: string, clients: number, niceness:
   // Every client connects from 127.0.0.1, which the server counts as one client: lift the
   // per-client stream cap (16) that would otherwise refuse most of 32 processes.
   const server = await startServer("any", serverDir, [], path.join(__dirname, "fanout-server.js"), ["--max-streams-per-client", "0"]);
-  let prober: ReturnType<typeof startProber> | undefined;
+  let prober: ReturnType<typeof startChild<ProberResult>> | undefined;
+  let idle: ReturnType<typeof startChild<IdleResult>> | undefined;
   let from: number;
   let to: number;
   let results: PromiseSettledResult<Awaited<ReturnType<typeof runProbe>>>[];
   let probe: ProberResult;
+  let idleLoop: IdleResult;
   let lines: string[];
   try {
-    prober = startProber(server.address);
+    prober = startChild<ProberResult>("target-prober.js", [server.address]);
+    idle = startChild<IdleResult>("fanout-idle.js");
     await new Promise((r) => setTimeout(r, 500)); // the prober is connected
     server.child.kill("SIGUSR2"); // event-loop delay from here on
     from = Date.now();
@@ -77,6 +86,7 @@ async function round(root: string, serverDir: string, clients: number, niceness:
     to = Date.now();
   } finally {
     probe = (await prober?.stop()) ?? { samples: [], errors: 0 };
+    idleLoop = (await idle?.stop()) ?? { loopDelayP99Ms: NaN };
     lines = await server.stop();
   }
   const stats = JSON.parse(lines.find((l) => l.includes('"bench stats"'))!) as {
@@ -100,6 +110,7 @@ async function round(root: string, serverDir: string, clients: number, niceness:
     targetErrors: probe.errors,
     loopP99: stats.loopDelayP99Ms,
     loopMax: stats.loopDelayMaxMs,
+    idleLoopP99: idleLoop.loopDelayP99Ms,
     serverRss: stats.maxRssBytes,
     serverCpuMs: stats.cpuMs,
     mainThreadUtilization: stats.mainThreadUtilization,
@@ -129,15 +140,17 @@ async function measure(): Promise<string> {
         `\`GetSyncTarget\` every 50 ms during the round (latency p99 target ≤ 100 ms). Aggregate ops/s = all clients' operations ÷ wall time; ` +
         `target at 32 clients ≥ 1.0 × the lone client's (at the same priority). Event-loop delay: \`perf_hooks.monitorEventLoopDelay\` in the server during the round. ` +
         `Server CPU per op = the server process's CPU time (all threads) during the round ÷ operations synced; main thread busy = its event-loop utilization ` +
-        `(\`performance.eventLoopUtilization\`), which counts time it was runnable but waiting for a core too.`,
+        `(\`performance.eventLoopUtilization\`), which counts time it was runnable but waiting for a core too. ` +
+        `Idle process loop delay p99: the same monitor in a Node process that does nothing, run alongside (the machine's scheduling delay, ` +
+        `which the server's includes).`,
       "",
       `Each round runs twice. **Client priority normal**: the load clients run at the server's priority; with ${ROUNDS.at(-1)} client processes on ` +
         `${cpus().length} cores the OS then gives the server about 1/${ROUNDS.at(-1)! / cpus().length + 1} of the CPU, and every millisecond of its work ` +
         `takes many milliseconds of wall time. **Client priority low**: the load clients run at \`nice\` ${NICENESS.at(-1)} (the prober and the server ` +
         `at normal priority), a model of a real deployment where clients run on other hosts and do not take the server's cores.`,
       "",
-      "| client priority | clients | ops synced | wall time | aggregate ops/s | × lone | GetSyncTarget p99 | max | server loop delay p99 | max | server CPU per op | main thread busy | server peak RSS | errors |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+      "| client priority | clients | ops synced | wall time | aggregate ops/s | × lone | GetSyncTarget p99 | max | server loop delay p99 | max | idle process loop delay p99 | server CPU per op | main thread busy | server peak RSS | errors |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
       ...rows,
     ].join("\n");
   } finally {
@@ -151,7 +164,7 @@ function row(r: Round, lone: number): string {
   return (
     `| ${r.niceness === 0 ? "normal" : `low (nice ${r.niceness})`} | ${r.clients} | ${fmt(r.ops)} | ${r.seconds.toFixed(1)} s | ${fmt(agg)} | ` +
     `${vsLone.toFixed(2)}${r.clients === 32 ? (vsLone >= 1 ? " ✓" : " ✗") : ""} | ` +
-    `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ` +
+    `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ${r.idleLoopP99.toFixed(1)} ms | ` +
     `${r.ops > 0 ? ((r.serverCpuMs * 1000) / r.ops).toFixed(2) : "–"} µs | ${(r.mainThreadUtilization * 100).toFixed(0)} % | ` +
     `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients, ${r.targetErrors} failed target calls |`
   );
