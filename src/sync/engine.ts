@@ -63,9 +63,6 @@ export interface RetryPolicy {
 /** Defaults of `RetryPolicy`. */
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, requestTimeoutMs: 30_000, maxThrottled: 32 };
 
-/** Commit intervals appended but not yet committed after which the engine waits for the disk. */
-const UNCOMMITTED_INTERVALS = 4;
-
 /** Consecutive throttled requests logged at info; the ones after that at warn. */
 const THROTTLE_WARN_AFTER = 3;
 
@@ -623,23 +620,15 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
 
   /**
    * Commits in the background: verifying and appending go on while a commit's fsyncs run (a
-   * commit covers at least what was appended when it started). One commit is in flight at a time;
-   * when one is due while the previous still runs it is put off, so commits come as often as the
-   * disk allows, and the engine waits for the disk only once `UNCOMMITTED_INTERVALS` intervals
-   * are appended but not committed (which bounds what waits to become durable). A failed commit
-   * fails the sync.
+   * commit covers at least what was appended when it started). One commit is in flight at a time:
+   * the next one, due `commitEveryOps` later, first waits for it, which bounds what waits to
+   * become durable (and the memory it holds) to two intervals. A failed commit fails the sync.
    */
   private async commitBehind(): Promise<void> {
-    const interval = this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps;
-    if (this.sinceCommit < interval) return;
-    if (this.committing !== undefined) {
-      if (this.sinceCommit < interval * UNCOMMITTED_INTERVALS) return;
-      await this.committing;
-    }
+    if (this.sinceCommit < (this.options.commitEveryOps ?? DEFAULT_SYNC.commitEveryOps)) return;
+    await this.committing;
     this.sinceCommit = 0;
-    const commit = this.log.commit().finally(() => {
-      if (this.committing === commit) this.committing = undefined;
-    });
+    const commit = this.log.commit();
     this.committing = commit;
     commit.catch((err: unknown) => this.fail(err));
   }
