@@ -376,3 +376,34 @@ describe("poisoning", () => {
     expect(existsSync(path.join(root, "p"))).toBe(false);
   });
 });
+
+describe("backlog", () => {
+  test("waitForBacklog waits while more filled blobs than allowed wait for their fsync", async () => {
+    const storage = new FaultyStorage(root);
+    const j = await open(10, storage);
+    let release!: () => void;
+    storage.holdSync = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < 35; i++) j.append(digest(i)); // three filled blobs, none synced yet
+    await j.waitForBacklog(3); // within the bound: resolves at once
+    let waited = false;
+    const waiting = j.waitForBacklog(1).then(() => (waited = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(waited).toBe(false);
+    storage.holdSync = undefined;
+    release();
+    await waiting;
+    await j.waitForBacklog(0); // nothing left behind
+    expect(j.size).toBe(35);
+    for (let i = 0; i < 35; i++) expect(j.read(i)).toEqual(digest(i));
+    await j.close();
+  });
+
+  test("waitForBacklog reports a failed background fsync", async () => {
+    const storage = new FaultyStorage(root);
+    const j = await open(10, storage);
+    storage.failSync = true;
+    for (let i = 0; i < 25; i++) j.append(digest(i));
+    await expect(j.waitForBacklog(0)).rejects.toMatchObject({ kind: "Poisoned" });
+    await j.destroy();
+  });
+});

@@ -55,6 +55,8 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   private readonly chunkScratch: Uint8Array;
   /** Grows up to READ_CHUNK_BYTES, for `readRangeInto` (never held across an await). */
   private rangeScratch: Uint8Array;
+  /** Filled blobs whose queued fsync (and the next blob's creation) has not finished yet. */
+  private rolling = 0;
 
   private constructor(
     private readonly storage: Storage,
@@ -404,21 +406,39 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     const index = this.tailIndex;
     const next = new AppendBlob(undefined, 0, this.storage.locate(this.partition, indexName(index)), this.flushBytes);
     this.tail = next;
+    this.rolling++;
     this.life.background(async () => {
-      // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
-      // next blob must not be created, or a crash could leave a short non-tail blob.
-      if (full.dropped) return;
-      // Sync before creating the next blob so a crash never leaves a short non-tail blob.
-      await full.sync();
-      full.releaseBuffer();
-      // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
-      if (this.blobs.get(index - 1) === full) this.handles.touch(full);
-      if (next.dropped) return;
-      const { blob, size } = await this.storage.open(this.partition, indexName(index));
-      next.attach(blob);
-      if (size !== 0) throw unexpectedData(blob.path, size);
-      next.flush();
+      try {
+        // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
+        // next blob must not be created, or a crash could leave a short non-tail blob.
+        if (full.dropped) return;
+        // Sync before creating the next blob so a crash never leaves a short non-tail blob.
+        await full.sync();
+        full.releaseBuffer();
+        // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
+        if (this.blobs.get(index - 1) === full) this.handles.touch(full);
+        if (next.dropped) return;
+        const { blob, size } = await this.storage.open(this.partition, indexName(index));
+        next.attach(blob);
+        if (size !== 0) throw unexpectedData(blob.path, size);
+        next.flush();
+      } finally {
+        this.rolling--;
+      }
     });
+  }
+
+  /**
+   * Waits while more than `maxBlobs` filled blobs still wait for their fsync. Appends that outrun
+   * the disk keep every such blob's bytes in memory (the next blob cannot be written before the
+   * previous one is synced), so a writer that never syncs calls this to bound that memory. Not a
+   * durability point; resolves at once when the backlog is small.
+   */
+  async waitForBacklog(maxBlobs: number): Promise<void> {
+    this.life.check();
+    if (this.rolling <= maxBlobs) return;
+    await this.life.idle();
+    this.life.check(); // a failed fsync poisons the journal: say so now
   }
 
   private blobOf(pos: number): AppendBlob {

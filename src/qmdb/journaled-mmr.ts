@@ -27,6 +27,12 @@ import { runAll } from "./run-all";
 
 /** Node digests per journal blob (commonware's example uses 4096). */
 export const MMR_ITEMS_PER_BLOB = 4096;
+/**
+ * Filled node blobs that may wait for their fsync before `flush` waits for them: the journal keeps
+ * each one's bytes (and the next blob's) in memory until then, so a writer that only flushes
+ * (state sync, a bulk load) would otherwise hold every node it wrote while the disk lags behind.
+ */
+const MAX_UNSYNCED_BLOBS = 4;
 const PIN_PREFIX = 0x00;
 const BOUNDARY_PREFIX = 0x01;
 
@@ -192,6 +198,7 @@ export class JournaledMmr implements NodeSource {
     const size = this.mem.size;
     for (let pos = this.journal.size; pos < size; pos++) this.journal.append(this.mem.getNode(pos)!);
     this.mem.pruneAll();
+    await this.journal.waitForBacklog(MAX_UNSYNCED_BLOBS);
   }
 
   /** Writes in-memory nodes to the journal and makes them durable. */

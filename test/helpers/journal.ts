@@ -27,6 +27,8 @@ export function expectJournalError(fn: () => unknown, kind: string, position?: n
 export class FaultyStorage implements Storage {
   failSync = false;
   failRemove = false;
+  /** While set, every fsync waits for it first (a disk that lags behind the appends). */
+  holdSync: Promise<void> | undefined = undefined;
   private readonly disk: DiskStorage;
 
   constructor(dir: string) {
@@ -45,7 +47,10 @@ export class FaultyStorage implements Storage {
     const opened = await this.disk.open(partition, name);
     const { blob } = opened;
     const sync = blob.sync.bind(blob);
-    blob.sync = () => (this.failSync ? Promise.reject(new JournalError("Io", `injected fsync failure on ${blob.path}`)) : sync());
+    blob.sync = async () => {
+      if (this.holdSync !== undefined) await this.holdSync;
+      return this.failSync ? Promise.reject(new JournalError("Io", `injected fsync failure on ${blob.path}`)) : sync();
+    };
     return opened;
   }
 
