@@ -154,6 +154,7 @@ export class AnyDb extends Db<AnyOperation> {
 
   private rebuildIndex(from: number): void {
     this.index.clear();
+    this.index.reserve(this.log.size - from); // every operation above the floor could be a live key
     this.log.journal.replay(from, (loc, bytes) => indexAnyOperation(this.index, loc, bytes, this.keyAt));
   }
 }

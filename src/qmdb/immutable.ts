@@ -92,6 +92,7 @@ export class ImmutableDb extends Db<ImmutableOperation> {
 
   private rebuildIndex(): void {
     this.index.clear();
+    this.index.reserve(this.log.size - this.log.pruningBoundary); // at most one key per operation
     this.log.journal.replay(this.log.pruningBoundary, (loc, bytes) => indexImmutableOperation(this.index, loc, bytes, this.keyAt));
   }
 }

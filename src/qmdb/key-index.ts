@@ -1,15 +1,26 @@
 /**
  * A compact index from keys to log locations, in the spirit of commonware's `EightCap`
  * translator: only the first 8 bytes of each key are stored, in an open-addressing table of
- * typed arrays (16 bytes a slot, no per-key objects). Several keys may share a prefix, so a lookup
+ * typed arrays (12 bytes a slot, no per-key objects). Several keys may share a prefix, so a lookup
  * confirms a candidate by reading its full key from the log through a caller-given function.
  * Deletion uses backward shifting, so the table never accumulates tombstones.
+ *
+ * A slot stores `location + 1` (0 = empty) in 32 bits; a second 32-bit array for the high part is
+ * allocated only once some location reaches 2^32 − 1, so ordinary logs pay 12 bytes a slot and
+ * larger ones 16. The capacity is any size (not only powers of two), so a table sized for a known
+ * number of keys (`reserve`) holds them at the maximum load without waste.
  */
 
 import { equalBytes } from "../codec";
+import { QmdbError } from "./errors";
 
-const EMPTY = -1;
 const MIN_CAPACITY = 16;
+const TWO_32 = 2 ** 32;
+
+// At most 3/4 of the slots are used (linear probing slows down sharply beyond).
+function capacityFor(keys: number): number {
+  return Math.max(MIN_CAPACITY, Math.floor((keys * 4) / 3) + 1);
+}
 
 function mix(hi: number, lo: number): number {
   // Keys are usually digests, but need not be: mix both halves so any prefix spreads.
@@ -30,17 +41,19 @@ function prefixLo(key: Uint8Array): number {
 export class KeyIndex {
   private his: Uint32Array;
   private los: Uint32Array;
-  private locs: Float64Array;
-  private mask: number;
+  // Low 32 bits of `location + 1` (0: empty slot).
+  private locs: Uint32Array;
+  // High bits of `location + 1`, once a location needs them.
+  private locsHi: Uint32Array | undefined = undefined;
+  private cap: number;
   private count = 0;
 
-  constructor(capacity = MIN_CAPACITY) {
-    let cap = MIN_CAPACITY;
-    while (cap < capacity) cap *= 2;
-    this.his = new Uint32Array(cap);
-    this.los = new Uint32Array(cap);
-    this.locs = new Float64Array(cap).fill(EMPTY);
-    this.mask = cap - 1;
+  /** An empty index with room for `expectedKeys` keys before it first grows. */
+  constructor(expectedKeys = 0) {
+    this.cap = capacityFor(expectedKeys);
+    this.his = new Uint32Array(this.cap);
+    this.los = new Uint32Array(this.cap);
+    this.locs = new Uint32Array(this.cap);
   }
 
   /** Number of keys indexed. */
@@ -50,7 +63,13 @@ export class KeyIndex {
 
   /** Bytes held by the table's arrays. */
   get byteLength(): number {
-    return this.his.byteLength + this.los.byteLength + this.locs.byteLength;
+    return this.his.byteLength + this.los.byteLength + this.locs.byteLength + (this.locsHi?.byteLength ?? 0);
+  }
+
+  /** Makes room for `keys` keys in all (a known final size: no repeated doubling on the way). */
+  reserve(keys: number): void {
+    const cap = capacityFor(keys);
+    if (cap > this.cap) this.rehash(cap);
   }
 
   /**
@@ -59,7 +78,7 @@ export class KeyIndex {
    */
   get(key: Uint8Array, keyAt: (loc: number) => Uint8Array): number {
     const slot = this.findSlot(key, keyAt);
-    return slot < 0 ? -1 : this.locs[slot]!;
+    return slot < 0 ? -1 : this.locAt(slot);
   }
 
   /** Whether `key` is indexed at exactly `loc` (no log read needed). */
@@ -69,19 +88,25 @@ export class KeyIndex {
 
   /** Indexes `key` at `loc`, replacing its previous location. Returns true if the key is new. */
   set(key: Uint8Array, loc: number, keyAt: (loc: number) => Uint8Array): boolean {
-    const slot = this.findSlot(key, keyAt);
-    if (slot >= 0) {
-      this.locs[slot] = loc;
-      return false;
+    const hi = prefixHi(key);
+    const lo = prefixLo(key);
+    let i = this.home(hi, lo);
+    for (; this.used(i); i = this.next(i)) {
+      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locAt(i)), key)) {
+        this.setLoc(i, loc);
+        return false;
+      }
     }
-    this.insertNew(key, loc);
+    // The probe stopped at the free slot the key belongs in, unless the table must grow first.
+    if (this.full()) this.insert(hi, lo, loc);
+    else this.fill(i, hi, lo, loc);
+    this.count++;
     return true;
   }
 
   /** Indexes `key` at `loc`; the caller knows the key is not indexed yet. */
   insertNew(key: Uint8Array, loc: number): void {
-    if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
-    this.place(prefixHi(key), prefixLo(key), loc);
+    this.insert(prefixHi(key), prefixLo(key), loc);
     this.count++;
   }
 
@@ -89,7 +114,7 @@ export class KeyIndex {
   move(key: Uint8Array, oldLoc: number, newLoc: number): boolean {
     const slot = this.findSlotAt(key, oldLoc);
     if (slot < 0) return false;
-    this.locs[slot] = newLoc;
+    this.setLoc(slot, newLoc);
     return true;
   }
 
@@ -97,48 +122,75 @@ export class KeyIndex {
   remove(key: Uint8Array, keyAt: (loc: number) => Uint8Array): number {
     const slot = this.findSlot(key, keyAt);
     if (slot < 0) return -1;
-    const loc = this.locs[slot]!;
+    const loc = this.locAt(slot);
     this.removeSlot(slot);
     return loc;
   }
 
   /** Removes every key whose location is below `minLoc`. */
   retainFrom(minLoc: number): void {
-    const his = this.his;
-    const los = this.los;
-    const locs = this.locs;
     // Nothing to remove (the usual case when a synced log's index is adopted): no new tables.
-    if (!locs.some((loc) => loc !== EMPTY && loc < minLoc)) return;
-    this.his = new Uint32Array(his.length);
-    this.los = new Uint32Array(los.length);
-    this.locs = new Float64Array(locs.length).fill(EMPTY);
-    this.count = 0;
-    for (let j = 0; j < locs.length; j++) {
-      if (locs[j] === EMPTY || locs[j]! < minLoc) continue;
-      this.place(his[j]!, los[j]!, locs[j]!);
-      this.count++;
-    }
+    let below = false;
+    for (let j = 0; j < this.cap && !below; j++) below = this.used(j) && this.locAt(j) < minLoc;
+    if (below) this.rehash(this.cap, minLoc);
   }
 
   /** Every indexed location, in ascending order (a copy: later changes to the index do not affect it). */
   sortedLocations(): Float64Array {
     const out = new Float64Array(this.count);
     let n = 0;
-    for (let j = 0; j < this.locs.length; j++) if (this.locs[j] !== EMPTY) out[n++] = this.locs[j]!;
+    for (let j = 0; j < this.cap; j++) if (this.used(j)) out[n++] = this.locAt(j);
     return out.sort();
   }
 
   /** Removes every key. */
   clear(): void {
-    this.locs.fill(EMPTY);
+    this.locs.fill(0);
+    this.locsHi = undefined;
     this.count = 0;
+  }
+
+  // Home slot of a prefix: ⌊mix · cap / 2^32⌋, computed exactly in two 16-bit halves.
+  private home(hi: number, lo: number): number {
+    const h = mix(hi, lo);
+    return Math.floor(((h >>> 16) * this.cap + Math.floor(((h & 0xffff) * this.cap) / 65536)) / 65536);
+  }
+
+  private next(i: number): number {
+    return i + 1 === this.cap ? 0 : i + 1;
+  }
+
+  private used(i: number): boolean {
+    return this.locs[i] !== 0 || (this.locsHi !== undefined && this.locsHi[i] !== 0);
+  }
+
+  private locAt(i: number): number {
+    const hi = this.locsHi;
+    return (hi === undefined ? this.locs[i]! : this.locs[i]! + hi[i]! * TWO_32) - 1;
+  }
+
+  // Locations are journal positions: non-negative safe integers.
+  private setLoc(i: number, loc: number): void {
+    const v = loc + 1;
+    this.locs[i] = v; // ToUint32: the low 32 bits
+    if (v >= TWO_32 || this.locsHi !== undefined) this.setLocHi(i, v);
+  }
+
+  private setLocHi(i: number, v: number): void {
+    if (!Number.isSafeInteger(v)) throw new QmdbError("InvalidOperation", `location ${v - 1} cannot be indexed`);
+    this.locsHi ??= new Uint32Array(this.cap);
+    this.locsHi[i] = Math.floor(v / TWO_32);
+  }
+
+  private full(): boolean {
+    return (this.count + 1) * 4 > this.cap * 3;
   }
 
   private findSlot(key: Uint8Array, keyAt: (loc: number) => Uint8Array): number {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
-    for (let i = mix(hi, lo) & this.mask; this.locs[i] !== EMPTY; i = (i + 1) & this.mask) {
-      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locs[i]!), key)) return i;
+    for (let i = this.home(hi, lo); this.used(i); i = this.next(i)) {
+      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locAt(i)), key)) return i;
     }
     return -1;
   }
@@ -146,8 +198,8 @@ export class KeyIndex {
   private findSlotAt(key: Uint8Array, loc: number): number {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
-    for (let i = mix(hi, lo) & this.mask; this.locs[i] !== EMPTY; i = (i + 1) & this.mask) {
-      if (this.locs[i] === loc && this.his[i] === hi && this.los[i] === lo) return i;
+    for (let i = this.home(hi, lo); this.used(i); i = this.next(i)) {
+      if (this.locAt(i) === loc && this.his[i] === hi && this.los[i] === lo) return i;
     }
     return -1;
   }
@@ -156,39 +208,54 @@ export class KeyIndex {
   // when their home slot does not lie cyclically in (gap, current].
   private removeSlot(slot: number): void {
     let gap = slot;
-    let i = (slot + 1) & this.mask;
-    while (this.locs[i] !== EMPTY) {
-      const home = mix(this.his[i]!, this.los[i]!) & this.mask;
+    let i = this.next(slot);
+    while (this.used(i)) {
+      const home = this.home(this.his[i]!, this.los[i]!);
       const movable = gap <= i ? home <= gap || home > i : home <= gap && home > i;
       if (movable) {
         this.his[gap] = this.his[i]!;
         this.los[gap] = this.los[i]!;
         this.locs[gap] = this.locs[i]!;
+        if (this.locsHi !== undefined) this.locsHi[gap] = this.locsHi[i]!;
         gap = i;
       }
-      i = (i + 1) & this.mask;
+      i = this.next(i);
     }
-    this.locs[gap] = EMPTY;
+    this.locs[gap] = 0;
+    if (this.locsHi !== undefined) this.locsHi[gap] = 0;
     this.count--;
   }
 
-  private grow(): void {
-    const his = this.his;
-    const los = this.los;
-    const locs = this.locs;
-    const cap = (this.mask + 1) * 2;
-    this.his = new Uint32Array(cap);
-    this.los = new Uint32Array(cap);
-    this.locs = new Float64Array(cap).fill(EMPTY);
-    this.mask = cap - 1;
-    for (let j = 0; j < locs.length; j++) if (locs[j] !== EMPTY) this.place(his[j]!, los[j]!, locs[j]!);
+  private insert(hi: number, lo: number, loc: number): void {
+    if (this.full()) this.rehash(this.cap * 2);
+    let i = this.home(hi, lo);
+    while (this.used(i)) i = this.next(i);
+    this.fill(i, hi, lo, loc);
   }
 
-  private place(hi: number, lo: number, loc: number): void {
-    let i = mix(hi, lo) & this.mask;
-    while (this.locs[i] !== EMPTY) i = (i + 1) & this.mask;
+  private fill(i: number, hi: number, lo: number, loc: number): void {
     this.his[i] = hi;
     this.los[i] = lo;
-    this.locs[i] = loc;
+    this.setLoc(i, loc);
+  }
+
+  // Moves every entry (whose location is at least `minLoc`) into new tables of `cap` slots.
+  private rehash(cap: number, minLoc = 0): void {
+    const { his, los, locs, locsHi } = this;
+    const old = this.cap;
+    this.cap = cap;
+    this.his = new Uint32Array(cap);
+    this.los = new Uint32Array(cap);
+    this.locs = new Uint32Array(cap);
+    this.locsHi = locsHi === undefined ? undefined : new Uint32Array(cap);
+    this.count = 0;
+    for (let j = 0; j < old; j++) {
+      const v = locsHi === undefined ? locs[j]! : locs[j]! + locsHi[j]! * TWO_32;
+      if (v === 0 || v - 1 < minLoc) continue;
+      let i = this.home(his[j]!, los[j]!);
+      while (this.used(i)) i = this.next(i);
+      this.fill(i, his[j]!, los[j]!, v - 1);
+      this.count++;
+    }
   }
 }

@@ -267,7 +267,8 @@ export class SyncLog<Op, D> {
   private async createLog(pins: readonly Uint8Array[]): Promise<void> {
     const mmr = await JournaledMmr.createAt(this.root, this.kind.mmrConfig(this.options), BigInt(this.startLoc), pins);
     this.log = await AuthenticatedLog.recover(this.journal, mmr, this.kind.codec, false);
-    this.index = new KeyIndex();
+    // Sized for the whole range at once: no doubling (and no old and new table side by side) on the way.
+    this.index = new KeyIndex(this.upperLoc - this.startLoc);
   }
 }
 
