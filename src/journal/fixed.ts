@@ -57,6 +57,8 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   private rangeScratch: Uint8Array;
   /** Filled blobs whose queued fsync (and the next blob's creation) has not finished yet. */
   private rolling = 0;
+  /** Callers of `waitForBacklog`, woken when `rolling` drops to their bound. */
+  private backlogWaiters: { readonly maxBlobs: number; readonly wake: () => void }[] = [];
 
   private constructor(
     private readonly storage: Storage,
@@ -407,37 +409,49 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     const next = new AppendBlob(undefined, 0, this.storage.locate(this.partition, indexName(index)), this.flushBytes);
     this.tail = next;
     this.rolling++;
-    this.life.background(async () => {
-      try {
-        // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
-        // next blob must not be created, or a crash could leave a short non-tail blob.
-        if (full.dropped) return;
-        // Sync before creating the next blob so a crash never leaves a short non-tail blob.
-        await full.sync();
-        full.releaseBuffer();
-        // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
-        if (this.blobs.get(index - 1) === full) this.handles.touch(full);
-        if (next.dropped) return;
-        const { blob, size } = await this.storage.open(this.partition, indexName(index));
-        next.attach(blob);
-        if (size !== 0) throw unexpectedData(blob.path, size);
-        next.flush();
-      } finally {
-        this.rolling--;
-      }
+    const sealed = this.life.enqueue(async () => {
+      // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
+      // next blob must not be created, or a crash could leave a short non-tail blob.
+      if (full.dropped) return;
+      // Sync before creating the next blob so a crash never leaves a short non-tail blob.
+      await full.sync();
+      full.releaseBuffer();
+      // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
+      if (this.blobs.get(index - 1) === full) this.handles.touch(full);
+      if (next.dropped) return;
+      const { blob, size } = await this.storage.open(this.partition, indexName(index));
+      next.attach(blob);
+      if (size !== 0) throw unexpectedData(blob.path, size);
+      next.flush();
     });
+    // A failure only poisons the journal (seen by the next call). Skipped (after an earlier
+    // failure) or not, the task is over: waiters must not wait for it.
+    void sealed
+      .catch(() => undefined)
+      .then(() => {
+        this.rolling--;
+        this.wakeBacklogWaiters();
+      });
+  }
+
+  private wakeBacklogWaiters(): void {
+    const waiters = this.backlogWaiters;
+    if (waiters.length === 0) return;
+    this.backlogWaiters = waiters.filter((w) => w.maxBlobs < this.rolling);
+    for (const w of waiters) if (w.maxBlobs >= this.rolling) w.wake();
   }
 
   /**
    * Waits while more than `maxBlobs` filled blobs still wait for their fsync. Appends that outrun
    * the disk keep every such blob's bytes in memory (the next blob cannot be written before the
    * previous one is synced), so a writer that never syncs calls this to bound that memory. Not a
-   * durability point; resolves at once when the backlog is small.
+   * durability point; resolves at once when the backlog is small, and as soon as it is small
+   * enough again otherwise (the disk keeps working on the rest meanwhile).
    */
   async waitForBacklog(maxBlobs: number): Promise<void> {
     this.life.check();
     if (this.rolling <= maxBlobs) return;
-    await this.life.idle();
+    await new Promise<void>((wake) => this.backlogWaiters.push({ maxBlobs, wake }));
     this.life.check(); // a failed fsync poisons the journal: say so now
   }
 

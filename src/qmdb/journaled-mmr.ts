@@ -32,7 +32,7 @@ export const MMR_ITEMS_PER_BLOB = 4096;
  * each one's bytes (and the next blob's) in memory until then, so a writer that only flushes
  * (state sync, a bulk load) would otherwise hold every node it wrote while the disk lags behind.
  */
-const MAX_UNSYNCED_BLOBS = 4;
+const MAX_UNSYNCED_BLOBS = 8;
 const PIN_PREFIX = 0x00;
 const BOUNDARY_PREFIX = 0x01;
 
