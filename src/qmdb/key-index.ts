@@ -5,8 +5,9 @@
  * confirms a candidate by reading its full key from the log through a caller-given function.
  * Deletion uses backward shifting, so the table never accumulates tombstones.
  *
- * A slot stores `location + 1` (0 = empty) in 32 bits; a second 32-bit array for the high part is
- * allocated only once some location reaches 2^32 − 1, so ordinary logs pay 12 bytes a slot and
+ * A slot holds the prefix's two halves and `location + 1` (0 = empty) side by side in one
+ * `Uint32Array` (a probe touches one cache line, not three); an array for the high part of
+ * locations is allocated only once some location reaches 2^32 − 1, so ordinary logs pay 12 bytes a slot and
  * larger ones 16. The capacity is any size (not only powers of two), so a table sized for a known
  * number of keys (`reserve`) holds them at the maximum load without waste.
  */
@@ -39,10 +40,9 @@ function prefixLo(key: Uint8Array): number {
 
 /** A multimap from 8-byte key prefixes to locations; full keys are resolved through the log. */
 export class KeyIndex {
-  private his: Uint32Array;
-  private los: Uint32Array;
-  // Low 32 bits of `location + 1` (0: empty slot).
-  private locs: Uint32Array;
+  // Slot i is [3i, 3i + 3): prefix high half, prefix low half, low 32 bits of `location + 1`
+  // (0: empty slot).
+  private slots: Uint32Array;
   // High bits of `location + 1`, once a location needs them.
   private locsHi: Uint32Array | undefined = undefined;
   private cap: number;
@@ -51,9 +51,7 @@ export class KeyIndex {
   /** An empty index with room for `expectedKeys` keys before it first grows. */
   constructor(expectedKeys = 0) {
     this.cap = capacityFor(expectedKeys);
-    this.his = new Uint32Array(this.cap);
-    this.los = new Uint32Array(this.cap);
-    this.locs = new Uint32Array(this.cap);
+    this.slots = new Uint32Array(3 * this.cap);
   }
 
   /** Number of keys indexed. */
@@ -63,7 +61,7 @@ export class KeyIndex {
 
   /** Bytes held by the table's arrays. */
   get byteLength(): number {
-    return this.his.byteLength + this.los.byteLength + this.locs.byteLength + (this.locsHi?.byteLength ?? 0);
+    return this.slots.byteLength + (this.locsHi?.byteLength ?? 0);
   }
 
   /** Makes room for `keys` keys in all (a known final size: no repeated doubling on the way). */
@@ -92,7 +90,7 @@ export class KeyIndex {
     const lo = prefixLo(key);
     let i = this.home(hi, lo);
     for (; this.used(i); i = this.next(i)) {
-      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locAt(i)), key)) {
+      if (this.slots[3 * i] === hi && this.slots[3 * i + 1] === lo && equalBytes(keyAt(this.locAt(i)), key)) {
         this.setLoc(i, loc);
         return false;
       }
@@ -145,7 +143,7 @@ export class KeyIndex {
 
   /** Removes every key. */
   clear(): void {
-    this.locs.fill(0);
+    this.slots.fill(0);
     this.locsHi = undefined;
     this.count = 0;
   }
@@ -161,18 +159,18 @@ export class KeyIndex {
   }
 
   private used(i: number): boolean {
-    return this.locs[i] !== 0 || (this.locsHi !== undefined && this.locsHi[i] !== 0);
+    return this.slots[3 * i + 2] !== 0 || (this.locsHi !== undefined && this.locsHi[i] !== 0);
   }
 
   private locAt(i: number): number {
     const hi = this.locsHi;
-    return (hi === undefined ? this.locs[i]! : this.locs[i]! + hi[i]! * TWO_32) - 1;
+    return (hi === undefined ? this.slots[3 * i + 2]! : this.slots[3 * i + 2]! + hi[i]! * TWO_32) - 1;
   }
 
   // Locations are journal positions: non-negative safe integers.
   private setLoc(i: number, loc: number): void {
     const v = loc + 1;
-    this.locs[i] = v; // ToUint32: the low 32 bits
+    this.slots[3 * i + 2] = v; // ToUint32: the low 32 bits
     if (v >= TWO_32 || this.locsHi !== undefined) this.setLocHi(i, v);
   }
 
@@ -190,7 +188,7 @@ export class KeyIndex {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
     for (let i = this.home(hi, lo); this.used(i); i = this.next(i)) {
-      if (this.his[i] === hi && this.los[i] === lo && equalBytes(keyAt(this.locAt(i)), key)) return i;
+      if (this.slots[3 * i] === hi && this.slots[3 * i + 1] === lo && equalBytes(keyAt(this.locAt(i)), key)) return i;
     }
     return -1;
   }
@@ -199,7 +197,7 @@ export class KeyIndex {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
     for (let i = this.home(hi, lo); this.used(i); i = this.next(i)) {
-      if (this.locAt(i) === loc && this.his[i] === hi && this.los[i] === lo) return i;
+      if (this.locAt(i) === loc && this.slots[3 * i] === hi && this.slots[3 * i + 1] === lo) return i;
     }
     return -1;
   }
@@ -210,18 +208,18 @@ export class KeyIndex {
     let gap = slot;
     let i = this.next(slot);
     while (this.used(i)) {
-      const home = this.home(this.his[i]!, this.los[i]!);
+      const home = this.home(this.slots[3 * i]!, this.slots[3 * i + 1]!);
       const movable = gap <= i ? home <= gap || home > i : home <= gap && home > i;
       if (movable) {
-        this.his[gap] = this.his[i]!;
-        this.los[gap] = this.los[i]!;
-        this.locs[gap] = this.locs[i]!;
+        this.slots[3 * gap] = this.slots[3 * i]!;
+        this.slots[3 * gap + 1] = this.slots[3 * i + 1]!;
+        this.slots[3 * gap + 2] = this.slots[3 * i + 2]!;
         if (this.locsHi !== undefined) this.locsHi[gap] = this.locsHi[i]!;
         gap = i;
       }
       i = this.next(i);
     }
-    this.locs[gap] = 0;
+    this.slots[3 * gap + 2] = 0;
     if (this.locsHi !== undefined) this.locsHi[gap] = 0;
     this.count--;
   }
@@ -234,27 +232,27 @@ export class KeyIndex {
   }
 
   private fill(i: number, hi: number, lo: number, loc: number): void {
-    this.his[i] = hi;
-    this.los[i] = lo;
+    this.slots[3 * i] = hi;
+    this.slots[3 * i + 1] = lo;
     this.setLoc(i, loc);
   }
 
   // Moves every entry (whose location is at least `minLoc`) into new tables of `cap` slots.
   private rehash(cap: number, minLoc = 0): void {
-    const { his, los, locs, locsHi } = this;
+    const { slots, locsHi } = this;
     const old = this.cap;
     this.cap = cap;
-    this.his = new Uint32Array(cap);
-    this.los = new Uint32Array(cap);
-    this.locs = new Uint32Array(cap);
+    this.slots = new Uint32Array(3 * cap);
     this.locsHi = locsHi === undefined ? undefined : new Uint32Array(cap);
     this.count = 0;
     for (let j = 0; j < old; j++) {
-      const v = locsHi === undefined ? locs[j]! : locs[j]! + locsHi[j]! * TWO_32;
+      const v = locsHi === undefined ? slots[3 * j + 2]! : slots[3 * j + 2]! + locsHi[j]! * TWO_32;
       if (v === 0 || v - 1 < minLoc) continue;
-      let i = this.home(his[j]!, los[j]!);
+      const hi = slots[3 * j]!;
+      const lo = slots[3 * j + 1]!;
+      let i = this.home(hi, lo);
       while (this.used(i)) i = this.next(i);
-      this.fill(i, his[j]!, los[j]!, v - 1);
+      this.fill(i, hi, lo, v - 1);
       this.count++;
     }
   }
