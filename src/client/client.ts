@@ -75,7 +75,7 @@ export interface SyncClientOptions {
   readonly metrics?: ClientMetrics;
   /**
    * Keep a copy of the live keys and values of each completed sync for `get`/`entries` (default
-   * true). It costs about 72 bytes of memory per live key; turn it off to read the directory
+   * true). It costs about 70 bytes of memory per live key; turn it off to read the directory
    * yourself (e.g. `AnyDb.open`) while the client is stopped.
    */
   readonly keepSnapshot?: boolean;

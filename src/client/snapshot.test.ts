@@ -33,3 +33,12 @@ test("a database listing more or fewer live keys than it counts is refused", asy
   await expect(SyncedSnapshot.build("any", target, 1, pairs)).rejects.toThrow(/more than its 1 live keys/);
   await expect(SyncedSnapshot.build("any", target, 3, pairs)).rejects.toThrow(/listed 2 live keys, expected 3/);
 });
+
+test.each([0, 1, 13, 4097])("a snapshot of %i keys finds each of them and nothing else", async (count) => {
+  const pairs = Array.from({ length: count }, (_, i) => keyed(i, false));
+  const snap = await SyncedSnapshot.build("immutable", target, count, pairs);
+  expect(snap.size).toBe(count);
+  for (const [k, v] of pairs) expect(hex(snap.get(k)!)).toBe(hex(v));
+  for (let i = count; i < count + 50; i++) expect(snap.has(keyed(i, false)[0])).toBe(false);
+  expect([...snap.entries()]).toHaveLength(count);
+});
