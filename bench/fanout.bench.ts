@@ -51,6 +51,8 @@ interface Round {
   readonly ops: number;
   readonly seconds: number;
   readonly failed: number;
+  /** Why clients failed (distinct first lines of their errors). */
+  readonly failures: string[];
   readonly targetP99: number;
   readonly targetMax: number;
   readonly targetErrors: number;
@@ -105,6 +107,7 @@ async function round(root: string, serverDir: string, clients: number, niceness:
     ops: ok.reduce((a, r) => a + Number(r.value.operations), 0),
     seconds: (to - from) / 1000,
     failed: results.length - ok.length,
+    failures: [...new Set(results.flatMap((r) => (r.status === "rejected" ? [whyFailed(r.reason)] : [])))],
     targetP99: percentile(during, 0.99),
     targetMax: Math.max(...during),
     targetErrors: probe.errors,
@@ -166,6 +169,15 @@ function row(r: Round, lone: number): string {
     `${vsLone.toFixed(2)}${r.clients === 32 ? (vsLone >= 1 ? " ✓" : " ✗") : ""} | ` +
     `${r.targetP99.toFixed(1)} ms ${r.targetP99 <= 100 ? "✓" : "✗"} | ${r.targetMax.toFixed(1)} ms | ${r.loopP99.toFixed(1)} ms | ${r.loopMax.toFixed(1)} ms | ${r.idleLoopP99.toFixed(1)} ms | ` +
     `${r.ops > 0 ? ((r.serverCpuMs * 1000) / r.ops).toFixed(2) : "–"} µs | ${(r.mainThreadUtilization * 100).toFixed(0)} % | ` +
-    `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients, ${r.targetErrors} failed target calls |`
+    `${(r.serverRss / 1e6).toFixed(0)} MB | ${r.failed} failed clients${r.failed > 0 ? ` (${r.failures.join("; ")})` : ""}, ${r.targetErrors} failed target calls |`
   );
+}
+
+/** The gist of a client process's failure: the first line of its stderr (execFile puts it after the command line). */
+function whyFailed(reason: unknown): string {
+  const lines = String(reason instanceof Error ? reason.message : reason)
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith("Command failed"));
+  return (lines[0] ?? "unknown").replaceAll("|", "/").slice(0, 160);
 }
