@@ -207,8 +207,6 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
   /** Concurrent requests asked for, and how many are used (fewer once the server refuses more). */
   private readonly requestedOutstanding: number;
   private maxOutstanding: number;
-  /** Whether a request may be opened before the previous one ends (off once a server refuses one). */
-  private lookahead = true;
   private readonly requests = new Map<number, Request>();
   private readonly fetched = new Map<bigint, Verified>();
   private log!: SyncLog<Op, D>;
@@ -387,23 +385,11 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
       }
       return;
     }
-    // A request with little left to deliver makes room for the next one, so the server is already
-    // working on it when the first one ends (no round trip between streams); at most twice the
-    // concurrency is open at once, which bounds the batches buffered out of order. A server that
-    // refuses the extra stream turns this off.
-    const open = this.lookahead ? 2 * this.maxOutstanding : this.maxOutstanding;
-    while (this.requests.size < open && this.busyRequests() < this.maxOutstanding) {
+    while (this.requests.size < this.maxOutstanding) {
       const gap = this.findGap();
       if (gap === undefined) break;
       this.issue(gap.start, gap.end);
     }
-  }
-
-  // Requests with more than a quarter of their range still to deliver.
-  private busyRequests(): number {
-    let busy = 0;
-    for (const r of this.requests.values()) if ((r.end - r.next) * 4n > this.requestOps) busy++;
-    return busy;
   }
 
   // The first range at or after the local tip that no in-flight request or buffered batch covers.
@@ -567,8 +553,6 @@ class Attempt<Op, D extends { root(): Uint8Array; close(): Promise<void> }> {
    */
   private fitConcurrency(err: ResolverError): void {
     const accepted = this.requests.size;
-    // A capped server: a request opened ahead of time (see `schedule`) would be refused again and again.
-    if (accepted > 0) this.lookahead = false;
     if (accepted === 0 || accepted >= this.maxOutstanding) return;
     // Refusals of one wave arrive one by one: warn at the first, lower quietly after that.
     const level = this.maxOutstanding === this.requestedOutstanding ? "warn" : "debug";

@@ -355,58 +355,6 @@ describe("any: fresh sync", () => {
     await res.database.close();
     await server.close();
   });
-  test("L17 a request with under a quarter of its range left makes room for the next: at most twice maxOutstandingRequests open, no range twice", async () => {
-    const { db: server } = await anySource(300);
-    const target = anyTarget(server);
-    const inner = new RecordingResolver(new DbResolver(ANY_KIND, server));
-    let open = 0;
-    let maxOpen = 0;
-    const resolver = {
-      async *fetch(request: FetchRequest, signal: AbortSignal) {
-        maxOpen = Math.max(maxOpen, ++open);
-        try {
-          yield* inner.fetch(request, signal);
-        } finally {
-          open--;
-        }
-      },
-    };
-    const res = await syncAny({ directory: scratchDir(), target, resolver, fetchBatchSize: 2, requestOps: 20, maxOutstandingRequests: 1 });
-    expect(hex(res.database.root())).toBe(hex(target.root));
-    expect(maxOpen).toBe(2);
-    const starts = inner.served.map((b) => b.startLoc);
-    expect(new Set(starts).size).toBe(starts.length);
-    expect(BigInt(inner.opsServed)).toBe(target.upperBound - target.lowerBound);
-    await res.database.close();
-    await server.close();
-  });
-
-  test("L18 a server that refuses the extra stream as throttled is asked for one stream at a time from then on", async () => {
-    const { db: server } = await anySource(300);
-    const target = anyTarget(server);
-    const inner = new DbResolver(ANY_KIND, server);
-    let open = 0;
-    let refused = 0;
-    const resolver = {
-      async *fetch(request: FetchRequest, signal: AbortSignal) {
-        if (open >= 1) {
-          refused++;
-          throw new ResolverError("too many streams", true, 1, { throttled: true });
-        }
-        open++;
-        try {
-          yield* inner.fetch(request, signal);
-        } finally {
-          open--;
-        }
-      },
-    };
-    const res = await syncAny({ directory: scratchDir(), target, resolver, fetchBatchSize: 2, requestOps: 20, maxOutstandingRequests: 1 });
-    expect(hex(res.database.root())).toBe(hex(target.root));
-    expect(refused).toBe(1);
-    await res.database.close();
-    await server.close();
-  });
 });
 
 // ------------------------------------------------------------------------------------------------
