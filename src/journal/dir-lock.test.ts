@@ -3,7 +3,7 @@
  * recycled pid, garbage) are taken over, live ones are not, shares are counted, and of many
  * processes racing for one stale lock exactly one wins.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -146,29 +146,31 @@ test("of many processes racing for one stale lock, exactly one wins", async () =
   if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`npx tsc -p tsconfig.json\` first`);
   const dir = tempDir();
   writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid(), start: "1", host: hostname(), token: "stale" }));
-  // Each child (running the built module) waits for a common start time, tries once, reports,
-  // and holds a won lock for a while.
+  // Each child (running the built module) waits for a common start time, tries once and reports.
+  // A winner keeps the lock until every child has reported (then all are killed): on a loaded
+  // machine a child may start late, and must then find the lock still held.
   const at = Date.now() + 1500;
   const body = `
     const { DirectoryLock } = require(${JSON.stringify(BUILT)});
     setTimeout(() => {
-      try { DirectoryLock.acquire(${JSON.stringify(dir)}); process.stdout.write("won"); setTimeout(() => {}, 1500); }
+      try { DirectoryLock.acquire(${JSON.stringify(dir)}); process.stdout.write("won"); setInterval(() => {}, 1000); }
       catch (e) { process.stdout.write(e.name); }
     }, ${at} - Date.now());
   `;
+  const children: ChildProcess[] = [];
   const outcomes = await Promise.all(
     Array.from(
       { length: 8 },
       () =>
         new Promise<string>((resolve, reject) => {
           const child = spawn(process.execPath, ["-e", body], { stdio: ["ignore", "pipe", "inherit"] });
-          let out = "";
-          child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+          children.push(child);
+          child.stdout.setEncoding("utf8").once("data", (s: string) => resolve(s));
           child.once("error", reject);
-          child.once("exit", () => resolve(out));
+          child.once("close", (code) => reject(new Error(`a child exited (${code}) without reporting`)));
         }),
     ),
-  );
+  ).finally(() => children.forEach((c) => c.kill("SIGKILL")));
   expect(outcomes.filter((o) => o === "won")).toHaveLength(1);
   expect(outcomes.filter((o) => o === "DirectoryInUseError")).toHaveLength(7);
 }, 20_000);
