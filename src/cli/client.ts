@@ -11,6 +11,7 @@ import { DEFAULT_SYNC } from "../sync";
 import { type MetricsServer, createLogger, serveMetrics } from "../telemetry";
 import { addressList } from "./addresses";
 import { listenError } from "./ports";
+import { onStopSignals } from "./signals";
 import {
   COMMON_FLAGS,
   DEFAULT_SERVER_PORT,
@@ -151,13 +152,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     client.on("failed", () => bar.abort());
   }
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) process.exit(1);
-    logger.info({ signal }, "received signal; stopping");
-    stop.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  onStopSignals(
+    (signal) => {
+      logger.info({ signal }, "received signal; stopping");
+      stop.abort();
+    },
+    (signal) => {
+      logger.warn({ signal }, "second signal: exiting immediately");
+      process.exit(1);
+    },
+  );
   const maxFailures = flags["max-failures"]!;
   let synced = false;
   client.on("synced", () => (synced = true));

@@ -32,6 +32,7 @@ import {
 } from "./args";
 import { TargetSigner } from "../sync";
 import { PortUnavailableError, checkPortsFree } from "./ports";
+import { onStopSignals } from "./signals";
 import { RELAY_FLAGS, relayFlagProblem, relayFromFlags } from "./relay-flags";
 
 const FLAGS = {
@@ -162,18 +163,18 @@ export async function main(argv: readonly string[]): Promise<void> {
       },
     );
   };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+  onStopSignals(
+    (signal) => {
+      stopping = true;
+      logger.info({ signal }, "received signal");
+      if (server !== undefined) stop();
+      else starting.abort();
+    },
+    (signal) => {
       logger.warn({ signal }, "second signal: exiting immediately");
       process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, "received signal");
-    if (server !== undefined) stop();
-    else starting.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+    },
+  );
   try {
     server = await SyncServer.start({
       kind: flags.db!,

@@ -364,6 +364,35 @@ describe("npx forwards SIGTERM/SIGINT: no process is left holding the port", () 
   );
 
   test(
+    "Ctrl-C on npx sync-server (SIGINT to the whole process group: the server gets it twice) shuts down gracefully, exit 0",
+    async () => {
+      const npx = spawn("npx", ["sync-server", "-p", "0", "-m", "0", "-d", tempDir(), "-t", "1h", "-i", "10", "--log-format", "json"], {
+        cwd: ROOT,
+        env: npxEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true, // its own process group, as a terminal's foreground job
+      });
+      let out = "";
+      npx.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+      const exited = new Promise<number | null>((resolve) => npx.once("exit", (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npx sync-server did not start: ${out}`)), 100_000);
+        npx.stdout.on("data", () => {
+          if (out.includes("server listening")) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      process.kill(-npx.pid!, "SIGINT");
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/database closed; bye/);
+      expect(out).not.toMatch(/second signal/);
+    },
+    NPX_TIMEOUT,
+  );
+
+  test(
     "npx sync-client, then SIGTERM to npx",
     async () => {
       const port = await closedPort();
