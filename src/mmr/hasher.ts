@@ -5,10 +5,11 @@
  *   root  = SHA256(be64(size) ‖ peak_1 ‖ … ‖ peak_k)   (peaks left to right)
  * Positions are written as 8 big-endian bytes. Inputs are assembled directly in the hash
  * module's input buffer (no concatenation); the `…Into` forms write the digest into a caller's
- * buffer, the others return a fresh 32-byte array. The `…At` forms hash many leaves, or all nodes
- * of one height, in one batched call (`sha256Many`, `sha256Nodes`) into a flat digest buffer.
+ * buffer, the others return a fresh 32-byte array. `leafDigestsAt` hashes many leaves in one batched
+ * call (`sha256Many`) into a flat digest buffer; `sha256Nodes` does the same for the nodes of one
+ * height.
  */
-import { DIGEST_BYTES, hashInputInto, inputBuffer, sha256Many, sha256Nodes, splitPosition, writePositionAt } from "./sha256";
+import { DIGEST_BYTES, hashInputInto, inputBuffer, sha256Many, splitPosition, writePositionAt } from "./sha256";
 
 function writePosition(buf: Uint8Array, pos: number | bigint): void {
   const [hi, lo] = splitPosition(pos);
@@ -105,14 +106,4 @@ export function leafDigestsAt(base: number | bigint, slots: Uint32Array, element
   }
   sha256Many(input.subarray(0, at), offsets.subarray(0, n + 1), batchDigests.subarray(0, n * DIGEST_BYTES));
   for (let i = 0; i < n; i++) copyDigest(batchDigests, i * DIGEST_BYTES, digests, slots[i]! * DIGEST_BYTES);
-}
-
-/**
- * Batched `nodeDigestInto` for internal nodes of one height h ≥ 1, over a flat digest buffer like
- * `leafDigestsAt`'s: for each slot r in `slots`, the node at position `base + r` is hashed from its
- * children in slots r − 2^h (left) and r − 1 (right), which must already hold their digests, into
- * slot r. One `sha256Nodes` call.
- */
-export function nodeDigestsAt(base: bigint, height: number, slots: Uint32Array, digests: Uint8Array): void {
-  sha256Nodes(digests, slots, height, base);
 }

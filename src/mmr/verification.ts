@@ -7,8 +7,8 @@
  */
 import { equalBytes, toHex } from "../codec";
 import { MmrError } from "./errors";
-import { leafDigestsAt, nodeDigest, nodeDigestInto, nodeDigestsAt, rootDigest } from "./hasher";
-import { DIGEST_BYTES } from "./sha256";
+import { leafDigestsAt, nodeDigest, nodeDigestInto, rootDigest } from "./hasher";
+import { DIGEST_BYTES, sha256Nodes } from "./sha256";
 import { type Proof, nodesRequiredForRangeProof } from "./proof";
 import { type Location, type Position, isMmrSize, locationToPosition, MAX_LOCATION, mmrSize, nodesToPin, peaks, trailingOnes } from "./position";
 
@@ -58,7 +58,7 @@ function hashCoveredNodes(elements: readonly Uint8Array[], startLoc: Location, s
     slot += 1 + merges;
   }
   leafDigestsAt(s, leafSlots, elements, nodes);
-  for (let h = 1; h <= bySlot.length; h++) nodeDigestsAt(s, h, bySlot[h - 1]!.subarray(0, counts[h - 1]!), nodes);
+  for (let h = 1; h <= bySlot.length; h++) sha256Nodes(nodes, bySlot[h - 1]!.subarray(0, counts[h - 1]!), h, s);
 }
 
 /** Rebuilds the root a proof implies for `elements` at `startLoc`, and the nodes it recomputed. */
