@@ -36,6 +36,7 @@ class MemStorage implements Storage {
     if (!this.files.has(key)) this.mutate(() => this.files.set(key, new Uint8Array(0)));
     return { blob: this.blob(key), size: this.files.get(key)!.length };
   }
+  async syncDirectory(): Promise<void> {} // crashes here are process kills: every entry survives them
   async remove(partition: string, name?: Uint8Array): Promise<void> {
     const keys = name === undefined ? [...this.files.keys()].filter((k) => k.startsWith(`${partition}/`)) : [this.locate(partition, name)];
     for (const key of keys) if (this.files.has(key)) this.mutate(() => this.files.delete(key));

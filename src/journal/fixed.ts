@@ -272,8 +272,26 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     return this.sync();
   }
 
-  /** Make every earlier append durable (full blobs were synced when they filled; this fsyncs the tail). */
+  /**
+   * Make every earlier append durable: full blobs were synced when they filled; this fsyncs the tail
+   * and the directory entries of the blobs created since the last sync.
+   */
   sync(): Promise<void> {
+    return settle(() => {
+      this.life.check();
+      const tail = this.tail;
+      return this.life.enqueue(async () => {
+        await tail.sync();
+        await this.storage.syncDirectory(this.partition);
+      });
+    });
+  }
+
+  /**
+   * @internal fsync the tail only: what `sync` does, less the directory (the variable journal seals
+   * a full section's offsets with it; its own `commit`/`sync` are the durability points).
+   */
+  sealTail(): Promise<void> {
     return settle(() => {
       this.life.check();
       const tail = this.tail;
@@ -386,7 +404,11 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   /** Sync, then release every file handle. */
   async close(): Promise<void> {
     return this.life.closeWith(
-      () => this.life.enqueue(() => this.tail.sync()),
+      () =>
+        this.life.enqueue(async () => {
+          await this.tail.sync();
+          await this.storage.syncDirectory(this.partition);
+        }),
       () => this.releaseFiles(),
     );
   }
@@ -419,7 +441,8 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
       // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
       if (this.blobs.get(index - 1) === full) this.handles.touch(full);
       if (next.dropped) return;
-      const { blob, size } = await this.storage.open(this.partition, indexName(index));
+      // Its directory entry is made durable by the next `sync` (every durability point).
+      const { blob, size } = await this.storage.open(this.partition, indexName(index), { deferDirectorySync: true });
       next.attach(blob);
       if (size !== 0) throw unexpectedData(blob.path, size);
       next.flush();

@@ -8,7 +8,7 @@ export type { Contiguous, ReplayVisitor } from "./contiguous";
 export { JournalError, isJournalError, type JournalErrorKind, type JournalErrorOptions } from "./errors";
 export { FixedJournal, type FixedConfig } from "./fixed";
 export { Metadata, type MetadataConfig } from "./metadata";
-export { DiskStorage, destroyPartition, type Blob, type Storage } from "./storage";
+export { DiskStorage, destroyPartition, type Blob, type OpenOptions, type Storage } from "./storage";
 export {
   type StateValidator,
   bigintField,

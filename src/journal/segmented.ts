@@ -231,11 +231,24 @@ export class SegmentedJournal {
     return result.count;
   }
 
-  /** fsync `section` (resolves after every earlier queued task, even if the section does not exist). */
+  /**
+   * fsync `section` and the directory entries of sections created since the last sync (resolves
+   * after every earlier queued task, even if the section does not exist).
+   */
   sync(section: number): Promise<void> {
+    return this.syncSection(section, true);
+  }
+
+  /** @internal {@link sync} less the directory: seals a full section before the next one is created. */
+  seal(section: number): Promise<void> {
+    return this.syncSection(section, false);
+  }
+
+  private syncSection(section: number, directory: boolean): Promise<void> {
     this.life.check();
     const blob = this.sections.get(section);
     return this.life.enqueue(async () => {
+      if (directory) await this.storage.syncDirectory(this.partition);
       if (blob === undefined) return;
       await blob.sync();
       // A synced older section (sealed, in the variable journal) is the cache's to keep or close,
@@ -339,6 +352,7 @@ export class SegmentedJournal {
       () =>
         this.life.enqueue(async () => {
           for (const blob of this.sections.values()) if (blob.dirty) await blob.sync();
+          await this.storage.syncDirectory(this.partition);
         }),
       () => this.releaseFiles(),
     );
@@ -375,11 +389,14 @@ export class SegmentedJournal {
         this.handles.touch(previous);
       }
     }
+    // The first section of an empty journal is created durably at once (offsets on disk with no data
+    // section at all would read as a pruned journal); later ones are made durable by the next `sync`.
+    const deferDirectorySync = this.sections.size > 1;
     this.created = this.life.enqueue(async () => {
       // Rewound away before its file existed: creating it now would put, if only until the rewind's
       // removals run, a section on disk after one that is not full.
       if (blob.dropped) return;
-      const { blob: file, size } = await this.storage.open(this.partition, name);
+      const { blob: file, size } = await this.storage.open(this.partition, name, { deferDirectorySync });
       blob.attach(file);
       if (size !== 0) {
         throw new JournalError("Corruption", `new section ${file.path} already holds ${size} bytes`, { file: file.path });

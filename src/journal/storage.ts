@@ -3,7 +3,9 @@
  * of their name bytes, no header), behind a small interface so tests can inject faults. This is the only
  * module that touches `fs`. Reads, writes and truncation are synchronous (page cache); `sync` is an async
  * fsync off the event loop. Creating or removing a blob fsyncs its directory before the promise resolves,
- * so a created blob, once `open` resolves, survives a crash (its contents only after `Blob.sync`).
+ * so a created blob, once `open` resolves, survives a crash (its contents only after `Blob.sync`);
+ * journals that create blobs as they grow defer that fsync to their next durability point instead
+ * (`deferDirectorySync`, then `syncDirectory`): one directory fsync per commit, not one per blob.
  * A disk blob can let its file descriptor go (`release`) once its writes are synced and reopens the
  * file by itself on its next use: journals keep only a few handles open however many blobs they have.
  */
@@ -42,9 +44,24 @@ export interface Storage {
   /** Names of the blobs in `partition`; empty when the partition does not exist. */
   scan(partition: string): Promise<Uint8Array[]>;
   /** Open a blob, creating it (and its partition) durably if missing; returns its current size. */
-  open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }>;
+  open(partition: string, name: Uint8Array, options?: OpenOptions): Promise<{ blob: Blob; size: number }>;
+  /**
+   * Make durable the directory entries of the blobs created in `partition` with
+   * `deferDirectorySync` since the last call (nothing to do, and no fsync, if there are none).
+   */
+  syncDirectory(partition: string): Promise<void>;
   /** Remove one blob (durably; a missing blob is not an error), or the whole partition when `name` is omitted. */
   remove(partition: string, name?: Uint8Array): Promise<void>;
+}
+
+/** Options of {@link Storage.open}. */
+export interface OpenOptions {
+  /**
+   * A blob this call creates is not fsynced into its directory now but by the next
+   * `syncDirectory(partition)` (a crash before that may lose the file, never an older one:
+   * journaling file systems make directory entries durable in the order they were made).
+   */
+  readonly deferDirectorySync?: boolean;
 }
 
 const openFd = promisify(fs.open);
@@ -86,6 +103,9 @@ export function nameIndex(name: Uint8Array): number | undefined {
 
 /** `fs`-backed {@link Storage} rooted at a directory. */
 export class DiskStorage implements Storage {
+  /** Partition directories holding entries created with `deferDirectorySync` and not yet fsynced. */
+  private readonly unsyncedDirectories = new Set<string>();
+
   constructor(readonly root: string) {}
 
   locate(partition: string, name: Uint8Array): string {
@@ -112,7 +132,7 @@ export class DiskStorage implements Storage {
     });
   }
 
-  async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
+  async open(partition: string, name: Uint8Array, options: OpenOptions = {}): Promise<{ blob: Blob; size: number }> {
     checkPartitionName(partition);
     const dir = path.join(this.root, partition);
     const file = path.join(dir, blobFileName(name));
@@ -141,10 +161,11 @@ export class DiskStorage implements Storage {
     }
     let size: number;
     try {
-      size = (await fstatFd(fd)).size;
+      size = created ? 0 : (await fstatFd(fd)).size; // O_EXCL made it: empty
       // The new directory entries must be durable before anyone relies on the blob existing.
       if (createdDir) await fsyncDir(this.root);
-      if (created) await fsyncDir(dir);
+      if (created && options.deferDirectorySync === true) this.unsyncedDirectories.add(dir);
+      else if (created) await fsyncDir(dir);
     } catch (err) {
       fs.closeSync(fd);
       throw err instanceof JournalError ? err : ioError("open", file, err);
@@ -152,10 +173,23 @@ export class DiskStorage implements Storage {
     return { blob: new DiskBlob(fd, file), size };
   }
 
+  async syncDirectory(partition: string): Promise<void> {
+    checkPartitionName(partition);
+    const dir = path.join(this.root, partition);
+    if (!this.unsyncedDirectories.delete(dir)) return;
+    try {
+      await fsyncDir(dir);
+    } catch (err) {
+      this.unsyncedDirectories.add(dir); // still owed
+      throw err;
+    }
+  }
+
   async remove(partition: string, name?: Uint8Array): Promise<void> {
     checkPartitionName(partition);
     const dir = path.join(this.root, partition);
     if (name === undefined) {
+      this.unsyncedDirectories.delete(dir);
       try {
         await fs.promises.rm(dir, { recursive: true, force: true });
       } catch (err) {

@@ -120,7 +120,7 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
       if (this._size % this.itemsPerSection === 0) {
         // The full section is fsynced before the next section's file is created (the data journal
         // queues that creation behind this sync); its offsets are synced alongside.
-        this.life.track(Promise.all([this.data.sync(section), this.offsets.sync()])).catch(() => undefined);
+        this.life.track(Promise.all([this.data.seal(section), this.offsets.sealTail()])).catch(() => undefined);
       }
     } catch (err) {
       if (err instanceof JournalError && err.kind === "InvalidArgument") throw err;

@@ -3,7 +3,7 @@
  * with injectable faults (failed fsyncs, failed removals) whose blobs are the real ones otherwise
  * (they still release and reopen their file handles).
  */
-import { type Blob, DiskStorage, JournalError, type Storage } from "../../src/journal";
+import { type Blob, DiskStorage, JournalError, type OpenOptions, type Storage } from "../../src/journal";
 
 /** The `JournalError` that `fn` throws (any other outcome fails the test). */
 export function caught(fn: () => unknown): JournalError {
@@ -43,8 +43,8 @@ export class FaultyStorage implements Storage {
     return this.disk.scan(partition);
   }
 
-  async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
-    const opened = await this.disk.open(partition, name);
+  async open(partition: string, name: Uint8Array, options?: OpenOptions): Promise<{ blob: Blob; size: number }> {
+    const opened = await this.disk.open(partition, name, options);
     const { blob } = opened;
     const sync = blob.sync.bind(blob);
     blob.sync = async () => {
@@ -52,6 +52,11 @@ export class FaultyStorage implements Storage {
       return this.failSync ? Promise.reject(new JournalError("Io", `injected fsync failure on ${blob.path}`)) : sync();
     };
     return opened;
+  }
+
+  syncDirectory(partition: string): Promise<void> {
+    if (this.failSync) return Promise.reject(new JournalError("Io", `injected fsync failure on directory ${partition}`));
+    return this.disk.syncDirectory(partition);
   }
 
   remove(partition: string, name?: Uint8Array): Promise<void> {

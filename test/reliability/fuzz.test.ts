@@ -274,6 +274,7 @@ class MemStorage implements Storage {
     };
     return { blob, size: this.files.get(key)!.length };
   }
+  async syncDirectory(): Promise<void> {}
   async remove(partition: string, name?: Uint8Array): Promise<void> {
     for (const k of [...this.files.keys()]) if (name === undefined ? k.startsWith(`${partition}/`) : k === this.locate(partition, name)) this.files.delete(k);
   }
