@@ -324,6 +324,17 @@ describe("configuration", () => {
     await expect(FixedJournal.open(root, "p", { itemSize: 1, itemsPerBlob: 1.5 })).rejects.toMatchObject({ kind: "InvalidConfig" });
     await expect(FixedJournal.open(root, "../x", { itemSize: 1, itemsPerBlob: 1 })).rejects.toMatchObject({ kind: "InvalidConfig" });
   });
+
+  test("a blob's write buffer is never larger than the blob (small blobs wait for their fsync in little memory)", async () => {
+    const tailBuffer = (j: FixedJournal): number => (j as unknown as { tail: { buf: Uint8Array } }).tail.buf.length;
+    const small = await FixedJournal.open(root, "small", { itemSize: 4, itemsPerBlob: 512 }); // default 64 KiB buffer
+    small.append(new Uint8Array(4));
+    expect(tailBuffer(small)).toBe(512 * 8);
+    const large = await FixedJournal.open(root, "large", { itemSize: 32, itemsPerBlob: 4096, writeBufferBytes: 1024 });
+    large.append(new Uint8Array(32));
+    expect(tailBuffer(large)).toBe(1024);
+    await Promise.all([small.close(), large.close()]);
+  });
 });
 
 describe("poisoning", () => {

@@ -19,7 +19,7 @@ export interface FixedConfig {
   readonly itemSize: number;
   /** Items per blob; all blobs but the tail hold exactly this many. Must never change for a partition. */
   readonly itemsPerBlob: number;
-  /** Bytes buffered per blob before they are written to the file (default 64 KiB; no format effect). */
+  /** Bytes buffered per blob before they are written to the file (default 64 KiB, at most a blob; no format effect). */
   readonly writeBufferBytes?: number;
   /**
    * Full blobs whose file stays open for reads, least recently used closed first (default 32; no
@@ -554,12 +554,15 @@ async function trimTail(blob: Blob, size: number, chunkSize: number, itemSize: n
 
 function checkConfig(cfg: FixedConfig): Required<FixedConfig> {
   const { itemSize, itemsPerBlob } = cfg;
-  const writeBufferBytes = cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
   const maxOpenBlobs = cfg.maxOpenBlobs ?? DEFAULT_MAX_OPEN_BLOBS;
-  checkPositive({ itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs });
-  if (!Number.isSafeInteger(itemsPerBlob * (itemSize + CRC_BYTES))) {
+  checkPositive({ itemSize, itemsPerBlob, writeBufferBytes: cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, maxOpenBlobs });
+  const blobBytes = itemsPerBlob * (itemSize + CRC_BYTES);
+  if (!Number.isSafeInteger(blobBytes)) {
     throw new JournalError("InvalidConfig", `blobs of ${itemsPerBlob} items of ${itemSize} bytes are too large`);
   }
+  // A buffer never holds more than one blob: small blobs (the variable journal's offsets: 4 KiB)
+  // get buffers of their size, not 64 KiB each while they wait for their fsync.
+  const writeBufferBytes = Math.min(cfg.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, blobBytes);
   return { itemSize, itemsPerBlob, writeBufferBytes, maxOpenBlobs };
 }
 
