@@ -287,18 +287,6 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     });
   }
 
-  /**
-   * @internal fsync the tail only: what `sync` does, less the directory (the variable journal seals
-   * a full section's offsets with it; its own `commit`/`sync` are the durability points).
-   */
-  sealTail(): Promise<void> {
-    return settle(() => {
-      this.life.check();
-      const tail = this.tail;
-      return this.life.enqueue(() => tail.sync());
-    });
-  }
-
   rewind(size: number): Promise<void> {
     return settle(() => {
       this.life.check();

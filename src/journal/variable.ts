@@ -119,8 +119,9 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
       this._size++;
       if (this._size % this.itemsPerSection === 0) {
         // The full section is fsynced before the next section's file is created (the data journal
-        // queues that creation behind this sync); its offsets are synced alongside.
-        this.life.track(Promise.all([this.data.seal(section), this.offsets.sealTail()])).catch(() => undefined);
+        // queues that creation behind this sync). Its offsets filled their blob with it, and the
+        // offsets journal fsyncs a full blob before it creates the next one.
+        this.life.track(this.data.seal(section)).catch(() => undefined);
       }
     } catch (err) {
       if (err instanceof JournalError && err.kind === "InvalidArgument") throw err;
