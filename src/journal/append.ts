@@ -39,6 +39,11 @@ export class AppendBlob {
     return this.flushed + this.buffered;
   }
 
+  /** Bytes that can be buffered before the buffer must grow (at least the flush threshold). */
+  get room(): number {
+    return Math.max(this.buf.length, this.flushBytes) - this.buffered;
+  }
+
   /** Ensure room for `n` more buffered bytes and return where they start in {@link buf}. */
   reserve(n: number): number {
     const need = this.buffered + n;

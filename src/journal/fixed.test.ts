@@ -56,6 +56,36 @@ describe("disk format", () => {
     await j.close();
   });
 
+  test("appendMany writes exactly the bytes of appending one by one, across blob and buffer boundaries", async () => {
+    const items = Array.from({ length: 257 }, (_, i) => digest(i));
+    for (const [itemsPerBlob, writeBufferBytes] of [
+      [60, 64 * 1024],
+      [10, 100], // a buffer smaller than three items: each reservation is cut to what fits
+      [7, 36],
+    ] as const) {
+      const one = await FixedJournal.open(root, "one", { itemSize: 32, itemsPerBlob, writeBufferBytes });
+      for (const item of items) one.append(item);
+      await one.close();
+      const many = await FixedJournal.open(root, "many", { itemSize: 32, itemsPerBlob, writeBufferBytes });
+      let firstOfGroup = 0;
+      for (const [k, size] of [1, 7, 23, 60, 0, 101, 65].entries()) {
+        const group = items.slice(firstOfGroup, firstOfGroup + size);
+        expect(many.appendMany(Buffer.concat(group))).toBe(firstOfGroup);
+        firstOfGroup += size;
+        if (k === 3) await many.sync();
+      }
+      expect(many.size).toBe(items.length);
+      await many.close();
+      const files = readdirSync(path.join(root, "one")).sort();
+      expect(readdirSync(path.join(root, "many")).sort()).toEqual(files);
+      for (const f of files) expect(readFileSync(path.join(root, "many", f)).equals(readFileSync(path.join(root, "one", f)))).toBe(true);
+      for (const partition of ["one", "many"]) await FixedJournal.open(root, partition, { itemSize: 32, itemsPerBlob }).then((j) => j.destroy());
+    }
+    const j = await open();
+    expect(() => j.appendMany(new Uint8Array(33))).toThrow(expect.objectContaining({ kind: "InvalidArgument" }));
+    await j.close();
+  });
+
   test("item bytes are followed by their CRC-32 in big-endian order", async () => {
     await filled(1);
     const bytes = readFileSync(blobPath(0));

@@ -51,6 +51,17 @@ export class DigestList {
     }
   }
 
+  /** Calls `visit` with views of digests `[from, to)` packed back to back, one view per chunk they span. */
+  forEachRange(from: number, to: number, visit: (flat: Uint8Array) => void): void {
+    for (let i = from; i < to;) {
+      const slot = this.head + i;
+      const offset = (slot % CHUNK_DIGESTS) * DIGEST_BYTES;
+      const n = Math.min(to - i, CHUNK_DIGESTS - (slot % CHUNK_DIGESTS));
+      visit(this.chunks[Math.floor(slot / CHUNK_DIGESTS)]!.subarray(offset, offset + n * DIGEST_BYTES));
+      i += n;
+    }
+  }
+
   /** Keeps only the first `n` digests. */
   truncate(n: number): void {
     if (n >= this.count) return;

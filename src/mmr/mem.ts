@@ -84,6 +84,16 @@ export class MemMmr implements NodeSource {
     return this.pinned.get(pos);
   }
 
+  /**
+   * Calls `visit` with the digests of positions `[from, to)` (all retained: `from` at or above the
+   * prune boundary) packed back to back, in one or more views.
+   */
+  forEachNodeRange(from: number, to: number, visit: (flat: Uint8Array) => void): void {
+    if (from < this.pruned || to > this.size)
+      throw new MmrError("InvalidInput", `nodes [${from}, ${to}) are not all retained (retained: [${this.pruned}, ${this.size}))`);
+    this.nodes.forEachRange(from - this.pruned, to - this.pruned, visit);
+  }
+
   /** Appends an element (hashed as a leaf) and returns the leaf's position. */
   add(element: Uint8Array): number {
     leafDigestInto(this.size, element, SCRATCH, 0);

@@ -196,7 +196,7 @@ export class JournaledMmr implements NodeSource {
   /** Writes in-memory nodes to the journal (buffered, not fsynced) and drops them from memory. */
   async flush(): Promise<void> {
     const size = this.mem.size;
-    for (let pos = this.journal.size; pos < size; pos++) this.journal.append(this.mem.getNode(pos)!);
+    this.mem.forEachNodeRange(this.journal.size, size, (flat) => this.journal.appendMany(flat));
     this.mem.pruneAll();
     await this.journal.waitForBacklog(MAX_UNSYNCED_BLOBS);
   }
