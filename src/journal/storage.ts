@@ -136,19 +136,25 @@ export class DiskStorage implements Storage {
     checkPartitionName(partition);
     const dir = path.join(this.root, partition);
     const file = path.join(dir, blobFileName(name));
-    // Asynchronous calls: creating a file waits for the directory while an fsync of it runs (journals
-    // create blobs while earlier ones are synced), and that wait must not block the event loop.
+    // Asynchronous by default: creating a file waits for the directory while an fsync of it runs,
+    // and that wait must not block the event loop. A journal growing into its next blob (deferred
+    // directory sync) creates it synchronously: its directory is fsynced only by a durability point
+    // queued behind this creation, so nothing holds it, and the journal's chain of disk tasks (fsync
+    // the full blob, create the next) then waits for one event-loop turn per blob, not two (measured
+    // on ext4: 0.2-0.4 ms a call, 1 M immutable operations sync ~17 % faster).
+    const createFlags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL;
+    const create = (): Promise<number> | number => (options.deferDirectorySync === true ? fs.openSync(file, createFlags) : openFd(file, createFlags));
     let createdDir = false;
     let fd: number;
     let created = false;
     try {
       try {
-        fd = await openFd(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+        fd = await create();
         created = true;
       } catch (err) {
         if (errno(err) === "ENOENT") {
           createdDir = fs.mkdirSync(dir, { recursive: true }) !== undefined;
-          fd = await openFd(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+          fd = await create();
           created = true;
         } else if (errno(err) === "EEXIST") {
           fd = await openFd(file, fs.constants.O_RDWR);
