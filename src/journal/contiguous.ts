@@ -22,7 +22,7 @@ export interface Contiguous {
   append(item: Uint8Array): number;
   /** The item at `pos` (a fresh copy); `ItemPruned` / `ItemOutOfRange` outside the readable range. */
   read(pos: number): Uint8Array;
-  /** Items `[start, start + count)` (fresh copies), read in as few syscalls as possible. */
+  /** Items `[start, start + count)` (fresh copies, possibly views of one buffer), read in as few syscalls as possible. */
   readMany(start: number, count: number): Uint8Array[];
   /** Visit items from `startPos` in order, reading in large chunks; do not mutate the journal meanwhile. */
   replay(startPos: number, visit: ReplayVisitor): void;

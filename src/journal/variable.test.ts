@@ -138,6 +138,19 @@ describe("variable journal", () => {
     await j.close();
   });
 
+  test("readRange copies items of any size into one buffer: large items grow it, and later writes do not reach the copies", async () => {
+    const big = (i: number): Uint8Array => Uint8Array.from({ length: 100 + ((i * 389) % 3000) }, (_, k) => (i * 31 + k) & 0xff);
+    const j = await open();
+    for (let i = 0; i < 45; i++) j.append(i % 3 === 0 ? big(i) : item(i));
+    const expected = (i: number): Uint8Array => (i % 3 === 0 ? big(i) : item(i));
+    const range = j.readRange(3, 40);
+    expect(range).toEqual([...Array(40).keys()].map((k) => expected(3 + k)));
+    await j.rewind(10);
+    for (let i = 0; i < 20; i++) j.append(item(1000 + i));
+    expect(range).toEqual([...Array(40).keys()].map((k) => expected(3 + k)));
+    await j.close();
+  });
+
   test("initAtSize refuses a position inside a section (its size could not be recovered)", async () => {
     await expect(VariableJournal.initAtSize(root, "log", { itemsPerSection: 10 }, 15)).rejects.toMatchObject({
       kind: "InvalidConfig",

@@ -30,6 +30,10 @@ export interface VariableConfig {
 
 const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024;
 const OFFSET_BYTES = 4;
+/** `readRange` first sizes its buffer for items of this many bytes (an `immutable` set is 65). */
+const RANGE_BYTES_PER_ITEM_GUESS = 80;
+/** ... but not above this (a huge `count` must not allocate before anything was read). */
+const MAX_RANGE_PREALLOCATION = 1 << 20;
 
 export class VariableJournal extends ContiguousPositions implements Contiguous {
   readonly itemsPerSection: number;
@@ -136,12 +140,12 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
     return this.data.get(Math.floor(pos / this.itemsPerSection), this.offsetOf(pos));
   }
 
-  /** Items `[start, start + count)`, each a fresh copy. */
   /** Same as {@link readRange} (the `Contiguous` name). */
   readMany(start: number, count: number): Uint8Array[] {
     return this.readRange(start, count);
   }
 
+  /** Items `[start, start + count)`: fresh copies, views of one buffer per call. */
   readRange(start: number, count: number): Uint8Array[] {
     this.life.check();
     requireIndex(count, "count");
@@ -149,10 +153,23 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
     if (start + count > this._size) throw outOfRange(start + count - 1, this._size);
     const items: Uint8Array[] = [];
     if (count === 0) return items;
+    // The items are copied back to back into one buffer (one allocation per range, not one per
+    // item: serving a batch reads a thousand of them) and handed out as views of it.
+    let packed = new Uint8Array(Math.min(count * RANGE_BYTES_PER_ITEM_GUESS, MAX_RANGE_PREALLOCATION));
+    let used = 0;
+    const ends: number[] = [];
     this.replay(start, (_pos, item) => {
-      items.push(item.slice());
-      return items.length < count;
+      if (used + item.length > packed.length) {
+        const grown = new Uint8Array(Math.max(packed.length * 2, used + item.length));
+        grown.set(packed.subarray(0, used));
+        packed = grown;
+      }
+      packed.set(item, used);
+      used += item.length;
+      ends.push(used);
+      return ends.length < count;
     });
+    for (let i = 0, from = 0; i < ends.length; from = ends[i]!, i++) items.push(packed.subarray(from, ends[i]));
     return items;
   }
 
