@@ -8,7 +8,8 @@ import fc from "fast-check";
 import { JournalError } from "./errors";
 import { FixedJournal } from "./fixed";
 import type { Contiguous } from "./contiguous";
-import { type Blob, type Storage, blobFileName } from "./storage";
+import { type Blob, type Storage } from "./storage";
+import { memBlobKey, memScan } from "../../test/helpers/journal";
 import { VariableJournal } from "./variable";
 
 type Files = Map<string, Uint8Array>;
@@ -23,13 +24,10 @@ class MemStorage implements Storage {
   constructor(readonly files: Files = new Map()) {}
 
   locate(partition: string, name: Uint8Array): string {
-    return `${partition}/${blobFileName(name)}`;
+    return memBlobKey(partition, name);
   }
   async scan(partition: string): Promise<Uint8Array[]> {
-    return [...this.files.keys()]
-      .filter((k) => k.startsWith(`${partition}/`))
-      .sort()
-      .map((k) => new Uint8Array(Buffer.from(k.slice(partition.length + 1), "hex")));
+    return memScan(this.files.keys(), partition);
   }
   async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
     const key = this.locate(partition, name);

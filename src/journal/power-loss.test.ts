@@ -10,7 +10,8 @@
 import type { Contiguous } from "./contiguous";
 import { JournalError } from "./errors";
 import { FixedJournal } from "./fixed";
-import { type Blob, type OpenOptions, type Storage, blobFileName } from "./storage";
+import { type Blob, type OpenOptions, type Storage } from "./storage";
+import { memBlobKey, memScan } from "../../test/helpers/journal";
 import { VariableJournal } from "./variable";
 
 interface File {
@@ -36,13 +37,10 @@ class PowerLossStorage implements Storage {
   }
 
   locate(partition: string, name: Uint8Array): string {
-    return `${partition}/${blobFileName(name)}`;
+    return memBlobKey(partition, name);
   }
   async scan(partition: string): Promise<Uint8Array[]> {
-    return [...this.files.keys()]
-      .filter((k) => k.startsWith(`${partition}/`))
-      .sort()
-      .map((k) => new Uint8Array(Buffer.from(k.slice(partition.length + 1), "hex")));
+    return memScan(this.files.keys(), partition);
   }
   async open(partition: string, name: Uint8Array, options: OpenOptions = {}): Promise<{ blob: Blob; size: number }> {
     const key = this.locate(partition, name);

@@ -4,6 +4,7 @@
  * (they still release and reopen their file handles).
  */
 import { type Blob, DiskStorage, JournalError, type OpenOptions, type Storage } from "../../src/journal";
+import { blobFileName } from "../../src/journal/storage";
 
 /** The `JournalError` that `fn` throws (any other outcome fails the test). */
 export function caught(fn: () => unknown): JournalError {
@@ -63,4 +64,17 @@ export class FaultyStorage implements Storage {
     if (this.failRemove) return Promise.reject(new JournalError("Io", "injected remove failure"));
     return this.disk.remove(partition, name);
   }
+}
+
+/** Where the journal tests' in-memory storages keep a blob: the key `<partition>/<hex of its name>`. */
+export function memBlobKey(partition: string, name: Uint8Array): string {
+  return `${partition}/${blobFileName(name)}`;
+}
+
+/** `Storage.scan` over such keys: the names of `partition`'s blobs, sorted. */
+export function memScan(keys: Iterable<string>, partition: string): Uint8Array[] {
+  return [...keys]
+    .filter((k) => k.startsWith(`${partition}/`))
+    .sort()
+    .map((k) => new Uint8Array(Buffer.from(k.slice(partition.length + 1), "hex")));
 }

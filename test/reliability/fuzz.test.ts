@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { GetOperationsRequest, GetSyncTargetRequest, GetSyncTargetResponse } from "../../gen/commonware/sync/v1/sync";
 import { CodecError } from "../../src/codec";
 import { type Blob, FixedJournal, JournalError, Metadata, type Storage, VariableJournal } from "../../src/journal";
+import { memBlobKey, memScan } from "../helpers/journal";
 import { MemMmr, MmrError, type Proof, decodeProof, encodeProof, verifyRangeAndCollect } from "../../src/mmr";
 import {
   type DbKindName,
@@ -238,13 +239,10 @@ describe("peer input", () => {
 class MemStorage implements Storage {
   constructor(readonly files = new Map<string, Uint8Array>()) {}
   locate(partition: string, name: Uint8Array): string {
-    return `${partition}/${Buffer.from(name).toString("hex")}`;
+    return memBlobKey(partition, name);
   }
   async scan(partition: string): Promise<Uint8Array[]> {
-    return [...this.files.keys()]
-      .filter((k) => k.startsWith(`${partition}/`))
-      .sort()
-      .map((k) => Uint8Array.from(Buffer.from(k.slice(partition.length + 1), "hex")));
+    return memScan(this.files.keys(), partition);
   }
   async open(partition: string, name: Uint8Array): Promise<{ blob: Blob; size: number }> {
     const key = this.locate(partition, name);
