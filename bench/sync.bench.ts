@@ -54,13 +54,13 @@ const CLIENT_STAGES = [
   "journal append",
   "index",
   "commit/fsync + file open/close",
-  "idle (waiting for the server)",
+  "idle (waiting for the server or the disk)",
   "GC",
   "other",
 ];
 const clientStage: StageOf = (fn, url) => {
   const common = commonStage(fn, url);
-  if (common === "idle") return "idle (waiting for the server)";
+  if (common === "idle") return "idle (waiting for the server or the disk)";
   if (common === "hash") return "verify/hash";
   if (common !== undefined) return common;
   if (url === "" && NATIVE_FILE_CALLS.has(fn)) return "commit/fsync + file open/close";
@@ -205,7 +205,9 @@ async function measure(): Promise<string> {
       `Scaling: ops/s at 4 M ÷ ops/s at 1 M = ${scaling.toFixed(2)} (target ≥ 0.9 ${scaling >= 0.9 ? "✓" : "✗"}).`,
       "",
       "Where the time went (CPU profiles of a second, profiled run: `node --cpu-prof`; each sample is charged to the innermost " +
-        "frame of a known stage; the server's profile is cut to the client's sync window):",
+        "frame of a known stage; the server's profile is cut to the client's sync window). The client's idle time is spent " +
+        "waiting for the next batch or for the previous commit: a commit waits for every fsync the journals queued before it " +
+        "(each filled blob is fsynced before the next is created), and appends wait for it when the next commit is due:",
       "",
       ...stageTable("client stage", CLIENT_STAGES, rows, (r) => r.client),
       "",
