@@ -26,6 +26,11 @@ export interface Contiguous {
   readMany(start: number, count: number): Uint8Array[];
   /** Visit items from `startPos` in order, reading in large chunks; do not mutate the journal meanwhile. */
   replay(startPos: number, visit: ReplayVisitor): void;
+  /**
+   * Waits while more than `maxBlobs` filled blobs (or sections) still wait for their fsync, whose
+   * bytes stay in memory until then: a writer that never syncs calls it to bound that memory.
+   */
+  waitForBacklog(maxBlobs: number): Promise<void>;
   /** Make all earlier appends durable (the cheapest way). */
   commit(): Promise<void>;
   /** Make all earlier appends durable, leaving nothing for recovery to repair. */

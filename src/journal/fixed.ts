@@ -6,6 +6,7 @@
  * before the next one is created. `append` buffers; `sync` fsyncs the tail. `open` drops a torn tail.
  * Only the tail stays open; older blobs are opened on demand, at most `maxOpenBlobs` at once (LRU).
  */
+import { Backlog } from "./backlog";
 import { AppendBlob } from "./append";
 import { type Contiguous, ContiguousPositions, type ReplayVisitor } from "./contiguous";
 import { JournalError, requireIndex } from "./errors";
@@ -56,9 +57,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
   /** Grows up to READ_CHUNK_BYTES, for `readRangeInto` (never held across an await). */
   private rangeScratch: Uint8Array;
   /** Filled blobs whose queued fsync (and the next blob's creation) has not finished yet. */
-  private rolling = 0;
-  /** Callers of `waitForBacklog`, woken when `rolling` drops to their bound. */
-  private backlogWaiters: { readonly maxBlobs: number; readonly wake: () => void }[] = [];
+  private readonly backlog = new Backlog();
 
   private constructor(
     private readonly storage: Storage,
@@ -451,7 +450,6 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     const index = this.tailIndex;
     const next = new AppendBlob(undefined, 0, this.storage.locate(this.partition, indexName(index)), this.flushBytes);
     this.tail = next;
-    this.rolling++;
     const sealed = this.life.enqueue(async () => {
       // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
       // next blob must not be created, or a crash could leave a short non-tail blob.
@@ -470,19 +468,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     });
     // A failure only poisons the journal (seen by the next call). Skipped (after an earlier
     // failure) or not, the task is over: waiters must not wait for it.
-    void sealed
-      .catch(() => undefined)
-      .then(() => {
-        this.rolling--;
-        this.wakeBacklogWaiters();
-      });
-  }
-
-  private wakeBacklogWaiters(): void {
-    const waiters = this.backlogWaiters;
-    if (waiters.length === 0) return;
-    this.backlogWaiters = waiters.filter((w) => w.maxBlobs < this.rolling);
-    for (const w of waiters) if (w.maxBlobs >= this.rolling) w.wake();
+    this.backlog.track(sealed);
   }
 
   /**
@@ -494,8 +480,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
    */
   async waitForBacklog(maxBlobs: number): Promise<void> {
     this.life.check();
-    if (this.rolling <= maxBlobs) return;
-    await new Promise<void>((wake) => this.backlogWaiters.push({ maxBlobs, wake }));
+    await this.backlog.wait(maxBlobs);
     this.life.check(); // a failed fsync poisons the journal: say so now
   }
 

@@ -6,6 +6,7 @@
  * `sync(section)` fsyncs that section. A torn tail is cut back by `repairTail`, not by `open`.
  * Only the newest section stays open; older ones are opened on demand, `maxOpenBlobs` at most (LRU).
  */
+import { Backlog } from "./backlog";
 import { AppendBlob } from "./append";
 import { JournalError } from "./errors";
 import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from "./framing";
@@ -47,6 +48,8 @@ export class SegmentedJournal {
   /** Sections below this were pruned during this run (not persisted: a lower bound, as in Rust). */
   private oldestAllowed = 0;
   private readonly life: Lifecycle;
+  /** Sealed sections whose fsync has not finished (their buffers are held until it has). */
+  private readonly backlog = new Backlog();
   private readonly head = new Uint8Array(GET_HEAD_BYTES);
   private created: Promise<void> = Promise.resolve();
 
@@ -241,7 +244,16 @@ export class SegmentedJournal {
 
   /** @internal {@link sync} less the directory: seals a full section before the next one is created. */
   seal(section: number): Promise<void> {
-    return this.syncSection(section, false);
+    const sealed = this.syncSection(section, false);
+    this.backlog.track(sealed);
+    return sealed;
+  }
+
+  /** @internal Waits while more than `maxSections` sealed sections still wait for their fsync (see `Backlog`). */
+  async waitForBacklog(maxSections: number): Promise<void> {
+    this.life.check();
+    await this.backlog.wait(maxSections);
+    this.life.check(); // a failed fsync poisons the journal: say so now
   }
 
   private syncSection(section: number, directory: boolean): Promise<void> {

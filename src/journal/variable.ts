@@ -194,6 +194,12 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
     }
   }
 
+  /** Waits while more than `maxBlobs` full sections, or full offsets blobs, still wait for their fsync (see `Backlog`). */
+  async waitForBacklog(maxBlobs: number): Promise<void> {
+    this.life.check();
+    await Promise.all([this.data.waitForBacklog(maxBlobs), this.offsets.waitForBacklog(maxBlobs)]);
+  }
+
   /** fsync the current data section: every earlier append is durable (offsets are rebuilt on open if needed). */
   commit(): Promise<void> {
     return settle(() => {

@@ -10,6 +10,7 @@ import { AnyDb } from "./any";
 import { ImmutableDb } from "./immutable";
 import { createAnyTestOperations, createImmutableTestOperations, testOperationCount, testOperations } from "./generator";
 import type { AnyOperation, ImmutableOperation } from "./operation";
+import { FaultyStorage } from "../../test/helpers/journal";
 import { tempDir } from "../../test/helpers/tmp";
 import { hex } from "../../test/helpers/vectors";
 
@@ -89,6 +90,30 @@ describe.each([0, 1, 9, 10, 123, 1001])("bulk load of %d generated keys", (count
     expect([rb.opCount, hex(rb.root()), rb.activeKeys]).toEqual([ra.opCount, hex(ra.root()), ra.activeKeys]);
     await Promise.all([ra.close(), rb.close()]);
   });
+
+  test.each(["any", "immutable"] as const)(
+    "%s: a non-durable commit waits while the log's filled blobs wait for their fsync (their bytes stay in memory)",
+    async (kind) => {
+      const storage = new FaultyStorage(tempDir());
+      // Tiny log blobs, MMR blobs too large to fill: only the log's backlog can hold the commit.
+      const options = { logItemsPerBlob: 4, mmrItemsPerBlob: 100_000 };
+      const db = kind === "any" ? await AnyDb.open(storage, options) : await ImmutableDb.open(storage, options);
+      let release!: () => void;
+      storage.holdSync = new Promise<void>((resolve) => (release = resolve));
+      for (const op of testOperations(kind, 100, 5n)) {
+        if (op.type === "update") (db as AnyDb).update(op.key, op.value);
+        else if (op.type === "set") (db as ImmutableDb).set(op.key, op.value);
+      }
+      let done = false;
+      const commit = db.commit(undefined, { durable: false }).then(() => (done = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(done).toBe(false);
+      storage.holdSync = undefined;
+      release();
+      await commit;
+      await db.close();
+    },
+  );
 
   test("the streaming generator yields exactly createTestOperations, and testOperationCount of them", () => {
     for (const kind of ["any", "immutable"] as const) {

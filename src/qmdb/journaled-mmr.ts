@@ -28,11 +28,12 @@ import { runAll } from "./run-all";
 /** Node digests per journal blob (commonware's example uses 4096). */
 export const MMR_ITEMS_PER_BLOB = 4096;
 /**
- * Filled node blobs that may wait for their fsync before `flush` waits for them: the journal keeps
- * each one's bytes (and the next blob's) in memory until then, so a writer that only flushes
- * (state sync, a bulk load) would otherwise hold every node it wrote while the disk lags behind.
+ * Filled blobs that may wait for their fsync before `flush` waits for them (the node journal's here,
+ * the operation log's in `AuthenticatedLog.flush`): a journal keeps each one's bytes (and the next
+ * blob's) in memory until then, so a writer that only flushes (state sync, a bulk load) would
+ * otherwise hold everything it wrote while the disk lags behind.
  */
-const MAX_UNSYNCED_BLOBS = 8;
+export const MAX_UNSYNCED_BLOBS = 8;
 const PIN_PREFIX = 0x00;
 const BOUNDARY_PREFIX = 0x01;
 

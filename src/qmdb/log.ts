@@ -8,7 +8,7 @@
 import type { Contiguous } from "../journal";
 import { type Location, type Proof, leafCount, MAX_LOCATION, MmrError, mmrSize } from "../mmr";
 import { QmdbError } from "./errors";
-import { JournaledMmr } from "./journaled-mmr";
+import { JournaledMmr, MAX_UNSYNCED_BLOBS } from "./journaled-mmr";
 import { runAll } from "./run-all";
 
 /** How a database encodes its operations and recognises commits. */
@@ -130,7 +130,11 @@ export class AuthenticatedLog<Op> {
    * load that is made durable once at the end with `sync`; a crash before that may lose any of it).
    */
   async flush(): Promise<void> {
-    await this.guard(() => this.mmr.flush());
+    await this.guard(async () => {
+      await this.mmr.flush();
+      // The log's filled blobs hold their bytes until their fsync too: bound them as the MMR's.
+      await this.journal.waitForBacklog(MAX_UNSYNCED_BLOBS);
+    });
   }
 
   /** Makes the journal and the MMR durable, leaving nothing for recovery to redo. */
