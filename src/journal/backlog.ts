@@ -8,11 +8,6 @@ export class Backlog {
   private pending = 0;
   private waiters: { readonly max: number; readonly wake: () => void }[] = [];
 
-  /** Blobs waiting for their fsync now. */
-  get size(): number {
-    return this.pending;
-  }
-
   /** Counts `task` (a queued fsync) until it settles, whether it succeeds or fails. */
   track(task: Promise<unknown>): void {
     this.pending++;

@@ -210,7 +210,8 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
 
   /**
    * Appends the items packed back to back in `flat` (a whole number of items): the same bytes as
-   * appending them one by one, without a view per item. Returns the position of the first.
+   * appending them one by one, with one reservation and one roll check per run that fits the tail's
+   * buffer instead of per item. Returns the position of the first.
    */
   appendMany(flat: Uint8Array): number {
     this.life.check();
