@@ -13,7 +13,7 @@ import { JournalError, requireIndex } from "./errors";
 import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, writeCrc } from "./framing";
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
 import { Lifecycle, settle } from "./lifecycle";
-import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, toStorage } from "./storage";
+import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed, toStorage } from "./storage";
 
 export interface FixedConfig {
   /** Encoded size of every item in bytes (Rust `A::SIZE`): 32 for digests, 4 for u32 offsets. */
@@ -107,15 +107,16 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     indices.sort((a, b) => a - b);
     if (indices.length === 0) indices.push(0);
 
-    const opened: { index: number; blob: Blob; size: number }[] = [];
+    // Only the tail is opened: the others reopen on demand, through the handle cache.
+    const opened: { index: number; blob: Blob; size: number }[] = (
+      await openListed(
+        storage,
+        partition,
+        indices.map((index) => indexName(index)),
+        indices.length - 1,
+      )
+    ).map((b, k) => ({ index: indices[k]!, ...b }));
     try {
-      const newest = indices[indices.length - 1];
-      for (const index of indices) {
-        const { blob, size } = await storage.open(partition, indexName(index));
-        opened.push({ index, blob, size });
-        // Only the tail stays open: reads reopen the others on demand, through the handle cache.
-        if (index !== newest) blob.release?.();
-      }
       for (let k = opened.length - 1; k > 0; k--) {
         const { index, blob, size } = opened[k - 1];
         if (index !== opened[k].index - 1) {

@@ -12,7 +12,7 @@ import { JournalError } from "./errors";
 import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from "./framing";
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
 import { Lifecycle } from "./lifecycle";
-import { type Storage, checkPartitionName, indexName, nameIndex } from "./storage";
+import { type Storage, checkPartitionName, indexName, nameIndex, openListed } from "./storage";
 import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from "../codec";
 
 /** Entries start at multiples of this many bytes. */
@@ -85,17 +85,10 @@ export class SegmentedJournal {
     });
     let newest = -1;
     for (const n of numbers) if (n > newest) newest = n;
+    // Only the newest section is opened: the others reopen on demand, through the handle cache.
+    const opened = await openListed(storage, partition, names, numbers.indexOf(newest));
     const sections = new Map<number, AppendBlob>();
-    try {
-      for (const [k, name] of names.entries()) {
-        const { blob, size } = await storage.open(partition, name);
-        sections.set(numbers[k], new AppendBlob(blob, size, blob.path, writeBufferBytes));
-        if (numbers[k] !== newest) blob.release?.();
-      }
-    } catch (err) {
-      for (const blob of sections.values()) blob.close();
-      throw err;
-    }
+    opened.forEach(({ blob, size }, k) => sections.set(numbers[k]!, new AppendBlob(blob, size, blob.path, writeBufferBytes)));
     return new SegmentedJournal(storage, partition, writeBufferBytes, sections, newest, maxOpenBlobs);
   }
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex } from "./storage";
+import { DiskStorage, blobFileName, destroyPartition, indexName, nameIndex, openListed } from "./storage";
 import { tempDir } from "../../test/helpers/tmp";
 
 // The same core module object `storage.ts` calls into, so spies on it see the blob's syscalls.
@@ -47,6 +47,52 @@ test("open creates partition and blob; scan lists names; remove tolerates missin
   await storage.remove("part", indexName(3));
   await storage.remove("part", indexName(3));
   expect(readdirSync(path.join(root, "part"))).toEqual([]);
+});
+
+test("open with sizeOnly reads the size without holding the file, and never creates one", async () => {
+  const storage = new DiskStorage(root);
+  const made = await storage.open("part", indexName(1));
+  made.blob.writeAt(Uint8Array.of(7, 8, 9), 0);
+  await made.blob.sync();
+  made.blob.close();
+  const fds = openFds();
+  const { blob, size } = await storage.open("part", indexName(1), { sizeOnly: true });
+  expect(size).toBe(3);
+  expect(openFds()).toBe(fds);
+  // It opens the file on first use (for reading, then for writing) like a released blob.
+  const out = new Uint8Array(3);
+  blob.readAt(out, 0);
+  expect(out).toEqual(Uint8Array.of(7, 8, 9));
+  blob.writeAt(Uint8Array.of(1), 3);
+  await blob.sync();
+  blob.close();
+  expect(readFileSync(storage.locate("part", indexName(1)))).toEqual(Buffer.from([7, 8, 9, 1]));
+  await expect(storage.open("part", indexName(2), { sizeOnly: true })).rejects.toMatchObject({ kind: "Io", message: expect.stringContaining("ENOENT") });
+  expect(existsSync(storage.locate("part", indexName(2)))).toBe(false);
+});
+
+test("openListed opens only the blob appended to, returns every size in order, and closes what it opened on failure", async () => {
+  const storage = new DiskStorage(root);
+  const names = Array.from({ length: 70 }, (_, i) => indexName(i)); // more than one window of concurrent opens
+  mkdirSync(path.join(root, "part"));
+  for (const [i, name] of names.entries()) writeFileSync(storage.locate("part", name), Buffer.alloc(i));
+  const fds = openFds();
+  const opened = await openListed(storage, "part", names, 69);
+  expect(opened.map((b) => b.size)).toEqual(names.map((_, i) => i));
+  expect(openFds()).toBe(fds + 1);
+  // Unlinked files: the blob holding its descriptor still reads, the others had none to keep.
+  for (const name of names) unlinkSync(storage.locate("part", name));
+  opened[69]!.blob.readAt(new Uint8Array(69), 0);
+  expect(() => opened[68]!.blob.readAt(new Uint8Array(1), 0)).toThrow(expect.objectContaining({ kind: "Io" }));
+  for (const { blob } of opened) blob.close();
+  expect(openFds()).toBe(fds);
+
+  // A blob that vanished between scan and open: an Io error, and nothing is left open.
+  const again = names.slice(0, 40);
+  for (const name of again) writeFileSync(storage.locate("part", name), Buffer.alloc(1));
+  unlinkSync(storage.locate("part", again[35]!));
+  await expect(openListed(storage, "part", again, 39)).rejects.toMatchObject({ kind: "Io", message: expect.stringContaining("ENOENT") });
+  expect(openFds()).toBe(fds);
 });
 
 test("scan rejects files that are not hex names", async () => {
