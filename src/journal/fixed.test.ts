@@ -243,6 +243,64 @@ describe("recovery", () => {
     await j.close();
   });
 
+  test("empty blobs created ahead of a blob cut short by a power cut are removed, and that blob repaired as the tail", async () => {
+    // Blob 2 lost its unsynced items while blobs 3 and 4 had already been created for what followed.
+    await filled(25);
+    truncateSync(blobPath(2), 3 * CHUNK + 5);
+    writeFileSync(blobPath(3), "");
+    writeFileSync(blobPath(4), "");
+    const j = await open();
+    expect(j.size).toBe(23);
+    for (let i = 0; i < 23; i++) expect(j.read(i)).toEqual(digest(i));
+    expect(existsSync(blobPath(3))).toBe(false);
+    expect(existsSync(blobPath(4))).toBe(false);
+    expect(j.append(digest(23))).toBe(23);
+    await j.close();
+    expect(statSync(blobPath(2)).size).toBe(4 * CHUNK);
+  });
+
+  test("a full-size blob torn at its end before empty blobs is trimmed as a tail; an intact one keeps the first empty blob as its tail", async () => {
+    await filled(20);
+    writeFileSync(blobPath(3), "");
+    // Intact: blob 2 (created by the last roll) is the tail, blob 3 goes.
+    let j = await open();
+    expect(j.size).toBe(20);
+    await j.close();
+    expect(statSync(blobPath(2)).size).toBe(0);
+    expect(existsSync(blobPath(3))).toBe(false);
+    // Torn: the last item of blob 1 was never written (zeros), though the file had reached its full size.
+    const bytes = readFileSync(blobPath(1));
+    bytes.fill(0, 9 * CHUNK);
+    writeFileSync(blobPath(1), bytes);
+    j = await open();
+    expect(j.size).toBe(19);
+    expect(existsSync(blobPath(2))).toBe(false);
+    expect(j.append(digest(19))).toBe(19);
+    expect(j.append(digest(20))).toBe(20);
+    await j.close();
+    j = await open();
+    for (let i = 0; i < 21; i++) expect(j.read(i)).toEqual(digest(i));
+    await j.destroy();
+  });
+
+  test("empty blobs followed by one holding data are not blobs created ahead: InvalidBlobSize, and nothing is removed", async () => {
+    await filled(7 * 5 + 3, 7);
+    truncateSync(blobPath(2), 7 * CHUNK - 1);
+    truncateSync(blobPath(3), 0);
+    truncateSync(blobPath(4), 0);
+    await expect(open(7)).rejects.toMatchObject({ kind: "InvalidBlobSize", file: blobPath(4) });
+    for (let index = 0; index <= 5; index++) expect(existsSync(blobPath(index))).toBe(true);
+  });
+
+  test("empty blobs after an empty first blob leave an empty journal", async () => {
+    await filled(0);
+    writeFileSync(blobPath(1), "");
+    const j = await open();
+    expect(j.size).toBe(0);
+    expect(existsSync(blobPath(1))).toBe(false);
+    await j.destroy();
+  });
+
   test("zero bytes past the last item (extended but never written) are trimmed", async () => {
     await filled(1);
     const bytes = readFileSync(blobPath(0));

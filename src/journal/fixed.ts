@@ -117,6 +117,22 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
       )
     ).map((b, k) => ({ index: indices[k]!, ...b }));
     try {
+      // Blobs are created before the data they will hold is written (see `roll`): after a power cut,
+      // empty ones may follow the last blob holding data, which may then be short or torn even if it
+      // had filled. It is repaired as a tail, and the empty blobs after it are removed, but for one
+      // after a blob still full once repaired (that one is the tail, as right after a roll).
+      let keep = opened.length;
+      while (keep > 1 && opened[keep - 1]!.size === 0) keep--;
+      if (keep < opened.length) {
+        const holder = opened[keep - 1]!;
+        if (holder.size <= blobBytes) holder.size = await trimTail(holder.blob, holder.size, chunkSize, config.itemSize);
+        // Still full: the empty blob after it is the tail, and it goes back to being opened on demand.
+        if (holder.size === blobBytes && keep++) holder.blob.release?.();
+        for (const { index, blob } of opened.splice(keep).reverse()) {
+          blob.close();
+          await storage.remove(partition, indexName(index));
+        }
+      }
       for (let k = opened.length - 1; k > 0; k--) {
         const { index, blob, size } = opened[k - 1];
         if (index !== opened[k].index - 1) {
@@ -443,7 +459,13 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     );
   }
 
-  /** The tail is full: queue "fsync it, then create the next blob"; appends continue into a buffer. */
+  /**
+   * The tail is full: queue "fsync it and create the next blob", the two side by side (the create
+   * then costs the event loop nothing and the chain no step of its own); appends continue into the
+   * next blob's buffer, which reaches its file only once the full blob is durable. A power cut can
+   * thus leave the new blob empty after a full one that was not synced: `open` repairs that one as
+   * the tail and removes the empty blobs after it.
+   */
   private roll(): void {
     const full = this.tail;
     full.flush();
@@ -453,19 +475,28 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
     const next = new AppendBlob(undefined, 0, this.storage.locate(this.partition, indexName(index)), this.flushBytes);
     this.tail = next;
     const sealed = this.life.enqueue(async () => {
-      // A rewind since may have dropped these blobs, or shortened `full` (dropping `next`): then the
-      // next blob must not be created, or a crash could leave a short non-tail blob.
+      // A rewind since may have dropped these blobs (nothing to do), or shortened `full` and dropped
+      // `next` (only the sync is left: creating `next` could leave a short blob before it).
       if (full.dropped) return;
-      // Sync before creating the next blob so a crash never leaves a short non-tail blob.
-      await full.sync();
+      // Its directory entry is made durable by the next `sync` (every durability point).
+      const creating = next.dropped ? undefined : this.storage.open(this.partition, indexName(index), { deferDirectorySync: true });
+      const [synced, created] = await Promise.allSettled([full.sync(), creating]);
+      const file = created.status === "fulfilled" ? created.value : undefined;
+      try {
+        if (synced.status === "rejected") throw synced.reason;
+        if (created.status === "rejected") throw created.reason;
+      } catch (err) {
+        file?.blob.close(); // left on disk, empty: the tail's queued removal or the next `open` deals with it
+        throw err;
+      }
       full.releaseBuffer();
       // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
       if (this.blobs.get(index - 1) === full) this.handles.touch(full);
+      if (file === undefined) return;
+      next.attach(file.blob); // closed with `next` from now on
+      // Rewound away meanwhile: the rewind's queued removal deletes the file.
       if (next.dropped) return;
-      // Its directory entry is made durable by the next `sync` (every durability point).
-      const { blob, size } = await this.storage.open(this.partition, indexName(index), { deferDirectorySync: true });
-      next.attach(blob);
-      if (size !== 0) throw unexpectedData(blob.path, size);
+      if (file.size !== 0) throw unexpectedData(file.blob.path, file.size);
       next.flush();
     });
     // A failure only poisons the journal (seen by the next call). Skipped (after an earlier

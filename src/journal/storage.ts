@@ -182,14 +182,10 @@ export class DiskStorage implements Storage {
       }
       return { blob: new DiskBlob(-1, file), size };
     }
-    // Asynchronous by default: creating a file waits for the directory while an fsync of it runs,
-    // and that wait must not block the event loop. A journal growing into its next blob (deferred
-    // directory sync) creates it synchronously: its directory is fsynced only by a durability point
-    // queued behind this creation, so nothing holds it, and the journal's chain of disk tasks (fsync
-    // the full blob, create the next) then waits for one event-loop turn per blob, not two (measured
-    // on ext4: 0.2-0.4 ms a call, 1 M immutable operations sync ~17 % faster).
+    // Asynchronous: creating a file can wait for the directory (an fsync of it, a journal commit in
+    // the file system), and that wait must not block the event loop.
     const createFlags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL;
-    const create = (): Promise<number> | number => (options.deferDirectorySync === true ? fs.openSync(file, createFlags) : openFd(file, createFlags));
+    const create = (): Promise<number> => openFd(file, createFlags);
     let createdDir = false;
     let fd: number;
     let created = false;

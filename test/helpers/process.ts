@@ -48,7 +48,9 @@ export class Proc {
     });
     child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s));
     this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
+      // "close", not "exit": the last lines a process writes before it exits may still be in the
+      // pipe when "exit" fires (seen: a server's farewell line missing under a loaded machine).
+      child.once("close", (code, signal) => {
         this.exitInfo = { code, signal };
         running.delete(this);
         for (const l of [...this.listeners]) l();
