@@ -12,7 +12,7 @@ import { JournalError } from "./errors";
 import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from "./framing";
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
 import { Lifecycle } from "./lifecycle";
-import { type Storage, checkPartitionName, indexName, nameIndex, openListed } from "./storage";
+import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed } from "./storage";
 import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from "../codec";
 
 /** Entries start at multiples of this many bytes. */
@@ -52,6 +52,8 @@ export class SegmentedJournal {
   private readonly backlog = new Backlog();
   private readonly head = new Uint8Array(GET_HEAD_BYTES);
   private created: Promise<void> = Promise.resolve();
+  /** The file of the section after the last one sealed, created beside that seal's fsync, until `create` adopts it. */
+  private ahead: { readonly section: number; readonly file: Blob; readonly size: number } | undefined = undefined;
 
   private constructor(
     private readonly storage: Storage,
@@ -235,9 +237,14 @@ export class SegmentedJournal {
     return this.syncSection(section, true);
   }
 
-  /** @internal {@link sync} less the directory: seals a full section before the next one is created. */
+  /**
+   * @internal {@link sync} less the directory: seals a full section. The next section's file is
+   * created beside the fsync (the create then costs the event loop nothing and the chain no step of
+   * its own) for `create` to adopt, which writes to it only after this fsync: a power cut can thus
+   * leave that file empty after a section that was not synced, which the variable journal's `open` removes.
+   */
   seal(section: number): Promise<void> {
-    const sealed = this.syncSection(section, false);
+    const sealed = this.syncSection(section, false, section + 1);
     this.backlog.track(sealed);
     return sealed;
   }
@@ -249,13 +256,21 @@ export class SegmentedJournal {
     this.life.check(); // a failed fsync poisons the journal: say so now
   }
 
-  private syncSection(section: number, directory: boolean): Promise<void> {
+  private syncSection(section: number, directory: boolean, createAhead?: number): Promise<void> {
     this.life.check();
     const blob = this.sections.get(section);
     return this.life.enqueue(async () => {
       if (directory) await this.storage.syncDirectory(this.partition);
+      // Its directory entry is made durable by the next `sync` (every durability point).
+      const creating = createAhead === undefined ? undefined : this.storage.open(this.partition, indexName(createAhead), { deferDirectorySync: true });
+      const [synced, created] = await Promise.allSettled([blob?.sync(), creating]);
+      if (created.status === "fulfilled" && created.value !== undefined) {
+        this.ahead?.file.close(); // never adopted (its section was rewound away): the rewind removed or removes the file
+        this.ahead = { section: createAhead!, ...created.value, file: created.value.blob };
+      }
+      if (synced.status === "rejected") throw synced.reason;
+      if (created.status === "rejected") throw created.reason;
       if (blob === undefined) return;
-      await blob.sync();
       // A synced older section (sealed, in the variable journal) is the cache's to keep or close,
       // and needs no write buffer any more.
       if (section !== this.newest && this.sections.get(section) === blob) {
@@ -287,6 +302,13 @@ export class SegmentedJournal {
     const fence = truncate ? blob.hold() : 0;
     // Newest sections first, then the cut, so a crash midway leaves a prefix of the journal.
     return this.life.enqueue(async () => {
+      // A file created ahead for a section past the new end goes first (it is the newest).
+      const ahead = this.ahead;
+      if (ahead !== undefined && ahead.section > section) {
+        this.ahead = undefined;
+        ahead.file.close();
+        await this.storage.remove(this.partition, indexName(ahead.section));
+      }
       for (let i = 0; i < removed.length; i++) {
         this.leaving.delete(blobs[i]);
         blobs[i].close();
@@ -398,10 +420,18 @@ export class SegmentedJournal {
     // section at all would read as a pruned journal); later ones are made durable by the next `sync`.
     const deferDirectorySync = this.sections.size > 1;
     this.created = this.life.enqueue(async () => {
-      // Rewound away before its file existed: creating it now would put, if only until the rewind's
-      // removals run, a section on disk after one that is not full.
-      if (blob.dropped) return;
-      const { blob: file, size } = await this.storage.open(this.partition, name, { deferDirectorySync });
+      // Created beside the seal of the section before (see `seal`), unless that seal is still to come.
+      const made = this.ahead;
+      const ahead = made?.section === section ? made : undefined;
+      if (ahead !== undefined) this.ahead = undefined;
+      // Rewound away before its file was adopted: the rewind's queued removal deletes a file made
+      // ahead, and none is created now (it would be, if only until then, a section after one that
+      // is not full).
+      if (blob.dropped) return ahead?.file.close();
+      let file: Blob;
+      let size: number;
+      if (ahead !== undefined) ({ file, size } = ahead);
+      else ({ blob: file, size } = await this.storage.open(this.partition, name, { deferDirectorySync }));
       blob.attach(file);
       if (size !== 0) {
         throw new JournalError("Corruption", `new section ${file.path} already holds ${size} bytes`, { file: file.path });
@@ -421,6 +451,8 @@ export class SegmentedJournal {
 
   private releaseFiles(): void {
     this.handles.clear();
+    this.ahead?.file.close(); // left empty on disk: `open` of the variable journal removes it
+    this.ahead = undefined;
     for (const blob of this.sections.values()) blob.close();
     for (const blob of this.leaving) blob.close();
     this.leaving.clear();

@@ -296,6 +296,44 @@ describe("variable journal recovery", () => {
     await expect(open()).rejects.toMatchObject({ kind: "MissingBlob" });
   });
 
+  test("empty sections created ahead of a section cut short by a power cut are removed; that section is repaired as the tail", async () => {
+    await filled(25);
+    // Section 1 lost its last entries, which were never synced, while sections 2 and 3 had been created.
+    const starts = entryStarts(readFileSync(file("log_data", 1)));
+    truncateSync(file("log_data", 1), starts[7]! + 1);
+    writeFileSync(file("log_data", 3), Buffer.alloc(0));
+    truncateSync(file("log_data", 2), 0);
+    const j = await open();
+    expect(j.size).toBe(17);
+    expect(existsSync(file("log_data", 2))).toBe(false);
+    expect(existsSync(file("log_data", 3))).toBe(false);
+    for (let i = 0; i < 17; i++) expect(j.read(i)).toEqual(item(i));
+    expect(j.append(item(17))).toBe(17);
+    await j.close();
+    const again = await open();
+    expect(again.size).toBe(18);
+    expect(again.read(17)).toEqual(item(17));
+    await again.destroy();
+  });
+
+  test("sealing a section creates the next one's file ahead: a close leaves it empty, a rewind removes it", async () => {
+    await filled(20);
+    expect(statSync(file("log_data", 2)).size).toBe(0); // created beside the seal of section 1
+    let j = await open();
+    expect(j.size).toBe(20);
+    expect(existsSync(file("log_data", 2))).toBe(false);
+    for (let i = 20; i < 30; i++) j.append(item(i));
+    await j.sync();
+    expect(existsSync(file("log_data", 3))).toBe(true);
+    await j.rewind(25);
+    await j.close();
+    expect(existsSync(file("log_data", 3))).toBe(false);
+    j = await open();
+    expect(j.size).toBe(25);
+    for (let i = 0; i < 25; i++) expect(j.read(i)).toEqual(item(i));
+    await j.destroy();
+  });
+
   test("an empty new section (crash right after creating it) is harmless", async () => {
     await filled(20);
     writeFileSync(file("log_data", 2), Buffer.alloc(0));

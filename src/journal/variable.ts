@@ -22,8 +22,8 @@ export interface VariableConfig {
   readonly writeBufferBytes?: number;
   /**
    * Older data sections, and older offsets blobs, whose files stay open for reads, least recently used
-   * closed first (default 32 each; no format effect). With the two newest blobs, the journal holds at
-   * most 2 × (this + 1) files.
+   * closed first (default 32 each; no format effect). With the two newest blobs, and the next data
+   * section's file once created ahead of its first item, the journal holds at most 2 × (this + 1) + 1 files.
    */
   readonly maxOpenBlobs?: number;
 }
@@ -306,6 +306,15 @@ export class VariableJournal extends ContiguousPositions implements Contiguous {
  */
 async function align(data: SegmentedJournal, offsets: FixedJournal, ips: number): Promise<[number, number]> {
   const sections = data.sectionList();
+  // A section's file is created before its data is written (see `SegmentedJournal.seal`): after a
+  // power cut, or a close right after a section filled, empty ones may follow the last section
+  // holding data (which is then repaired as the tail below). They go; the first section stays.
+  let holder = sections.length - 1;
+  while (holder > 0 && data.size(sections[holder]!) === 0) holder--;
+  if (holder < sections.length - 1) {
+    await data.rewind(sections[holder]!, data.size(sections[holder]!));
+    sections.splice(holder + 1);
+  }
   for (let i = 1; i < sections.length; i++) {
     if (sections[i] !== sections[i - 1] + 1) {
       throw new JournalError("MissingBlob", `section ${sections[i - 1] + 1} of ${data.partition} is missing`);
