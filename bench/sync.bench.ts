@@ -207,7 +207,7 @@ async function measure(): Promise<string> {
       "Where the time went (CPU profiles of a second, profiled run: `node --cpu-prof`; each sample is charged to the innermost " +
         "frame of a known stage; the server's profile is cut to the client's sync window). The client's idle time is spent " +
         "waiting for the next batch or for the previous commit: a commit waits for every fsync the journals queued before it " +
-        "(each filled blob is fsynced before the next is created), and appends wait for it when the next commit is due:",
+        "(each filled blob is fsynced before anything is written to the next one), and appends wait for it when the next commit is due:",
       "",
       ...stageTable("client stage", CLIENT_STAGES, rows, (r) => r.client),
       "",

@@ -11,7 +11,16 @@ import { QmdbError } from "./errors";
 import { type CommitOptions, Db, openLocked } from "./db";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { ANY_OPERATION_BYTES, ANY_TAG, type AnyOperation, decodeAnyOperation, encodeAnyOperation, operationKey } from "./operation";
+import {
+  ANY_OPERATION_BYTES,
+  ANY_TAG,
+  type AnyOperation,
+  decodeAnyOperation,
+  encodeAnyOperation,
+  OP_KEY_OFFSET,
+  OP_VALUE_OFFSET,
+  operationKey,
+} from "./operation";
 
 /** Operations per op-log blob (commonware's example uses 4096). */
 export const ANY_LOG_ITEMS_PER_BLOB = 4096;
@@ -160,7 +169,7 @@ export class AnyDb extends Db<AnyOperation> {
 }
 
 function indexAnyOperation(index: KeyIndex, loc: number, bytes: Uint8Array, keyAt: (loc: number) => Uint8Array): void {
-  if (bytes[0] === ANY_TAG.update) index.set(operationKey(bytes), loc, keyAt);
+  if (bytes[0] === ANY_TAG.update) index.setRange(bytes, OP_KEY_OFFSET, OP_VALUE_OFFSET, loc, keyAt);
   else if (bytes[0] === ANY_TAG.delete) index.remove(operationKey(bytes), keyAt);
 }
 

@@ -9,7 +9,7 @@ import { type CommitOptions, Db, openLocked } from "./db";
 import { QmdbError } from "./errors";
 import { JournaledMmr } from "./journaled-mmr";
 import { AuthenticatedLog, type OperationCodec } from "./log";
-import { IMMUTABLE_TAG, type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation, operationKey } from "./operation";
+import { IMMUTABLE_TAG, type ImmutableOperation, decodeImmutableOperation, encodeImmutableOperation, OP_KEY_OFFSET, OP_VALUE_OFFSET } from "./operation";
 import { type BuiltIndex, type DbKind, type DbOptions, mmrPartitions } from "./kind";
 import type { KeyIndex } from "./key-index";
 
@@ -98,7 +98,7 @@ export class ImmutableDb extends Db<ImmutableOperation> {
 }
 
 function indexImmutableOperation(index: KeyIndex, loc: number, bytes: Uint8Array, keyAt: (loc: number) => Uint8Array): void {
-  if (bytes[0] === IMMUTABLE_TAG.set) index.set(operationKey(bytes), loc, keyAt);
+  if (bytes[0] === IMMUTABLE_TAG.set) index.setRange(bytes, OP_KEY_OFFSET, OP_VALUE_OFFSET, loc, keyAt);
 }
 
 /** The `immutable` kind: a variable journal `log` (`log_data` + `log_offsets`), 512 ops a section. */

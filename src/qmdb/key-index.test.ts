@@ -71,6 +71,28 @@ describe("KeyIndex", () => {
     );
   });
 
+  test("setRange over keys inside encoded operations builds the same index as set over the keys alone", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 40 })), { maxLength: 300 }), (script) => {
+        const byKey = new KeyIndex();
+        const byRange = new KeyIndex();
+        const log: Uint8Array[] = []; // location → encoded operation: tag ‖ key ‖ value
+        const keyAt = (loc: number): Uint8Array => log[loc]!.subarray(1, 33);
+        for (const [prefix, rest] of script) {
+          const op = new Uint8Array(65).fill(0xee);
+          op[0] = 3;
+          op.set(makeKey(prefix, rest), 1);
+          log.push(op);
+          const loc = log.length - 1;
+          expect(byRange.setRange(op, 1, 33, loc, keyAt)).toBe(byKey.set(op.slice(1, 33), loc, keyAt));
+        }
+        expect([...byRange.sortedLocations()]).toEqual([...byKey.sortedLocations()]);
+        for (let p = 0; p <= 3; p++) for (let r = 0; r <= 40; r++) expect(byRange.get(makeKey(p, r), keyAt)).toBe(byKey.get(makeKey(p, r), keyAt));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   test("a presized index holds its keys without growing, at 12 bytes a slot", () => {
     const index = new KeyIndex(3000);
     const bytes = index.byteLength;

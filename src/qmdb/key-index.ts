@@ -30,12 +30,19 @@ function mix(hi: number, lo: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function prefixHi(key: Uint8Array): number {
-  return ((key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!) >>> 0;
+function prefixHi(key: Uint8Array, at = 0): number {
+  return ((key[at]! << 24) | (key[at + 1]! << 16) | (key[at + 2]! << 8) | key[at + 3]!) >>> 0;
 }
 
-function prefixLo(key: Uint8Array): number {
-  return ((key[4]! << 24) | (key[5]! << 16) | (key[6]! << 8) | key[7]!) >>> 0;
+function prefixLo(key: Uint8Array, at = 0): number {
+  return ((key[at + 4]! << 24) | (key[at + 5]! << 16) | (key[at + 6]! << 8) | key[at + 7]!) >>> 0;
+}
+
+/** Whether `key` holds the bytes `bytes[start, end)`. */
+function equalRange(key: Uint8Array, bytes: Uint8Array, start: number, end: number): boolean {
+  if (key.length !== end - start) return false;
+  for (let i = start; i < end; i++) if (key[i - start] !== bytes[i]) return false;
+  return true;
 }
 
 /** A multimap from 8-byte key prefixes to locations; full keys are resolved through the log. */
@@ -86,11 +93,19 @@ export class KeyIndex {
 
   /** Indexes `key` at `loc`, replacing its previous location. Returns true if the key is new. */
   set(key: Uint8Array, loc: number, keyAt: (loc: number) => Uint8Array): boolean {
-    const hi = prefixHi(key);
-    const lo = prefixLo(key);
+    return this.setRange(key, 0, key.length, loc, keyAt);
+  }
+
+  /**
+   * {@link set} for the key `bytes[start, end)` (inside an encoded operation): no view of it is made,
+   * which indexing a million synced operations notices.
+   */
+  setRange(bytes: Uint8Array, start: number, end: number, loc: number, keyAt: (loc: number) => Uint8Array): boolean {
+    const hi = prefixHi(bytes, start);
+    const lo = prefixLo(bytes, start);
     let i = this.home(hi, lo);
     for (; this.used(i); i = this.next(i)) {
-      if (this.slots[3 * i] === hi && this.slots[3 * i + 1] === lo && equalBytes(keyAt(this.locAt(i)), key)) {
+      if (this.slots[3 * i] === hi && this.slots[3 * i + 1] === lo && equalRange(keyAt(this.locAt(i)), bytes, start, end)) {
         this.setLoc(i, loc);
         return false;
       }
