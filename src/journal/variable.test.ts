@@ -26,6 +26,16 @@ async function filled(count: number, itemsPerSection = 10): Promise<void> {
   await j.close();
 }
 
+/** Appends item `n` to `j` (which holds n items), closes it, and checks that a reopen has it. */
+async function appendsAndKeeps(j: VariableJournal, n: number): Promise<void> {
+  expect(j.append(item(n))).toBe(n);
+  await j.close();
+  const again = await open();
+  expect(again.size).toBe(n + 1);
+  expect(again.read(n)).toEqual(item(n));
+  await again.destroy();
+}
+
 /** Byte offsets of the entries in a data section, found by walking the format independently. */
 function entryStarts(bytes: Uint8Array): number[] {
   const starts: number[] = [];
@@ -308,12 +318,7 @@ describe("variable journal recovery", () => {
     expect(existsSync(file("log_data", 2))).toBe(false);
     expect(existsSync(file("log_data", 3))).toBe(false);
     for (let i = 0; i < 17; i++) expect(j.read(i)).toEqual(item(i));
-    expect(j.append(item(17))).toBe(17);
-    await j.close();
-    const again = await open();
-    expect(again.size).toBe(18);
-    expect(again.read(17)).toEqual(item(17));
-    await again.destroy();
+    await appendsAndKeeps(j, 17);
   });
 
   test("sealing a section creates the next one's file ahead: a close leaves it empty, a rewind removes it", async () => {
@@ -339,11 +344,6 @@ describe("variable journal recovery", () => {
     writeFileSync(file("log_data", 2), Buffer.alloc(0));
     const j = await open();
     expect(j.size).toBe(20);
-    expect(j.append(item(20))).toBe(20);
-    await j.close();
-    const again = await open();
-    expect(again.size).toBe(21);
-    expect(again.read(20)).toEqual(item(20));
-    await again.destroy();
+    await appendsAndKeeps(j, 20);
   });
 });
