@@ -266,7 +266,7 @@ export class SegmentedJournal {
       const [synced, created] = await Promise.allSettled([blob?.sync(), creating]);
       if (created.status === "fulfilled" && created.value !== undefined) {
         this.ahead?.file.close(); // never adopted (its section was rewound away): the rewind removed or removes the file
-        this.ahead = { section: createAhead!, ...created.value, file: created.value.blob };
+        this.ahead = { section: createAhead!, file: created.value.blob, size: created.value.size };
       }
       if (synced.status === "rejected") throw synced.reason;
       if (created.status === "rejected") throw created.reason;
