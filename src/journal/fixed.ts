@@ -13,7 +13,7 @@ import { JournalError, requireIndex } from "./errors";
 import { CRC_BYTES, checkPositive, checkReadable, checkReplayStart, crcMatches, crcMismatch, writeCrc } from "./framing";
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
 import { Lifecycle, settle } from "./lifecycle";
-import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed, toStorage } from "./storage";
+import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed, syncBesideCreate, toStorage } from "./storage";
 
 export interface FixedConfig {
   /** Encoded size of every item in bytes (Rust `A::SIZE`): 32 for digests, 4 for u32 offsets. */
@@ -479,16 +479,7 @@ export class FixedJournal extends ContiguousPositions implements Contiguous {
       // `next` (only the sync is left: creating `next` could leave a short blob before it).
       if (full.dropped) return;
       // Its directory entry is made durable by the next `sync` (every durability point).
-      const creating = next.dropped ? undefined : this.storage.open(this.partition, indexName(index), { deferDirectorySync: true });
-      const [synced, created] = await Promise.allSettled([full.sync(), creating]);
-      const file = created.status === "fulfilled" ? created.value : undefined;
-      try {
-        if (synced.status === "rejected") throw synced.reason;
-        if (created.status === "rejected") throw created.reason;
-      } catch (err) {
-        file?.blob.close(); // left on disk, empty: the tail's queued removal or the next `open` deals with it
-        throw err;
-      }
+      const file = await syncBesideCreate(full.sync(), this.storage, this.partition, next.dropped ? undefined : indexName(index));
       full.releaseBuffer();
       // Sealed: from now on its handle is the cache's to keep or close (recent items are read most).
       if (this.blobs.get(index - 1) === full) this.handles.touch(full);

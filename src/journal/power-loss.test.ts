@@ -156,6 +156,8 @@ interface Cut {
   readonly survivors: PowerLossStorage;
   readonly committed: number;
   readonly appended: number;
+  /** Entries not yet made durable that survived it. */
+  readonly pendingKept: number;
 }
 
 describe.each(scenarios)("%s journal under power loss", (_name, scenario) => {
@@ -168,7 +170,7 @@ describe.each(scenarios)("%s journal under power loss", (_name, scenario) => {
     const cuts: Cut[] = [];
     storage.onChange = () => {
       for (let kept = 0; kept <= storage.pendingEntries; kept++) {
-        cuts.push({ survivors: PowerLossStorage.survivorsOf(storage, kept), committed, appended: appended.length });
+        cuts.push({ survivors: PowerLossStorage.survivorsOf(storage, kept), committed, appended: appended.length, pendingKept: kept });
       }
     };
     for (let id = 0; id < 95; id++) {
@@ -184,13 +186,17 @@ describe.each(scenarios)("%s journal under power loss", (_name, scenario) => {
     await j.close();
     committed = appended.length;
     storage.onChange();
-    expect(cuts.some((c) => c.survivors.pendingEntries === 0 && c.committed < c.appended)).toBe(true);
+    let recoveredShortWithPending = false;
     for (const cut of cuts) {
       const items = await recover(scenario, cut.survivors);
+      if (cut.pendingKept > 0 && items.length < cut.appended) recoveredShortWithPending = true;
       expect(items.length).toBeGreaterThanOrEqual(cut.committed);
       expect(items.length).toBeLessThanOrEqual(cut.appended);
       items.forEach((item, i) => expect(Buffer.from(item).equals(Buffer.from(appended[i]!))).toBe(true));
     }
+    // The state the model exists for was reached: a cut kept a blob created without its directory
+    // fsync while items before it were lost.
+    expect(recoveredShortWithPending).toBe(true);
     // The blobs grown into were created without a directory fsync each: commits synced them in bulk.
     expect(storage.directorySyncs).toBeLessThanOrEqual(Math.ceil(95 / every) + 1);
     expect(storage.directorySyncs).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ import { JournalError } from "./errors";
 import { CRC_BYTES, checkPositive, crcMismatch, writeCrc } from "./framing";
 import { DEFAULT_MAX_OPEN_BLOBS, HandleCache } from "./handles";
 import { Lifecycle } from "./lifecycle";
-import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed } from "./storage";
+import { type Blob, type Storage, checkPartitionName, indexName, nameIndex, openListed, syncBesideCreate } from "./storage";
 import { MAX_VARINT_U32_BYTES, VARINT_TRUNCATED, readVarintU32, varintU32Size, writeVarintU32 } from "../codec";
 
 /** Entries start at multiples of this many bytes. */
@@ -262,14 +262,11 @@ export class SegmentedJournal {
     return this.life.enqueue(async () => {
       if (directory) await this.storage.syncDirectory(this.partition);
       // Its directory entry is made durable by the next `sync` (every durability point).
-      const creating = createAhead === undefined ? undefined : this.storage.open(this.partition, indexName(createAhead), { deferDirectorySync: true });
-      const [synced, created] = await Promise.allSettled([blob?.sync(), creating]);
-      if (created.status === "fulfilled" && created.value !== undefined) {
+      const made = await syncBesideCreate(blob?.sync(), this.storage, this.partition, createAhead === undefined ? undefined : indexName(createAhead));
+      if (made !== undefined) {
         this.ahead?.file.close(); // never adopted (its section was rewound away): the rewind removed or removes the file
-        this.ahead = { section: createAhead!, file: created.value.blob, size: created.value.size };
+        this.ahead = { section: createAhead!, file: made.blob, size: made.size };
       }
-      if (synced.status === "rejected") throw synced.reason;
-      if (created.status === "rejected") throw created.reason;
       if (blob === undefined) return;
       // A synced older section (sealed, in the variable journal) is the cache's to keep or close,
       // and needs no write buffer any more.

@@ -98,6 +98,28 @@ export async function openListed(storage: Storage, partition: string, names: rea
   return opened;
 }
 
+/**
+ * A journal's roll to its next blob: waits for `sync` (the fsync of the full blob) and, beside it,
+ * creates blob `name` of `partition` with its directory fsync deferred (undefined `name`: nothing to
+ * create). Throws the first failure once both have settled, closing the new blob if it was made
+ * (it stays on disk, empty, which journals' `open` removes).
+ */
+export async function syncBesideCreate(
+  sync: Promise<void> | undefined,
+  storage: Storage,
+  partition: string,
+  name: Uint8Array | undefined,
+): Promise<{ blob: Blob; size: number } | undefined> {
+  const creating = name === undefined ? undefined : storage.open(partition, name, { deferDirectorySync: true });
+  const [synced, created] = await Promise.allSettled([sync, creating]);
+  if (synced.status === "rejected") {
+    if (created.status === "fulfilled") created.value?.blob.close();
+    throw synced.reason;
+  }
+  if (created.status === "rejected") throw created.reason;
+  return created.value;
+}
+
 const openFd = promisify(fs.open);
 const statFile = promisify(fs.stat);
 const fstatFd = promisify(fs.fstat);
